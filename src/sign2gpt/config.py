@@ -1,0 +1,102 @@
+"""Loading and validating the workflow configuration.
+
+Snakemake reads `config.yaml` plus any `--configfile` overlays (deep-merged); the CLI does the
+same through `load_config`. Both call `validate_config`, which checks the JSON schema and the
+few rules a schema cannot express, and stops with a message that names the offending key.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+from sign2gpt.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+
+
+def deep_merge(base: dict, overlay: Mapping) -> dict:
+    """Recursively overlay `overlay` onto a copy of `base` (as Snakemake does for --configfile)."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(*paths: str | os.PathLike, base: str | os.PathLike | None = DEFAULT_CONFIG) -> dict:
+    """Load the default config, overlay each file in order, validate."""
+    config: dict = {}
+    for path in ([base] if base else []) + list(paths):
+        try:
+            with open(path, encoding="utf-8") as f:
+                overlay = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(overlay, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        config = deep_merge(config, overlay)
+    validate_config(config)
+    return config
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> None:
+    """Raise ConfigError naming the first bad key (unknown key, wrong type, out of range)."""
+    with open(schema_path, encoding="utf-8") as f:
+        schema = yaml.safe_load(f)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors[:10]:
+            where = _key_path(err)
+            if err.validator == "additionalProperties":
+                lines.append(f"config key '{where}': {err.message} (unknown key)")
+            else:
+                lines.append(f"config key '{where}': {err.message}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    _check_semantics(config)
+
+
+def _check_semantics(config: Mapping[str, Any]) -> None:
+    enc = config["encoder"]
+    if enc["dim"] % enc["heads"]:
+        raise ConfigError(
+            f"config key 'encoder.dim': {enc['dim']} is not divisible by encoder.heads={enc['heads']}"
+        )
+    if (enc["dim"] // enc["heads"]) % 2:
+        raise ConfigError("config key 'encoder.dim': the head size must be even for RoPE")
+    if enc["window"] % 2 == 0:
+        raise ConfigError(f"config key 'encoder.window': must be odd (a symmetric window), got {enc['window']}")
+    ds = config["dataset"]
+    if ds["kind"] != "synthetic" and not ds.get("root"):
+        raise ConfigError(f"config key 'dataset.root': required for dataset.kind={ds['kind']}")
+    if ds["kind"] == "synthetic" and "synthetic" not in config:
+        raise ConfigError("config key 'synthetic': required when dataset.kind is synthetic")
+    sp = config["spatial"]
+    if sp.get("pretrained") is None and "config" not in sp:
+        raise ConfigError("config key 'spatial.config': required when spatial.pretrained is null")
+    if sp.get("tune") == "lora" and "lora" not in sp:
+        raise ConfigError("config key 'spatial.lora': required when spatial.tune is lora")
+    lm = config["lm"]
+    if lm.get("pretrained") is None and ("config" not in lm or "vocab_size" not in lm):
+        raise ConfigError("config keys 'lm.config' and 'lm.vocab_size': required when lm.pretrained is null")
+    variants = config["translate"]["variants"]
+    if "z" in variants and "pretrain" not in config:
+        raise ConfigError("config key 'pretrain': the z variant needs a pretrained encoder")

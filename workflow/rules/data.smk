@@ -1,0 +1,69 @@
+# Data: render the synthetic corpus (embedded default), ingest a corpus into manifests, decode
+# frames into sharded HDF5 stores.
+
+
+def corpus_root():
+    if config["dataset"]["kind"] == "synthetic":
+        return f"{DATA}/raw"
+    return config["dataset"]["root"]
+
+
+if config["dataset"]["kind"] == "synthetic":
+
+    rule synthetic_corpus:
+        """Render the synthetic signing corpus in the PHOENIX-2014T release layout."""
+        output:
+            directory(f"{DATA}/raw"),
+        params:
+            synthetic=config["synthetic"],
+        log:
+            f"{LOGS}/synthetic_corpus.log",
+        benchmark:
+            f"{BENCH}/synthetic_corpus.tsv"
+        threads: 1
+        conda:
+            f"{ENVS}/data.yaml"
+        script:
+            "../scripts/synthetic_corpus.py"
+
+
+rule prepare:
+    """Ingest the corpus into one manifest TSV per split (and a list of skipped items)."""
+    input:
+        [f"{DATA}/raw"] if config["dataset"]["kind"] == "synthetic" else [],
+    output:
+        **manifests(),
+        skipped=f"{DATA}/manifest/skipped.tsv",
+    params:
+        kind=config["dataset"]["kind"],
+        root=corpus_root(),
+        index=config["dataset"].get("index", "index.csv"),
+        skip_bad_items=config["dataset"].get("skip_bad_items", False),
+    log:
+        f"{LOGS}/prepare.log",
+    benchmark:
+        f"{BENCH}/prepare.tsv"
+    conda:
+        f"{ENVS}/data.yaml"
+    script:
+        "../scripts/prepare.py"
+
+
+rule decode:
+    """Decode one shard of a split's videos into an HDF5 frame store."""
+    input:
+        manifest=f"{DATA}/manifest/{{split}}.tsv",
+    output:
+        f"{DATA}/frames/{{split}}/shard{{shard}}.h5",
+    params:
+        decode=config["decode"],
+        num_shards=len(SHARDS),
+        skip_bad_items=config["dataset"].get("skip_bad_items", False),
+    log:
+        f"{LOGS}/decode/{{split}}-shard{{shard}}.log",
+    benchmark:
+        f"{BENCH}/decode/{{split}}-shard{{shard}}.tsv"
+    conda:
+        f"{ENVS}/data.yaml"
+    script:
+        "../scripts/decode.py"

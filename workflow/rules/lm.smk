@@ -1,0 +1,25 @@
+# Embedded default only: the workflow makes its own small pretrained causal LM (SentencePiece +
+# XGLM tokenizer + XGLMForCausalLM), saved with save_pretrained, so the translation stage loads
+# it exactly as it would load facebook/xglm-1.7B.
+
+if not config["lm"]["pretrained"]:
+
+    rule lm_pretrain:
+        """Train the tokenizer and pretrain a small XGLM on the training-split text."""
+        input:
+            train=f"{DATA}/manifest/train.tsv",
+        output:
+            directory(f"{DATA}/lm"),
+        params:
+            vocab_size=config["lm"]["vocab_size"],
+            config=config["lm"]["config"],
+            pretrain=config["lm"].get("pretrain", {}),
+        log:
+            f"{LOGS}/lm_pretrain.log",
+        benchmark:
+            f"{BENCH}/lm_pretrain.tsv"
+        threads: config.get("threads", 2)
+        conda:
+            f"{ENVS}/torch.yaml"
+        script:
+            "../scripts/lm_pretrain.py"

@@ -1,0 +1,58 @@
+# Stage 1: pseudo-gloss pretraining of the spatial model + sign encoder; then the Z cache.
+
+
+rule pretrain:
+    """Pseudo-gloss pretraining (multi-label BCE on pseudo-gloss presence)."""
+    input:
+        unpack(lambda wc: {f"frames_{s}": frame_shards(s) for s in ("train", "dev")}),
+        train=f"{DATA}/manifest/train.tsv",
+        dev=f"{DATA}/manifest/dev.tsv",
+        pseudo_glosses=f"{DATA}/text/pseudo_glosses.json",
+        prototypes=f"{DATA}/text/prototypes.safetensors",
+    output:
+        best=f"{RUN}/pretrain/best.safetensors",
+        metrics=f"{RUN}/pretrain/metrics.csv",
+        localization=f"{RUN}/pretrain/localization.json",
+    params:
+        spatial=config["spatial"],
+        encoder=config["encoder"],
+        head=config.get("pgp_head", {}),
+        train=config["pretrain"],
+        language=config["dataset"]["language"],
+    log:
+        f"{LOGS}/seed{{seed}}/pretrain.log",
+    benchmark:
+        f"{BENCH}/seed{{seed}}/pretrain.tsv"
+    threads: config.get("threads", 2)
+    resources:
+        gpu=lambda wc: config.get("gpus", 0),
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../scripts/pretrain.py"
+
+
+rule cache_features:
+    """Run the frozen pretrained encoder once per video (eval mode) and store Z in HDF5."""
+    input:
+        checkpoint=f"{RUN}/pretrain/best.safetensors",
+        manifest=f"{DATA}/manifest/{{split}}.tsv",
+        frames=lambda wc: frame_shards(wc.split),
+    output:
+        f"{RUN}/features/{{split}}.h5",
+    params:
+        spatial=config["spatial"],
+        encoder=config["encoder"],
+        max_frames=config["pretrain"].get("max_frames", 256),
+        frame_stride=config["pretrain"].get("frame_stride", 2),
+    log:
+        f"{LOGS}/seed{{seed}}/cache_features-{{split}}.log",
+    benchmark:
+        f"{BENCH}/seed{{seed}}/cache_features-{{split}}.tsv"
+    threads: config.get("threads", 2)
+    resources:
+        gpu=lambda wc: min(config.get("gpus", 0), 1),
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../scripts/cache_features.py"

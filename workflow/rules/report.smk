@@ -1,0 +1,29 @@
+# The run report: one table of all variants (mean ± std over seeds), curves, heat maps, run card.
+
+
+rule report:
+    """Variants × dev/test × BLEU-1..4/ROUGE-L, training curves, Figure-4 maps, run card."""
+    input:
+        evaluations=expand(f"{RUN}/eval-{{variant}}/metrics.json", seed=SEEDS, variant=VARIANTS),
+        hypotheses=expand(f"{RUN}/eval-{{variant}}/test.hyp.tsv", seed=SEEDS, variant=VARIANTS),
+        baselines=f"{EXP_DIR}/baselines/metrics.json",
+        pretrain_metrics=expand(f"{RUN}/pretrain/metrics.csv", seed=SEEDS),
+        localization=expand(f"{RUN}/pretrain/localization.json", seed=SEEDS),
+        translate_metrics=expand(f"{RUN}/translate-{{variant}}/metrics.csv", seed=SEEDS, variant=VARIANTS),
+        pseudo_gloss_stats=f"{DATA}/text/pseudo_gloss_stats.json",
+    output:
+        md=f"{EXP_DIR}/metrics.md",
+        json=f"{EXP_DIR}/metrics.json",
+        csv=f"{EXP_DIR}/metrics.csv",
+        card=f"{EXP_DIR}/run_card.md",
+        figures=directory(f"{EXP_DIR}/figures"),
+    params:
+        benchmarks=BENCH,
+        seeds=SEEDS,
+        variants=VARIANTS,
+    log:
+        f"{LOGS}/report.log",
+    conda:
+        f"{ENVS}/report.yaml"
+    script:
+        "../scripts/report.py"

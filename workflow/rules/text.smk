@@ -1,0 +1,60 @@
+# Text side of pretraining: pseudo-glosses (spaCy + HanTa / jieba) and fastText prototypes.
+
+
+rule pseudo_glosses:
+    """Pseudo-glosses per sentence, the vocabulary and the frequency cut."""
+    input:
+        **manifests(),
+    output:
+        json=f"{DATA}/text/pseudo_glosses.json",
+        stats=f"{DATA}/text/pseudo_gloss_stats.json",
+    params:
+        language=config["dataset"]["language"],
+        cfg=config["pseudo_glosses"],
+    log:
+        f"{LOGS}/pseudo_glosses.log",
+    benchmark:
+        f"{BENCH}/pseudo_glosses.tsv"
+    conda:
+        f"{ENVS}/text.yaml"
+    script:
+        "../scripts/pseudo_glosses.py"
+
+
+if not config["prototypes"]["fasttext"]:
+
+    rule fasttext:
+        """Embedded default only: a skipgram fastText model trained on the training text."""
+        input:
+            train=f"{DATA}/manifest/train.tsv",
+        output:
+            f"{DATA}/text/fasttext.bin",
+        params:
+            language=config["dataset"]["language"],
+            dim=config["prototypes"]["dim"],
+            train=config["prototypes"].get("train", {}),
+        log:
+            f"{LOGS}/fasttext.log",
+        benchmark:
+            f"{BENCH}/fasttext.tsv"
+        conda:
+            f"{ENVS}/text.yaml"
+        script:
+            "../scripts/fasttext.py"
+
+
+rule prototypes:
+    """One fastText vector per pseudo-gloss, plus the zero prototype."""
+    input:
+        pseudo_glosses=f"{DATA}/text/pseudo_glosses.json",
+        fasttext=fasttext_bin(),
+    output:
+        f"{DATA}/text/prototypes.safetensors",
+    log:
+        f"{LOGS}/prototypes.log",
+    benchmark:
+        f"{BENCH}/prototypes.tsv"
+    conda:
+        f"{ENVS}/text.yaml"
+    script:
+        "../scripts/prototypes.py"

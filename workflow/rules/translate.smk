@@ -1,0 +1,116 @@
+# Stage 2: frozen causal LM with LoRA and zero-gated cross-attention; beam-search evaluation.
+
+
+def translate_inputs(wc):
+    inputs = {
+        "train": f"{DATA}/manifest/train.tsv",
+        "dev": f"{DATA}/manifest/dev.tsv",
+        "lm": lm_input(),
+    }
+    if wc.variant == "z":
+        inputs["features_train"] = f"{RUN}/features/train.h5".format(seed=wc.seed)
+        inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)
+    else:
+        inputs["frames_train"] = frame_shards("train")
+        inputs["frames_dev"] = frame_shards("dev")
+    if wc.variant in ("pgp", "z"):
+        inputs["pretrained"] = f"{RUN}/pretrain/best.safetensors".format(seed=wc.seed)
+    return inputs
+
+
+rule translate:
+    """Train one translation variant: scratch (no PGP), pgp (from pretrain), z (cached features)."""
+    input:
+        unpack(translate_inputs),
+    output:
+        best=f"{RUN}/translate-{{variant}}/best.safetensors",
+        metrics=f"{RUN}/translate-{{variant}}/metrics.csv",
+    params:
+        spatial=config["spatial"],
+        encoder=config["encoder"],
+        train=config["translate"],
+        frames=config["pretrain"],
+        lm=lm_source(),
+        language=config["dataset"]["language"],
+        evaluate=config["evaluate"],
+    log:
+        f"{LOGS}/seed{{seed}}/translate-{{variant}}.log",
+    benchmark:
+        f"{BENCH}/seed{{seed}}/translate-{{variant}}.tsv"
+    threads: config.get("threads", 2)
+    resources:
+        gpu=lambda wc: config.get("gpus", 0),
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../scripts/translate.py"
+
+
+def evaluate_inputs(wc):
+    inputs = {
+        "checkpoint": f"{RUN}/translate-{wc.variant}/best.safetensors".format(seed=wc.seed),
+        "dev": f"{DATA}/manifest/dev.tsv",
+        "test": f"{DATA}/manifest/test.tsv",
+        "lm": lm_input(),
+    }
+    if wc.variant == "z":
+        inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)
+        inputs["features_test"] = f"{RUN}/features/test.h5".format(seed=wc.seed)
+    else:
+        inputs["frames_dev"] = frame_shards("dev")
+        inputs["frames_test"] = frame_shards("test")
+    return inputs
+
+
+rule evaluate:
+    """Beam search on dev and test; BLEU-1..4 and ROUGE-L with the fixed conventions."""
+    input:
+        unpack(evaluate_inputs),
+    output:
+        metrics=f"{RUN}/eval-{{variant}}/metrics.json",
+        dev=f"{RUN}/eval-{{variant}}/dev.hyp.tsv",
+        test=f"{RUN}/eval-{{variant}}/test.hyp.tsv",
+    params:
+        spatial=config["spatial"],
+        encoder=config["encoder"],
+        train=config["translate"],
+        frames=config["pretrain"],
+        lm=lm_source(),
+        language=config["dataset"]["language"],
+        evaluate=config["evaluate"],
+    log:
+        f"{LOGS}/seed{{seed}}/evaluate-{{variant}}.log",
+    benchmark:
+        f"{BENCH}/seed{{seed}}/evaluate-{{variant}}.tsv"
+    threads: config.get("threads", 2)
+    resources:
+        gpu=lambda wc: min(config.get("gpus", 0), 1),
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule baselines:
+    """Reference rows: the most frequent training sentence, and the frozen LM with gates shut."""
+    input:
+        train=f"{DATA}/manifest/train.tsv",
+        dev=f"{DATA}/manifest/dev.tsv",
+        test=f"{DATA}/manifest/test.tsv",
+        lm=lm_input(),
+    output:
+        metrics=f"{EXP_DIR}/baselines/metrics.json",
+    params:
+        lm=lm_source(),
+        language=config["dataset"]["language"],
+        evaluate=config["evaluate"],
+        train=config["translate"],
+    log:
+        f"{LOGS}/baselines.log",
+    benchmark:
+        f"{BENCH}/baselines.tsv"
+    threads: config.get("threads", 2)
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../scripts/baselines.py"
