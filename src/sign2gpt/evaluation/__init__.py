@@ -1,0 +1,1 @@
+"""Evaluation: decoding outputs scored with fixed, written conventions (spec §10-§11)."""

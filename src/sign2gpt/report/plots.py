@@ -1,0 +1,285 @@
+"""Report figures: training curves and the pseudo-gloss localization map (the paper's Figure 4).
+
+Also the localization score that turns Figure 4 into numbers (the paper: P 0.52 / R 0.39 /
+F1 0.44 on PHOENIX-2014T at threshold 0.2), measured here against the true gloss segments the
+synthetic corpus records.
+
+Figures are drawn on a `matplotlib.figure.Figure` with the Agg canvas (no pyplot, so no global
+backend state and nothing opens a window) and written atomically as PNG.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+
+from sign2gpt.errors import DataError
+from sign2gpt.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+Segment = tuple[str, int, int]  # (gloss, start frame, end frame exclusive) in source frames
+
+
+def _save_png(fig: Figure, out_png: str | os.PathLike, dpi: int = 120) -> Path:
+    FigureCanvasAgg(fig)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    log.info("wrote %s", out_png)
+    return Path(out_png)
+
+
+# ----------------------------------------------------------------------------- training curves
+
+def read_curves(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The numeric columns of a per-epoch metrics CSV (empty cells become NaN)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(str(path), "metrics CSV not found")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise DataError(str(path), "metrics CSV has no rows")
+    columns: dict[str, np.ndarray] = {}
+    for name in rows[0]:
+        values = []
+        for row in rows:
+            cell = (row.get(name) or "").strip()
+            try:
+                values.append(float(cell) if cell else math.nan)
+            except ValueError:
+                break  # a text column (e.g. a checkpoint name): not plotted
+        else:
+            if not all(math.isnan(v) for v in values):
+                columns[name] = np.asarray(values, dtype=np.float64)
+    return columns
+
+
+def _panel_of(column: str) -> str:
+    name = column.lower()
+    if "loss" in name:
+        return "losses"
+    if name.startswith(("dev", "val", "valid", "eval")):
+        return "dev metrics"
+    return "other"
+
+
+def plot_training_curves(
+    metrics_csv_paths: Mapping[str, str | os.PathLike],
+    out_png: str | os.PathLike,
+    *,
+    title: str | None = None,
+) -> Path:
+    """Curves from per-epoch CSVs, one line per (run label, column).
+
+    Panels: every column whose name contains "loss"; dev metrics (names starting with dev, val,
+    valid or eval); and any other numeric column (e.g. the learning rate) in a third panel. The
+    x axis is the ``epoch`` column, or the row number when there is none.
+    """
+    if not metrics_csv_paths:
+        raise DataError("training curves", "no metrics CSV given")
+    panels: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {"losses": [], "dev metrics": [], "other": []}
+    for label, path in metrics_csv_paths.items():
+        cols = read_curves(path)
+        x = cols.pop("epoch", None)
+        if x is None:
+            x = np.arange(1, len(next(iter(cols.values()))) + 1, dtype=np.float64) if cols else np.zeros(0)
+        for name, y in cols.items():
+            panels[_panel_of(name)].append((f"{label}: {name}", x, y))
+    used = [(name, lines) for name, lines in panels.items() if lines]
+    if not used:
+        raise DataError(", ".join(map(str, metrics_csv_paths.values())), "no numeric column to plot")
+    fig = Figure(figsize=(5.5 * len(used), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(used), squeeze=False)[0]
+    for ax, (name, lines) in zip(axes, used):
+        for label, x, y in lines:
+            ok = ~np.isnan(y)  # dev metrics may exist only every few epochs
+            ax.plot(x[ok], y[ok], marker="o" if ok.sum() < 30 else None, markersize=3, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return _save_png(fig, out_png)
+
+
+# ----------------------------------------------------------------------------- localization
+
+def _check_e(E: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    E = np.asarray(E, dtype=np.float64)
+    if E.ndim != 2:
+        raise DataError("localization map E", f"expected shape [T', K], got {E.shape}")
+    if E.shape[1] != len(labels):
+        raise DataError("localization map E", f"{E.shape[1]} columns but {len(labels)} labels")
+    if len(set(labels)) != len(labels):
+        raise DataError("localization labels", f"duplicate pseudo-glosses in {list(labels)}")
+    if not np.isfinite(E).all() or (E < 0).any():
+        raise DataError("localization map E", "values must be finite and non-negative")
+    return E
+
+
+def max_normalise(E: np.ndarray) -> np.ndarray:
+    """Each pseudo-gloss column divided by its maximum over time (all-zero columns stay zero)."""
+    peak = E.max(axis=0, keepdims=True) if E.shape[0] else np.zeros((1, E.shape[1]))
+    return np.divide(E, peak, out=np.zeros_like(E, dtype=np.float64), where=peak > 0)
+
+
+def match_segments(
+    labels: Sequence[str],
+    true_segments: Iterable[Segment],
+    gloss_to_pseudo: Mapping[str, str] | None = None,
+) -> tuple[dict[int, list[tuple[int, int]]], list[str]]:
+    """Map each true gloss segment to the column k of its pseudo-gloss.
+
+    With `gloss_to_pseudo`, a gloss matches the label it maps to (a gloss missing from the
+    mapping is unmatched); without it, a gloss matches the label equal to it after lower-casing
+    both (gloss "REGEN" ~ lemma "regen"). Returns ({k: [(start, end), ...]}, unmatched glosses).
+    """
+    index = {label.lower(): k for k, label in enumerate(labels)}
+    exact = {label: k for k, label in enumerate(labels)}
+    matched: dict[int, list[tuple[int, int]]] = {}
+    unmatched: list[str] = []
+    for gloss, start, end in true_segments:
+        if end <= start:
+            raise DataError(f"segment {gloss} {start}-{end}", "end must be after start")
+        if gloss_to_pseudo is not None:
+            k = exact.get(gloss_to_pseudo[gloss]) if gloss in gloss_to_pseudo else None
+        else:
+            k = index.get(gloss.lower())
+        if k is None:
+            unmatched.append(gloss)
+        else:
+            matched.setdefault(k, []).append((int(start), int(end)))
+    return matched, unmatched
+
+
+def localization_scores(
+    E: np.ndarray,
+    labels: Sequence[str],
+    true_segments: Iterable[Segment],
+    *,
+    frame_scale: float,
+    threshold: float = 0.2,
+    gloss_to_pseudo: Mapping[str, str] | None = None,
+) -> dict:
+    """Precision / recall / F1 of pseudo-gloss localization in one video.
+
+    Definition (over (time step, pseudo-gloss) pairs):
+    * E is [T', K]: the localization map of one video for its K pseudo-glosses `labels`.
+    * Predicted: step t is positive for pseudo-gloss k when E[t, k] / max_t' E[t', k] >=
+      `threshold` (per-pseudo-gloss max-normalisation; an all-zero column predicts nothing).
+    * True: step t covers source frames [t * frame_scale, (t + 1) * frame_scale); it is inside
+      a segment [start, end) when its centre (t + 0.5) * frame_scale lies in it. (t, k) is a
+      true positive pair when t is inside a segment of a gloss matched to k (`match_segments`).
+    * Only pseudo-glosses with at least one matched gloss are scored; the others (lemmas with
+      no sign of the same name in this video) are listed in "unscored_labels", and glosses
+      without a pseudo-gloss in "unmatched_glosses".
+    * precision = TP / predicted, recall = TP / true, F1 their harmonic mean; 0 when undefined.
+    Counts are returned too, so `combine_localization` can micro-average over videos.
+    """
+    if not frame_scale > 0:
+        raise ValueError(f"frame_scale must be positive, got {frame_scale}")
+    E = _check_e(E, labels)
+    matched, unmatched = match_segments(labels, true_segments, gloss_to_pseudo)
+    centres = (np.arange(E.shape[0]) + 0.5) * frame_scale  # [T'] in source frames
+    pred = max_normalise(E) >= threshold  # [T', K]
+    tp = n_pred = n_true = 0
+    for k, segments in matched.items():
+        truth = np.zeros(E.shape[0], dtype=bool)
+        for start, end in segments:
+            truth |= (centres >= start) & (centres < end)
+        tp += int((pred[:, k] & truth).sum())
+        n_pred += int(pred[:, k].sum())
+        n_true += int(truth.sum())
+    return {
+        **_prf(tp, n_pred, n_true),
+        "threshold": threshold,
+        "scored_labels": [labels[k] for k in sorted(matched)],
+        "unscored_labels": [lab for k, lab in enumerate(labels) if k not in matched],
+        "unmatched_glosses": unmatched,
+    }
+
+
+def _prf(tp: int, n_pred: int, n_true: int) -> dict:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_true if n_true else 0.0
+    f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    return {"precision": p, "recall": r, "f1": f1, "tp": tp, "predicted": n_pred, "true": n_true}
+
+
+def combine_localization(scores: Iterable[Mapping]) -> dict:
+    """Micro-average several videos' `localization_scores` (sums of the counts)."""
+    scores = list(scores)
+    total = _prf(sum(s["tp"] for s in scores), sum(s["predicted"] for s in scores),
+                 sum(s["true"] for s in scores))
+    return {**total, "videos": len(scores)}
+
+
+def plot_localization(
+    E: np.ndarray,
+    labels: Sequence[str],
+    out_png: str | os.PathLike,
+    *,
+    frame_scale: float,
+    true_segments: Sequence[Segment] | None = None,
+    title: str | None = None,
+    gloss_to_pseudo: Mapping[str, str] | None = None,
+    normalise: bool = True,
+) -> Path:
+    """Figure 4: pseudo-glosses (rows) x time steps (columns) heat map of E for one video.
+
+    With `true_segments`, a strip above the map shows each true gloss over its span (frames
+    divided by `frame_scale` to land on the time-step axis), and the cell range of a gloss that
+    matches a row's pseudo-gloss is outlined on that row. `normalise` max-normalises each row,
+    the quantity `localization_scores` thresholds.
+    """
+    if not frame_scale > 0:
+        raise ValueError(f"frame_scale must be positive, got {frame_scale}")
+    E = _check_e(E, labels)
+    shown = max_normalise(E) if normalise else E
+    T, K = E.shape
+    segments = list(true_segments or [])
+
+    fig = Figure(figsize=(max(6.0, 0.18 * T + 2.5), 1.2 + 0.32 * K + (0.5 if segments else 0)),
+                 layout="constrained")
+    if segments:
+        strip, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, max(K, 1)]})
+    else:
+        strip, ax = None, fig.subplots(1, 1)
+    image = ax.imshow(shown.T, aspect="auto", cmap="viridis", interpolation="nearest",
+                      extent=(0, T, K, 0), vmin=0.0, vmax=1.0 if normalise else None)
+    ax.set_yticks(np.arange(K) + 0.5, labels=list(labels))
+    ax.set_xlabel(f"time step (1 step = {frame_scale:g} source frames)")
+    ax.set_ylabel("pseudo-gloss")
+    fig.colorbar(image, ax=[a for a in (strip, ax) if a is not None], label="E / max over time" if normalise else "E")
+
+    if strip is not None:
+        matched, _ = match_segments(labels, segments, gloss_to_pseudo)
+        for i, (gloss, start, end) in enumerate(segments):
+            x0, x1 = start / frame_scale, end / frame_scale
+            strip.axvspan(x0, x1, color="0.75" if i % 2 else "0.9")
+            strip.text((x0 + x1) / 2, 0.5, gloss, ha="center", va="center", fontsize=7, rotation=0,
+                       clip_on=True)
+        for k, spans in matched.items():
+            for start, end in spans:
+                x0, x1 = start / frame_scale, end / frame_scale
+                ax.add_patch(Rectangle((x0, k), x1 - x0, 1, fill=False, edgecolor="red", linewidth=1.5))
+        strip.set_yticks([])
+        strip.set_ylabel("gloss", rotation=0, ha="right", va="center")
+        strip.set_xlim(0, T)
+    if title:
+        fig.suptitle(title)
+    return _save_png(fig, out_png)

@@ -1,0 +1,227 @@
+"""The results table: variants x splits x (BLEU-1..4, ROUGE-L), mean ± std over seeds.
+
+Input is one row per evaluation result, ``{variant, seed, split, bleu1..bleu4, rouge_l}``.
+Reference rows (sanity checks such as a text-only language model or the model with its gates
+shut) use the same shape; they are recognised by ``"reference": True`` in the row or by the
+names in `REFERENCE_VARIANTS`, and are always listed after the trained variants.
+
+Aggregation: for every (variant, split, metric) the mean over seeds and, with two seeds or
+more, the sample standard deviation (ddof = 1); with one seed the std is None and the cell
+shows the mean alone. Variants keep the order given (`variant_order`) or their first
+appearance; splits are dev, test, then any other in alphabetical order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from sign2gpt.errors import DataError
+from sign2gpt.io import write_json, write_text
+
+METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
+METRIC_NAMES = {"bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4",
+                "rouge_l": "ROUGE-L"}
+SPLIT_ORDER = ("dev", "test")
+REFERENCE_VARIANTS = frozenset({"text-only baseline", "gates shut (no sign input)"})
+
+
+def _row_name(i: int, row: Mapping) -> str:
+    return f"result row {i} ({row.get('variant', '?')}, seed {row.get('seed', '?')}, {row.get('split', '?')})"
+
+
+def _is_reference(row: Mapping) -> bool:
+    if "reference" in row:
+        return bool(row["reference"])
+    return row["variant"] in REFERENCE_VARIANTS
+
+
+def _split_key(split: str) -> tuple[int, str]:
+    return (SPLIT_ORDER.index(split), "") if split in SPLIT_ORDER else (len(SPLIT_ORDER), split)
+
+
+def aggregate(rows: Iterable[Mapping], *, variant_order: Sequence[str] | None = None) -> dict:
+    """Group result rows into the table; see the module docstring for the rules.
+
+    Returns ``{"metrics", "splits", "variants": [{"variant", "reference", "seeds",
+    "cells": {split: {metric: {"mean", "std", "n", "values": {seed: value}}}}}]}``
+    (seeds as strings in ``values`` so the structure survives JSON).
+    """
+    rows = list(rows)
+    if not rows:
+        raise DataError("results", "no evaluation rows to aggregate")
+    seen: set[tuple[str, str, str]] = set()
+    groups: dict[str, dict] = {}
+    for i, row in enumerate(rows):
+        for key in ("variant", "seed", "split", *METRICS):
+            if key not in row:
+                raise DataError(_row_name(i, row), f"missing field {key!r}")
+        variant, seed, split = str(row["variant"]), str(row["seed"]), str(row["split"])
+        if (variant, seed, split) in seen:
+            raise DataError(_row_name(i, row), "duplicate result for this variant, seed and split")
+        seen.add((variant, seed, split))
+        group = groups.setdefault(variant, {"reference": _is_reference(row), "values": {}})
+        if group["reference"] != _is_reference(row):
+            raise DataError(_row_name(i, row), "marked reference in some rows and not in others")
+        for m in METRICS:
+            try:
+                value = float(row[m])
+            except (TypeError, ValueError):
+                raise DataError(_row_name(i, row), f"{m} is not a number: {row[m]!r}") from None
+            if not math.isfinite(value):
+                raise DataError(_row_name(i, row), f"{m} is not finite: {value}")
+            group["values"].setdefault(split, {}).setdefault(m, {})[seed] = value
+
+    order = list(variant_order or [])
+    unknown = [v for v in order if v not in groups]
+    if unknown:
+        raise DataError("variant_order", f"names variants without results: {unknown}")
+    order += [v for v in groups if v not in order]  # dict keeps first appearance
+    order = [v for v in order if not groups[v]["reference"]] + [v for v in order if groups[v]["reference"]]
+
+    splits = sorted({s for g in groups.values() for s in g["values"]}, key=_split_key)
+    variants = []
+    for v in order:
+        cells: dict[str, dict] = {}
+        seeds: set[str] = set()
+        for split in splits:
+            if split not in groups[v]["values"]:
+                continue
+            cells[split] = {}
+            for m in METRICS:
+                values = groups[v]["values"][split][m]
+                seeds.update(values)
+                xs = list(values.values())
+                cells[split][m] = {
+                    "mean": statistics.fmean(xs),
+                    "std": statistics.stdev(xs) if len(xs) > 1 else None,
+                    "n": len(xs),
+                    "values": dict(sorted(values.items(), key=lambda kv: _seed_key(kv[0]))),
+                }
+        variants.append({"variant": v, "reference": groups[v]["reference"],
+                         "seeds": sorted(seeds, key=_seed_key), "cells": cells})
+    return {"metrics": list(METRICS), "splits": splits, "variants": variants}
+
+
+def _seed_key(seed: str) -> tuple[int, int | str]:
+    return (0, int(seed)) if seed.lstrip("-").isdigit() else (1, seed)
+
+
+def format_cell(cell: Mapping | None, digits: int = 2) -> str:
+    """"15.00 ± 7.07" over several seeds, "15.00" for one, "–" when there is no result."""
+    if cell is None:
+        return "–"
+    if cell["std"] is None:
+        return f"{cell['mean']:.{digits}f}"
+    return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
+
+
+def _md_escape(text: str) -> str:
+    text = str(text).replace("|", "\\|").replace("\n", " ")
+    return text if text.strip() else "*(empty)*"
+
+
+def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Sequence[str] = ()) -> str:
+    """One Markdown table: a row per variant, a column per split x metric."""
+    splits, metrics = table["splits"], table["metrics"]
+    header = ["Variant", "Seeds"] + [f"{s} {METRIC_NAMES[m]}" for s in splits for m in metrics]
+    lines = [f"## {title}", ""] if title else []
+    lines += ["| " + " | ".join(header) + " |",
+              "|" + "|".join([":---", "---:"] + ["---:"] * (len(header) - 2)) + "|"]
+    for v in table["variants"]:
+        name = _md_escape(v["variant"]) + (" *(reference)*" if v["reference"] else "")
+        cells = [format_cell(v["cells"].get(s, {}).get(m)) for s in splits for m in metrics]
+        lines.append("| " + " | ".join([name, str(len(v["seeds"]))] + cells) + " |")
+    lines.append("")
+    lines.append("Mean ± sample standard deviation (ddof = 1) over seeds; a single seed shows the mean.")
+    lines += [str(n) for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(table: Mapping) -> str:
+    """One CSV row per (variant, split): mean and std of every metric (std empty for one seed)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["variant", "reference", "split", "n_seeds", "seeds"]
+               + [f"{m}_{stat}" for m in table["metrics"] for stat in ("mean", "std")])
+    for v in table["variants"]:
+        for split in table["splits"]:
+            if split not in v["cells"]:
+                continue
+            cells = v["cells"][split]
+            n = max(c["n"] for c in cells.values())
+            stats = []
+            for m in table["metrics"]:
+                stats += [f"{cells[m]['mean']:.4f}",
+                          "" if cells[m]["std"] is None else f"{cells[m]['std']:.4f}"]
+            w.writerow([v["variant"], str(v["reference"]).lower(), split, n,
+                        " ".join(cells[table["metrics"][0]]["values"])] + stats)
+    return buf.getvalue()
+
+
+def write_report_tables(
+    rows: Iterable[Mapping],
+    out_dir: str | os.PathLike | None = None,
+    *,
+    md_path: str | os.PathLike | None = None,
+    csv_path: str | os.PathLike | None = None,
+    json_path: str | os.PathLike | None = None,
+    variant_order: Sequence[str] | None = None,
+    meta: Mapping | None = None,
+    notes: Sequence[str] = (),
+) -> dict[str, Path]:
+    """Aggregate and write metrics.{md,csv,json} atomically; returns the paths written.
+
+    Paths default to ``out_dir/metrics.<ext>``; an explicit path overrides its default. The
+    JSON holds the aggregated table (with per-seed values), the raw input rows, and `meta`
+    (e.g. the scoring conventions and the sacreBLEU signature).
+    """
+    rows = [dict(r) for r in rows]
+    table = aggregate(rows, variant_order=variant_order)
+    paths: dict[str, Path] = {}
+    for ext, explicit in (("md", md_path), ("csv", csv_path), ("json", json_path)):
+        if explicit is not None:
+            paths[ext] = Path(explicit)
+        elif out_dir is not None:
+            paths[ext] = Path(out_dir) / f"metrics.{ext}"
+    if not paths:
+        raise ValueError("write_report_tables needs out_dir or at least one explicit path")
+    if "md" in paths:
+        write_text(paths["md"], render_markdown(table, notes=notes))
+    if "csv" in paths:
+        write_text(paths["csv"], render_csv(table))
+    if "json" in paths:
+        write_json(paths["json"], {**table, "rows": rows, "meta": dict(meta or {})})
+    return paths
+
+
+def render_examples_md(
+    references: Mapping[str, str],
+    hypotheses: Mapping[str, Mapping[str, str]],
+    *,
+    ids: Sequence[str] | None = None,
+    n: int = 5,
+    title: str = "Example translations",
+) -> str:
+    """A Markdown section showing a few videos: the reference, then each variant's hypothesis.
+
+    `hypotheses` maps variant -> {id -> text}. Without `ids`, the first `n` ids in sorted
+    order are shown (deterministic); a variant without a hypothesis for an id shows "–".
+    """
+    if ids is None:
+        ids = sorted(references)[:n]
+    lines = [f"## {title}", ""]
+    for vid in ids:
+        if vid not in references:
+            raise DataError(f"example {vid}", "no reference sentence with this id")
+        lines += [f"### {_md_escape(vid)}", "", "| Source | Text |", "|:---|:---|",
+                  f"| reference | {_md_escape(references[vid])} |"]
+        for variant, hyps in hypotheses.items():
+            lines.append(f"| {_md_escape(variant)} | {_md_escape(hyps.get(vid, '–'))} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,248 @@
+"""Report: aggregation over seeds, table files, run card, plots, localization scores."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from sign2gpt.errors import DataError
+from sign2gpt.report import plots, run_card, tables
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _row(variant, seed, split, value, **kw):
+    return {"variant": variant, "seed": seed, "split": split,
+            **{m: value + i for i, m in enumerate(tables.METRICS)}, **kw}
+
+
+def _rows():
+    return [
+        _row("gates shut (no sign input)", 1, "dev", 1.0),
+        _row("pgp", 1, "test", 10.0), _row("pgp", 2, "test", 20.0),
+        _row("pgp", 1, "dev", 12.0), _row("pgp", 2, "dev", 14.0),
+        _row("scratch", 1, "dev", 5.0),
+        _row("text-only baseline", 1, "test", 2.0),
+    ]
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def test_aggregate_mean_and_sample_std_over_two_seeds():
+    table = tables.aggregate(_rows())
+    pgp = next(v for v in table["variants"] if v["variant"] == "pgp")
+    cell = pgp["cells"]["test"]["bleu1"]
+    assert cell["mean"] == pytest.approx(15.0)
+    assert cell["std"] == pytest.approx(7.0710678)  # sample std of (10, 20), ddof = 1
+    assert cell["values"] == {"1": 10.0, "2": 20.0}
+    assert tables.format_cell(cell) == "15.00 ± 7.07"
+    one = next(v for v in table["variants"] if v["variant"] == "scratch")["cells"]["dev"]["bleu1"]
+    assert one["std"] is None and tables.format_cell(one) == "5.00"
+
+
+def test_aggregate_order_references_last_and_splits():
+    table = tables.aggregate(_rows())
+    names = [v["variant"] for v in table["variants"]]
+    assert names == ["pgp", "scratch", "gates shut (no sign input)", "text-only baseline"]
+    assert table["splits"] == ["dev", "test"]
+    ordered = tables.aggregate(_rows(), variant_order=["scratch", "pgp"])
+    assert [v["variant"] for v in ordered["variants"]][:2] == ["scratch", "pgp"]
+    flagged = tables.aggregate([_row("my check", 1, "dev", 1.0, reference=True), _row("pgp", 1, "dev", 2.0)])
+    assert [v["variant"] for v in flagged["variants"]] == ["pgp", "my check"]
+
+
+def test_aggregate_rejects_bad_rows():
+    with pytest.raises(DataError, match="duplicate"):
+        tables.aggregate([_row("pgp", 1, "dev", 1.0), _row("pgp", 1, "dev", 2.0)])
+    bad = _row("pgp", 1, "dev", 1.0)
+    del bad["rouge_l"]
+    with pytest.raises(DataError, match="rouge_l"):
+        tables.aggregate([bad])
+    with pytest.raises(DataError, match="not finite"):
+        tables.aggregate([_row("pgp", 1, "dev", float("nan"))])
+    with pytest.raises(DataError):
+        tables.aggregate([])
+
+
+def test_write_report_tables_md_csv_json(tmp_path):
+    paths = tables.write_report_tables(_rows(), tmp_path, meta={"signature": "tok:none"},
+                                       notes=["Scored without the final period."])
+    assert set(paths) == {"md", "csv", "json"}
+    md = (tmp_path / "metrics.md").read_text(encoding="utf-8")
+    assert "| pgp | 2 | 13.00 ± 1.41 |" in md  # dev BLEU-1 of seeds (12, 14)
+    assert "test BLEU-1" in md and "dev ROUGE-L" in md
+    assert "15.00 ± 7.07" in md
+    assert "gates shut (no sign input) *(reference)*" in md
+    assert md.index("| scratch") < md.index("| text-only baseline")
+    assert "Scored without the final period." in md
+
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "metrics.csv").read_text(encoding="utf-8"))))
+    pgp_test = next(r for r in rows if r["variant"] == "pgp" and r["split"] == "test")
+    assert float(pgp_test["bleu1_mean"]) == pytest.approx(15.0)
+    assert float(pgp_test["bleu1_std"]) == pytest.approx(7.0711, abs=1e-4)
+    assert pgp_test["n_seeds"] == "2" and pgp_test["seeds"] == "1 2"
+    scratch = next(r for r in rows if r["variant"] == "scratch")
+    assert scratch["bleu1_std"] == "" and scratch["reference"] == "false"
+    assert not any(r["variant"] == "scratch" and r["split"] == "test" for r in rows)
+
+    data = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    assert data["meta"] == {"signature": "tok:none"}
+    assert len(data["rows"]) == len(_rows())
+    pgp = next(v for v in data["variants"] if v["variant"] == "pgp")
+    assert pgp["cells"]["test"]["bleu1"]["values"] == {"1": 10.0, "2": 20.0}
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_write_report_tables_explicit_path_only(tmp_path):
+    paths = tables.write_report_tables(_rows(), csv_path=tmp_path / "x.csv")
+    assert list(paths) == ["csv"] and (tmp_path / "x.csv").exists()
+    assert not (tmp_path / "metrics.md").exists()
+
+
+def test_render_examples_md():
+    refs = {"v2": "es regnet .", "v1": "sonne | wind ."}
+    hyps = {"pgp": {"v1": "sonne .", "v2": "regen ."}, "scratch": {"v1": ""}}
+    md = tables.render_examples_md(refs, hyps, n=5)
+    assert md.index("### v1") < md.index("### v2")  # sorted ids
+    assert "| reference | sonne \\| wind . |" in md
+    assert "| pgp | regen . |" in md
+    assert "| scratch | *(empty)* |" in md and "| scratch | – |" in md
+    with pytest.raises(DataError, match="v9"):
+        tables.render_examples_md(refs, hyps, ids=["v9"])
+
+
+# ----------------------------------------------------------------------------- run card
+
+BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def test_run_card_reads_benchmarks(tmp_path):
+    (tmp_path / "pretrain.tsv").write_text(
+        BENCH_HEADER + "120.5\t0:02:00\t812.3\t2000.1\t700.0\t710.0\t1.0\t2.0\t95.0\t230.0\n")
+    (tmp_path / "decode.tsv").write_text(  # two repeats; one without memory data
+        BENCH_HEADER + "10.0\t0:00:10\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n"
+        + "20.0\t0:00:20\t100.0\t1.0\t1.0\t1.0\t1.0\t1.0\t1.0\t4.0\n")
+    config = {"experiment": "default", "seeds": [1, 2], "device": "cpu", "gpus": 2,
+              "dataset": {"name": "synthetic-de", "kind": "synthetic", "language": "de"},
+              "pretrain": {"batch_size": 8}, "translate": {"batch_size": 4, "grad_accum": 2}}
+    card = run_card.collect_run_card(
+        {"pretrain seed1": tmp_path / "pretrain.tsv", "decode": tmp_path / "decode.tsv"},
+        config=config, extra={"precision": "fp32", "note": "test"}, repo_dir=tmp_path)
+    assert card["stages"]["pretrain seed1"]["wall_s"] == pytest.approx(120.5)
+    assert card["stages"]["pretrain seed1"]["max_rss_mib"] == pytest.approx(812.3)
+    assert card["stages"]["pretrain seed1"]["wall_hms"] == "0:02:00"
+    assert card["stages"]["decode"]["wall_s"] == pytest.approx(15.0)  # mean over repeats
+    assert card["stages"]["decode"]["max_rss_mib"] == pytest.approx(100.0)
+    assert card["total_wall_s"] == pytest.approx(135.5)
+    assert card["effective_batch_size"]["pretrain"]["effective"] == 16
+    assert card["effective_batch_size"]["translate"]["effective"] == 16
+    assert card["precision"] == "fp32" and card["seeds"] == [1, 2]
+    assert card["git"] == {"commit": None, "dirty": None}  # tmp_path is not a git checkout
+    assert card["versions"]["sacrebleu"] and card["versions"]["sign2gpt"]
+    assert card["hardware"]["cpu_cores"] >= 1
+    json.dumps(card)  # serialisable
+
+    md = run_card.render_run_card_md(card)
+    assert "| pretrain seed1 | 0:02:00 | 120.50 | 812.30 | 230.00 |" in md
+    assert "Effective batch size, translate: 16 (4 per process × 2 process(es) × 2 accumulation)" in md
+    assert "| sacrebleu |" in md and "not a git checkout" in md
+
+    run_card.write_run_card(card, tmp_path / "run_card.md", tmp_path / "run_card.json")
+    assert (tmp_path / "run_card.md").read_text(encoding="utf-8") == md
+    assert json.loads((tmp_path / "run_card.json").read_text())["total_wall_s"] == pytest.approx(135.5)
+
+
+def test_run_card_bad_benchmark(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        run_card.read_benchmark(tmp_path / "missing.tsv")
+    (tmp_path / "bad.tsv").write_text("seconds\n1.0\n")
+    with pytest.raises(DataError, match="'s'"):
+        run_card.read_benchmark(tmp_path / "bad.tsv")
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _assert_png(path):
+    data = path.read_bytes()
+    assert len(data) > 1000 and data[:8] == PNG_MAGIC
+
+
+def test_plot_training_curves(tmp_path):
+    csv_text = "epoch,train_loss,dev_loss,dev_bleu4,lr,note\n1,2.0,2.1,,1e-3,a\n2,1.5,1.9,3.0,9e-4,b\n"
+    (tmp_path / "a.csv").write_text(csv_text)
+    (tmp_path / "b.csv").write_text(csv_text)
+    cols = plots.read_curves(tmp_path / "a.csv")
+    assert set(cols) == {"epoch", "train_loss", "dev_loss", "dev_bleu4", "lr"}  # text column skipped
+    assert np.isnan(cols["dev_bleu4"][0])
+    out = plots.plot_training_curves({"seed1": tmp_path / "a.csv", "seed2": tmp_path / "b.csv"},
+                                     tmp_path / "fig" / "curves.png", title="pretrain")
+    _assert_png(out)
+    with pytest.raises(DataError, match="not found"):
+        plots.plot_training_curves({"x": tmp_path / "nope.csv"}, tmp_path / "n.png")
+
+
+def test_plot_localization(tmp_path):
+    E = np.random.default_rng(0).random((12, 3))
+    segs = [("REGEN", 0, 16), ("SONNE", 16, 40), ("WIND", 40, 48)]
+    out = plots.plot_localization(E, ["regen", "sonne", "morgen"], tmp_path / "loc.png",
+                                  frame_scale=4, true_segments=segs, title="dev 1")
+    _assert_png(out)
+    _assert_png(plots.plot_localization(E, ["a", "b", "c"], tmp_path / "plain.png", frame_scale=4))
+    with pytest.raises(DataError, match="columns"):
+        plots.plot_localization(E, ["a"], tmp_path / "x.png", frame_scale=4)
+
+
+# ----------------------------------------------------------------------------- localization
+
+
+def _hand_case():
+    # 8 time steps x 2 pseudo-glosses, 1 step = 2 source frames; step t has centre 2t + 1
+    E = np.zeros((8, 2))
+    E[:, 0] = [1.0, 0.5, 0.1, 0.0, 0.3, 0.0, 0.0, 0.0]  # regen: positives (>= 0.2) at t = 0, 1, 4
+    E[:, 1] = [0.0, 0.0, 0.0, 0.0, 0.5, 0.05, 0.5, 0.2]  # /0.5 -> 1, .1, 1, .4: positives t = 4, 6, 7
+    segs = [("REGEN", 0, 8), ("SONNE", 8, 16), ("WIND", 16, 20)]  # REGEN: t 0-3, SONNE: t 4-7
+    return E, ["regen", "sonne"], segs
+
+
+def test_localization_scores_hand_made():
+    E, labels, segs = _hand_case()
+    s = plots.localization_scores(E, labels, segs, frame_scale=2, threshold=0.2)
+    # TP: regen t0, t1; sonne t4, t6, t7 = 5; predicted 6; true 4 + 4 = 8
+    assert (s["tp"], s["predicted"], s["true"]) == (5, 6, 8)
+    assert s["precision"] == pytest.approx(5 / 6)
+    assert s["recall"] == pytest.approx(5 / 8)
+    assert s["f1"] == pytest.approx(2 * (5 / 6) * (5 / 8) / (5 / 6 + 5 / 8))
+    assert s["unmatched_glosses"] == ["WIND"] and s["unscored_labels"] == []
+    # a higher threshold drops regen t4 (0.3) and sonne t7 (0.4)
+    s5 = plots.localization_scores(E, labels, segs, frame_scale=2, threshold=0.5)
+    assert (s5["tp"], s5["predicted"]) == (4, 4)
+
+
+def test_localization_mapping_and_unscored_labels():
+    E, _, segs = _hand_case()
+    labels = ["nass", "sonne"]
+    s = plots.localization_scores(E, labels, segs, frame_scale=2)
+    assert s["scored_labels"] == ["sonne"] and s["unscored_labels"] == ["nass"]
+    assert (s["tp"], s["predicted"], s["true"]) == (3, 3, 4)
+    mapped = plots.localization_scores(E, labels, segs, frame_scale=2,
+                                       gloss_to_pseudo={"REGEN": "nass", "SONNE": "sonne"})
+    assert (mapped["tp"], mapped["predicted"], mapped["true"]) == (5, 6, 8)
+    both = plots.combine_localization([s, mapped])
+    assert (both["tp"], both["predicted"], both["true"], both["videos"]) == (8, 9, 12, 2)
+    assert both["precision"] == pytest.approx(8 / 9)
+
+
+def test_localization_rejects_bad_input():
+    E, labels, segs = _hand_case()
+    with pytest.raises(DataError, match="non-negative"):
+        plots.localization_scores(-E - 1, labels, segs, frame_scale=2)
+    with pytest.raises(DataError, match="end must be after start"):
+        plots.localization_scores(E, labels, [("REGEN", 5, 5)], frame_scale=2)
+    with pytest.raises(ValueError):
+        plots.localization_scores(E, labels, segs, frame_scale=0)
