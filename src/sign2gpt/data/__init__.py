@@ -1,0 +1,1 @@
+"""Data: manifests, frame stores, sampling, augmentation, datasets."""
