@@ -1,0 +1,100 @@
+"""Multi-process training through torchrun (DDP); everything is a no-op in a single process.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; `init_distributed` reads them and joins the
+process group: NCCL when the process drives a GPU, gloo on CPU. BatchNorm becomes SyncBatchNorm
+(spec §2.4) only on CUDA: torch's SyncBatchNorm refuses CPU tensors in training, so a CPU
+(gloo) run keeps per-process BatchNorm statistics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from sign2gpt.training.checkpoint import unwrap
+from sign2gpt.utils import resolve_device
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DistInfo", "init_distributed", "wrap_model", "unwrap", "is_main", "barrier", "all_reduce_sum", "cleanup"]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the torchrun process group (once); a single process gets rank 0 of 1 on `device`."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo(0, 1, 0, resolve_device(device))
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    if not _active():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world)
+        log.info("joined process group: rank %d/%d, backend %s, device %s", rank, world, backend, dev)
+    return DistInfo(rank, world, local_rank, dev)
+
+
+def wrap_model(
+    model: nn.Module, info: DistInfo, *, sync_bn: bool = True, find_unused_parameters: bool = False
+) -> nn.Module:
+    """Move to the device; under DDP convert BatchNorm to SyncBatchNorm (CUDA only) and wrap."""
+    model = model.to(info.device)
+    if not info.distributed:
+        return model
+    if sync_bn and info.device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    device_ids = [info.device.index] if info.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=device_ids, find_unused_parameters=find_unused_parameters
+    )
+
+
+def is_main() -> bool:
+    """True on rank 0 (and in a single process): the one process that writes files."""
+    return not _active() or dist.get_rank() == 0
+
+
+def barrier() -> None:
+    if _active():
+        dist.barrier()
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum `tensor` over all processes, in place; returned for chaining."""
+    if _active():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def cleanup() -> None:
+    """Leave the process group (safe to call when not distributed)."""
+    if _active():
+        dist.destroy_process_group()

@@ -1,0 +1,299 @@
+"""The epoch loop shared by pseudo-gloss pretraining and translation (spec §7, §9).
+
+Per epoch: train (autocast bf16 on a CUDA GPU that supports it, fp32 otherwise; clip by value
+then by norm; the schedule steps per iteration), evaluate every `eval_every` epochs and at the
+last, append a row to metrics.csv / metrics.json, save `last.safetensors` every epoch and
+`best.safetensors` when the selection metric improves. A run resumes exactly from `last`.
+
+Exact resume: the checkpoint is written after evaluation, so it holds the RNG state the next
+epoch starts from; the sampler order and the per-item augmentation depend only on
+(seed, epoch, index). On CPU a resumed run therefore ends with the same weights as an
+uninterrupted one. (Under DDP only rank 0's RNG state is saved, so a resumed multi-process run
+is equivalent but not bit-identical.)
+
+SIGTERM (SLURM's warning before a kill): the current step finishes, nothing more is written, and
+`TrainingInterrupted` (a SystemExit with status 143) ends the process; the last complete
+checkpoint stays. SIGKILL is covered by the atomic writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from sign2gpt.errors import ConfigError
+from sign2gpt.io import write_json, write_text
+from sign2gpt.training.checkpoint import load_checkpoint, save_checkpoint
+from sign2gpt.training.distributed import all_reduce_sum, barrier, is_main
+from sign2gpt.training.optim import clip_gradients
+
+log = logging.getLogger(__name__)
+
+
+class TrainingInterrupted(SystemExit):
+    """Raised after SIGTERM once the current step is done; exits with 128 + signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+def _scalar(v: Any) -> Any:
+    """Metric values as JSON-safe scalars."""
+    if isinstance(v, torch.Tensor):
+        return v.item()
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return v
+    try:
+        return float(v)  # numpy scalars
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def metrics_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """CSV text of `rows` with the union of their columns (first-seen order); blanks where absent."""
+    rows = list(rows)
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+class Trainer:
+    """Train `model` for `epochs` with resume; `fit()` returns the run summary.
+
+    train_step(batch) -> scalar loss tensor: moves the batch to the device and runs the model
+    (it runs under autocast: upcast logits to fp32 before the loss, as the spec asks).
+    evaluate() -> {metric: value}: called under `torch.no_grad()` with the model in eval mode;
+    under DDP it is called on every rank and only rank 0's result is used; use the unwrapped
+    module there (a DDP forward on one rank alone may wait for the others).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any | None,
+        train_loader: Iterable,
+        train_step: Callable[[Any], torch.Tensor],
+        evaluate: Callable[[], Mapping[str, Any]],
+        *,
+        out_dir: str | Path,
+        epochs: int,
+        select_metric: str,
+        select_mode: str = "max",
+        eval_every: int = 1,
+        clip_value: float | None = 1.0,
+        clip_norm: float | None = 1.0,
+        amp: bool = True,
+        resume: bool = True,
+        only_trainable: bool = False,
+        extra: Mapping[str, Any] | None = None,
+        device: torch.device | None = None,
+    ):
+        if select_mode not in ("max", "min"):
+            raise ConfigError(f"select_mode must be 'max' or 'min', got {select_mode!r}")
+        if epochs < 1 or eval_every < 1:
+            raise ConfigError(f"epochs and eval_every must be >= 1 (got {epochs}, {eval_every})")
+        if extra and "trainer" in extra:
+            raise ValueError("extra: the key 'trainer' is reserved for the loop's own state")
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.train_loader = train_loader
+        self.train_step = train_step
+        self.evaluate = evaluate
+        self.out_dir = Path(out_dir)
+        self.epochs = int(epochs)
+        self.select_metric = select_metric
+        self.select_mode = select_mode
+        self.eval_every = int(eval_every)
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.resume = resume
+        self.only_trainable = only_trainable
+        self.extra = dict(extra or {})
+        self.device = device or next(model.parameters()).device
+        self.use_bf16 = bool(amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self._stop_signal: int | None = None
+        # run state (restored on resume)
+        self.history: list[dict[str, Any]] = []
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.last_metrics: dict[str, Any] = {}
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.safetensors"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.safetensors"
+
+    # -----------------------------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.use_bf16:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        log.warning("signal %d received: stopping after the current step, no checkpoint will be written", signum)
+        self._stop_signal = signum
+
+    def _check_stop(self) -> None:
+        if self._stop_signal is not None:
+            raise TrainingInterrupted(self._stop_signal)
+
+    def _state_extra(self) -> dict[str, Any]:
+        trainer = {
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "last_metrics": self.last_metrics,
+            "select_metric": self.select_metric,
+            "select_mode": self.select_mode,
+        }
+        return {**self.extra, "trainer": trainer}
+
+    def _restore(self) -> int:
+        """Resume from `last` when present; returns the number of epochs already done."""
+        if not (self.resume and self.last_path.exists()):
+            return 0
+        state = load_checkpoint(self.last_path, self.model, self.optimizer, self.scheduler)
+        trainer = state["extra"].get("trainer", {})
+        self.history = list(trainer.get("history", []))
+        self.best_metric = state["best_metric"]
+        self.best_epoch = trainer.get("best_epoch")
+        self.last_metrics = dict(trainer.get("last_metrics", {}))
+        log.info("resumed from %s after epoch %d (best %s=%s)",
+                 self.last_path, state["epoch"], self.select_metric, self.best_metric)
+        return int(state["epoch"])
+
+    def _write_metrics(self) -> None:
+        write_text(self.out_dir / "metrics.csv", metrics_csv(self.history))
+        write_json(self.out_dir / "metrics.json", self.history)
+
+    def _improved(self, value: float) -> bool:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        if self.best_metric is None:
+            return True
+        return value > self.best_metric if self.select_mode == "max" else value < self.best_metric
+
+    # -----------------------------------------------------------------------------------------
+
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the train loader (0-based `epoch`); returns the mean loss over ranks."""
+        for obj in (getattr(self.train_loader, "sampler", None), getattr(self.train_loader, "dataset", None)):
+            if hasattr(obj, "set_epoch"):
+                obj.set_epoch(epoch)
+        self.model.train()
+        total = torch.zeros(2, dtype=torch.float64, device=self.device)  # loss sum, steps
+        desc = f"epoch {epoch + 1}/{self.epochs}"
+        bar = tqdm(self.train_loader, desc=desc, disable=not is_main(), leave=False, dynamic_ncols=True)
+        for step, batch in enumerate(bar):
+            self.optimizer.zero_grad(set_to_none=True)
+            with self._autocast():
+                loss = self.train_step(batch)
+            if not torch.isfinite(loss.detach()).all():
+                raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch + 1}, step {step + 1}")
+            loss.backward()
+            clip_gradients(self.params, self.clip_value, self.clip_norm)
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            total[0] += loss.detach().double()
+            total[1] += 1
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+            self._check_stop()
+        all_reduce_sum(total)
+        return float(total[0] / total[1]) if total[1] > 0 else float("nan")
+
+    def run_evaluation(self) -> dict[str, Any]:
+        self.model.eval()
+        with torch.no_grad(), self._autocast():
+            metrics = self.evaluate() or {}
+        return {k: _scalar(v) for k, v in metrics.items()}
+
+    def fit(self) -> dict[str, Any]:
+        """Train from scratch or from `last`, to `epochs`; returns the summary."""
+        if is_main():
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        start = self._restore()
+        if is_main() and self.history:
+            self._write_metrics()
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        t0 = time.time()
+        try:
+            for epoch in range(start, self.epochs):
+                self._run_epoch(epoch)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        seconds = time.time() - t0
+        summary = {
+            "epochs": self.epochs,
+            "epochs_run": self.epochs - start,
+            "select_metric": self.select_metric,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "seconds": round(seconds, 3),
+        }
+        log.info(
+            "done: %d epochs (%d this run), best %s=%s at epoch %s, %.1f s",
+            self.epochs, self.epochs - start, self.select_metric, self.best_metric, self.best_epoch, seconds,
+        )
+        return summary
+
+    def _run_epoch(self, epoch: int) -> None:
+        t0 = time.time()
+        train_loss = self.train_epoch(epoch)
+        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"]}
+        improved = False
+        if (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs:
+            metrics = self.run_evaluation()
+            self._check_stop()
+            self.last_metrics = metrics
+            row.update(metrics)
+            if is_main():
+                if self.select_metric not in metrics:
+                    raise ConfigError(
+                        f"select_metric {self.select_metric!r} not among the evaluation metrics {sorted(metrics)}"
+                    )
+                value = metrics[self.select_metric]
+                improved = self._improved(value)
+                if improved:
+                    self.best_metric, self.best_epoch = value, epoch + 1
+        row["seconds"] = round(time.time() - t0, 3)
+        self.history.append(row)
+        if is_main():
+            if improved:
+                save_checkpoint(self.best_path, self.model, epoch=epoch + 1, best_metric=self.best_metric,
+                                extra=self._state_extra(), rng_state=False, only_trainable=self.only_trainable)
+            save_checkpoint(self.last_path, self.model, self.optimizer, self.scheduler, epoch=epoch + 1,
+                            best_metric=self.best_metric, extra=self._state_extra(), only_trainable=self.only_trainable)
+            self._write_metrics()
+        barrier()
+        shown = {k: v for k, v in row.items() if k not in ("epoch",)}
+        log.info("epoch %d/%d: %s", epoch + 1, self.epochs,
+                 ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))

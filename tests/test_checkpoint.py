@@ -1,0 +1,223 @@
+"""Checkpoints: round trip, tied weights, RNG restore, tamper/truncation refusal, name mapping."""
+
+import json
+import random
+import struct
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from sign2gpt.errors import DataError
+from sign2gpt.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from sign2gpt.training.optim import WarmupCosine, build_optimizer
+
+
+class Stage1(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sign_model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 8))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(self.sign_model(x))
+
+
+class Stage2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sign_model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 8))
+        self.decoder = nn.Linear(8, 5)
+
+
+def trained(seed=0, steps=3):
+    torch.manual_seed(seed)
+    model = Stage1()
+    opt = build_optimizer(model, 1e-2, 0.01)
+    sched = WarmupCosine(opt, warmup_steps=2, total_steps=10)
+    for _ in range(steps):
+        opt.zero_grad()
+        model(torch.randn(6, 4)).pow(2).mean().backward()
+        opt.step()
+        sched.step()
+    return model, opt, sched
+
+
+def fresh():
+    model = Stage1()
+    opt = build_optimizer(model, 1e-2, 0.01)
+    return model, opt, WarmupCosine(opt, warmup_steps=2, total_steps=10)
+
+
+def test_round_trip_restores_model_optimizer_scheduler(tmp_path):
+    model, opt, sched = trained()
+    path = save_checkpoint(tmp_path / "last.safetensors", model, opt, sched, epoch=4, best_metric=0.25, extra={"note": "x"})
+    assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]  # no temp file left
+    m2, o2, s2 = fresh()
+    state = load_checkpoint(path, m2, o2, s2)
+    assert state == {"epoch": 4, "best_metric": 0.25, "extra": {"note": "x"}}
+    for (k, a), b in zip(model.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert s2.state_dict() == sched.state_dict()
+    assert o2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    for p, q in zip(model.parameters(), m2.parameters()):
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(opt.state[p][key], o2.state[q][key])
+    # one more identical step on both gives identical weights
+    x = torch.randn(6, 4)
+    for m, o, s in ((model, opt, sched), (m2, o2, s2)):
+        o.zero_grad()
+        m(x).pow(2).mean().backward()
+        o.step()
+        s.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), m2.parameters()))
+
+
+def test_rng_states_are_restored(tmp_path):
+    model, _, _ = trained()
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    save_checkpoint(tmp_path / "c.safetensors", model, epoch=1)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(2), np.random.seed(2), torch.manual_seed(2)
+    load_checkpoint(tmp_path / "c.safetensors", Stage1())
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_tied_weights_are_saved_and_loaded(tmp_path):
+    def tied():
+        m = nn.ModuleDict({"emb": nn.Embedding(5, 3), "out": nn.Linear(3, 5, bias=False)})
+        m["out"].weight = m["emb"].weight
+        return m
+
+    a = tied()
+    save_checkpoint(tmp_path / "t.safetensors", a, epoch=0, rng_state=False)
+    b = tied()
+    load_checkpoint(tmp_path / "t.safetensors", b)
+    assert torch.equal(b["emb"].weight, a["emb"].weight) and b["out"].weight is b["emb"].weight
+
+
+def header_len(path):
+    return struct.unpack("<Q", path.read_bytes()[:8])[0]
+
+
+def test_tampered_data_is_refused(tmp_path):
+    model, opt, sched = trained()
+    path = save_checkpoint(tmp_path / "c.safetensors", model, opt, sched, epoch=1)
+    data = bytearray(path.read_bytes())
+    data[8 + header_len(path) + 5] ^= 0x01  # one bit inside the tensor data
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="SHA-256") as e:
+        load_checkpoint(path, Stage1())
+    assert str(path) in str(e.value)
+    with pytest.raises(DataError, match="SHA-256"):
+        load_weights(path, Stage1())
+
+
+def test_tampered_metadata_is_refused(tmp_path):
+    model, _, _ = trained()
+    path = save_checkpoint(tmp_path / "c.safetensors", model, epoch=7, best_metric=0.5)
+    raw = path.read_bytes()
+    n = header_len(path)
+    header = raw[8 : 8 + n].decode()
+    assert '\\"epoch\\": 7' in header
+    forged = header.replace('\\"epoch\\": 7', '\\"epoch\\": 9')
+    path.write_bytes(raw[:8] + forged.encode() + raw[8 + n :])
+    with pytest.raises(DataError, match="SHA-256"):
+        load_checkpoint(path, Stage1())
+
+
+def test_truncated_missing_and_foreign_files_are_refused(tmp_path):
+    model, opt, sched = trained()
+    path = save_checkpoint(tmp_path / "c.safetensors", model, opt, sched, epoch=1)
+    raw = path.read_bytes()
+    for cut in (len(raw) - 10, 8 + header_len(path) // 2, 4):
+        bad = tmp_path / f"cut{cut}.safetensors"
+        bad.write_bytes(raw[:cut])
+        with pytest.raises(DataError, match="truncated or corrupt") as e:
+            load_checkpoint(bad, Stage1())
+        assert bad.name in str(e.value)
+    with pytest.raises(DataError, match="not found"):
+        load_checkpoint(tmp_path / "nope.safetensors", Stage1())
+    plain = tmp_path / "plain.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(plain))
+    with pytest.raises(DataError, match="not a sign2gpt checkpoint"):
+        load_checkpoint(plain, Stage1())
+    m = Stage1()
+    load_weights(plain, m)  # a plain weights file is fine for load_weights
+    assert torch.equal(m.head.weight, model.head.weight)
+
+
+def test_weights_only_checkpoint_cannot_resume_an_optimizer(tmp_path):
+    model, _, _ = trained()
+    path = save_checkpoint(tmp_path / "best.safetensors", model, epoch=2, rng_state=False)
+    m2, o2, _ = fresh()
+    with pytest.raises(DataError, match="optimizer"):
+        load_checkpoint(path, m2, o2)
+
+
+def test_load_weights_by_prefix(tmp_path):
+    model, opt, sched = trained()
+    path = save_checkpoint(tmp_path / "best.safetensors", model, opt, sched, epoch=3)
+    s2 = Stage2()
+    before = s2.decoder.weight.clone()
+    result = load_weights(path, s2, prefix_map={"sign_model.": "sign_model."})
+    assert all(torch.equal(a, b) for a, b in zip(s2.sign_model.state_dict().values(), model.sign_model.state_dict().values()))
+    assert torch.equal(s2.decoder.weight, before)
+    assert not result.missing and not result.unexpected
+    assert "sign_model.1.running_mean" in result.loaded
+
+    class Renamed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = Stage2().sign_model
+
+    r = Renamed()
+    load_weights(path, r, prefix_map={"sign_model.": "encoder."})
+    assert torch.equal(r.encoder[0].weight, model.sign_model[0].weight)
+    with pytest.raises(DataError, match="does not match"):
+        load_weights(path, Stage2())  # strict: head.* unexpected, decoder.* missing
+    partial = load_weights(path, Stage2(), strict=False)
+    assert partial.unexpected == ["head.bias", "head.weight"]
+    with pytest.raises(DataError, match="no weights start with"):
+        load_weights(path, Stage2(), prefix_map={"encoder.": "sign_model."})
+
+
+def test_shape_mismatch_is_refused(tmp_path):
+    model, _, _ = trained()
+    path = save_checkpoint(tmp_path / "c.safetensors", model, epoch=1)
+    other = Stage1()
+    other.head = nn.Linear(8, 4)
+    with pytest.raises(DataError, match="do not fit"):
+        load_checkpoint(path, other)
+
+
+def test_only_trainable_leaves_frozen_weights_out(tmp_path):
+    model, _, _ = trained()
+    model.sign_model[0].requires_grad_(False)
+    path = save_checkpoint(tmp_path / "c.safetensors", model, epoch=1, only_trainable=True)
+    m2 = Stage1()
+    m2.sign_model[0].requires_grad_(False)
+    frozen_before = m2.sign_model[0].weight.clone()
+    load_checkpoint(path, m2)
+    assert torch.equal(m2.head.weight, model.head.weight)
+    assert torch.equal(m2.sign_model[0].weight, frozen_before)  # not in the file, left alone
+    with pytest.raises(DataError, match="missing trainable"):
+        load_checkpoint(path, Stage1())  # here that layer is trainable: its weights are missing
+
+
+def test_failed_save_leaves_nothing(tmp_path):
+    model, _, _ = trained()
+    with pytest.raises(TypeError, match="JSON"):
+        save_checkpoint(tmp_path / "c.safetensors", model, epoch=1, extra={"bad": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_state_is_plain_json(tmp_path):
+    model, opt, sched = trained()
+    path = save_checkpoint(tmp_path / "c.safetensors", model, opt, sched, epoch=1)
+    n = header_len(path)
+    header = json.loads(path.read_bytes()[8 : 8 + n])
+    state = json.loads(header["__metadata__"]["state"])
+    assert state["scheduler"]["last_step"] == 3 and state["optimizer"]["param_groups"][0]["betas"] == [0.9, 0.999]

@@ -1,0 +1,172 @@
+"""SignDataset, collate, multi_hot and make_loader (spec §2.4) against an in-memory frame store."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from sign2gpt.data.dataset import SignDataset, collate, make_loader, multi_hot
+from sign2gpt.errors import DataError
+
+
+@dataclass
+class Sample:  # the manifest contract's fields
+    id: str
+    video: str
+    num_frames: int
+    signer: str
+    text: str
+    glosses: list = field(default_factory=list)
+    segments: list = field(default_factory=list)
+
+
+class FakeStore:
+    """Same API as FrameStore: num_frames(id), read(id, indices), meta."""
+
+    def __init__(self, clips: dict[str, np.ndarray], stride: int = 1):
+        self.clips = clips
+        self.meta = {"stride": stride, "size": 16, "storage": "raw"}
+        self.reads: list[tuple[str, list[int]]] = []
+
+    def num_frames(self, id: str) -> int:
+        return len(self.clips[id])
+
+    def read(self, id: str, indices=None) -> np.ndarray:
+        clip = self.clips[id]
+        if indices is None:
+            return clip
+        self.reads.append((id, list(map(int, indices))))
+        return clip[np.asarray(indices)]
+
+
+def make_data(n_items=6, seed=0, size=16):
+    rng = np.random.default_rng(seed)
+    clips, samples = {}, []
+    for i in range(n_items):
+        n = int(rng.integers(3, 30))
+        vid = f"v{i}"
+        clips[vid] = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+        samples.append(Sample(vid, f"/videos/{vid}.mp4", n, "s1", f"satz {i} heute regen", ["REGEN"], [(0, n)]))
+    return samples, FakeStore(clips)
+
+
+def test_item_fields_shapes_and_targets():
+    samples, store = make_data()
+    ds = SignDataset(samples, store, train=False, image_size=12, stride=2, targets_fn=lambda s: [len(s) % 5, 1])
+    item = ds[2]
+    n = store.num_frames("v2")
+    assert item["id"] == "v2" and item["text"] == samples[2].text
+    assert item["frames"].shape == ((n + 1) // 2, 3, 12, 12) and item["frames"].dtype == torch.float32
+    assert item["targets"] == [len(samples[2].text) % 5, 1]
+    assert SignDataset(samples, store, train=False, image_size=12)[0]["targets"] == []
+
+
+def test_store_stride_is_respected_and_max_frames_caps():
+    samples, store = make_data()
+    store.meta["stride"] = 2  # frames already strided at decode: sample every stored frame
+    ds = SignDataset(samples, store, train=False, image_size=8, stride=2)
+    assert ds[0]["frames"].shape[0] == store.num_frames("v0")
+    capped = SignDataset(samples, store, train=True, image_size=8, stride=2, max_frames=2, seed=1)
+    assert all(capped[i]["frames"].shape[0] <= 2 for i in range(len(samples)))
+
+
+def test_items_depend_on_seed_epoch_index_only():
+    samples, store = make_data()
+    a = SignDataset(samples, store, train=True, image_size=12, seed=3)
+    b = SignDataset(samples, store, train=True, image_size=12, seed=3)
+    x = [a[i]["frames"] for i in range(len(a))]
+    assert all(torch.equal(x[i], b[i]["frames"]) for i in reversed(range(len(b))))  # order does not matter
+    a.set_epoch(1)
+    assert any(not torch.equal(x[i], a[i]["frames"]) or x[i].shape != a[i]["frames"].shape for i in range(len(a)))
+    a.set_epoch(0)
+    assert torch.equal(a[4]["frames"], x[4])
+
+
+def test_loader_results_do_not_depend_on_worker_count():
+    samples, store = make_data(8)
+    ds = SignDataset(samples, store, train=True, image_size=8, seed=5)
+    batches = {}
+    for workers in (0, 2):
+        ds.set_epoch(2)
+        loader = make_loader(ds, 3, train=True, num_workers=workers, seed=9)
+        loader.sampler.set_epoch(2)
+        batches[workers] = list(loader)
+    assert len(batches[0]) == len(batches[2]) == 2  # 8 items, batch 3, drop_last
+    for b0, b2 in zip(batches[0], batches[2]):
+        assert b0["ids"] == b2["ids"]
+        assert torch.equal(b0["frames"], b2["frames"])
+
+
+def test_collate_concatenates_and_keeps_lists():
+    samples, store = make_data()
+    ds = SignDataset(samples, store, train=False, image_size=8, targets_fn=lambda s: [0, 2])
+    batch = collate([ds[0], ds[3], ds[1]])
+    lengths = [ds[i]["frames"].shape[0] for i in (0, 3, 1)]
+    assert batch["ids"] == ["v0", "v3", "v1"]
+    assert batch["texts"] == [samples[i].text for i in (0, 3, 1)]
+    assert batch["lengths"] == lengths
+    assert batch["frames"].shape == (sum(lengths), 3, 8, 8)
+    assert [c.shape[0] for c in batch["clips"]] == lengths
+    assert torch.equal(batch["clips"][1], ds[3]["frames"])
+    assert batch["targets"] == [[0, 2]] * 3
+    with pytest.raises(ValueError):
+        collate([])
+
+
+def test_multi_hot():
+    m = multi_hot([[0, 2, 2], [], [3]], 4)
+    assert m.dtype == torch.float32
+    assert m.tolist() == [[1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+    with pytest.raises(ValueError, match="item 1"):
+        multi_hot([[0], [4]], 4)
+
+
+class Range(Dataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return i
+
+
+def order(loader, epoch):
+    loader.sampler.set_epoch(epoch)
+    return [int(i) for b in loader for i in b]
+
+
+def test_make_loader_train_and_eval_policies():
+    train = make_loader(Range(10), 4, train=True, seed=1, collate_fn=torch.tensor)
+    first = order(train, 0)
+    assert len(first) == 8 and len(set(first)) == 8  # shuffled, last partial batch dropped
+    assert first != sorted(first) or order(train, 1) != sorted(order(train, 1))
+    assert order(train, 0) == first  # the order depends only on (seed, epoch)
+    assert order(make_loader(Range(10), 4, train=True, seed=1, collate_fn=torch.tensor), 0) == first
+    assert order(train, 1) != first
+    small = make_loader(Range(3), 4, train=True, collate_fn=torch.tensor)  # smaller than a batch: keep it
+    assert sorted(order(small, 0)) == [0, 1, 2]
+    dev = make_loader(Range(10), 4, train=False, collate_fn=torch.tensor)
+    assert order(dev, 0) == list(range(10))
+
+
+def test_bad_store_output_names_the_item():
+    samples, store = make_data(2)
+
+    class Short(FakeStore):
+        def read(self, id, indices=None):
+            return super().read(id, indices)[:1]
+
+    ds = SignDataset(samples, Short(store.clips), train=False, image_size=8)
+    with pytest.raises(DataError, match="v0"):
+        ds[0]
+
+    class Floats(FakeStore):
+        def read(self, id, indices=None):
+            return super().read(id, indices).astype(np.float32)
+
+    with pytest.raises(DataError, match="uint8"):
+        SignDataset(samples, Floats(store.clips), train=False, image_size=8)[1]
