@@ -1,0 +1,197 @@
+"""Decode-stage throughput against bare decord, frame-store read rate and size.
+
+    python benchmarks/decode.py                       # renders 20 videos of 100 frames at 256x256
+    python benchmarks/decode.py --videos DIR          # your own videos (*.mp4, *.avi, *.mkv, *.mov)
+    python benchmarks/decode.py --compare-storage     # + raw (none/lzf/gzip) vs jpeg at 64 and 256
+
+What each figure includes (same videos, same stride and output size, page cache warm):
+- raw_frames_per_s: `decord.VideoReader(path, width=size, height=size).get_batch(strided
+  indices).asnumpy()` per video, nothing else.
+- frames_per_s: the decode stage itself (`decode_shard`, one shard): reading the manifest, the
+  same decord call, encoding (JPEG or HDF5 filter), writing the HDF5 store, the atomic rename.
+- store_read_frames_per_s: `FrameStore.read` of 16-frame clips at random (video, offset),
+  decoding included (as a DataLoader worker would).
+- bytes_per_frame: store file size / stored frames.
+Each of the two decode timings is the best of --repeats runs, alternated so that both see the
+same machine load. The last line printed is JSON; it is also written to --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: no bars in timings
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from sign2gpt.data.decode import decode_shard  # noqa: E402
+from sign2gpt.data.frame_store import FrameStore, FrameStoreWriter  # noqa: E402
+from sign2gpt.data.manifest import Sample, write_manifest  # noqa: E402
+from sign2gpt.data.video import count_frames, read_frames  # noqa: E402
+from sign2gpt.io import write_json  # noqa: E402
+
+log = logging.getLogger("benchmarks.decode")
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
+
+
+def render_videos(out: Path, n: int, frames: int, size: int, seed: int = 0) -> list[Path]:
+    """Videos like the synthetic corpus: a smooth background, moving shapes, pixel noise."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 10, (16, size, size, 3)).astype(np.float32)  # synthetic.noise 0.04 x 255
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    paths = []
+    for v in range(n):
+        path = out / f"video{v:03d}.mp4"
+        base = np.stack([80 + 100 * xx, 60 + 120 * yy, np.full_like(xx, 110 + 5 * v)], axis=-1)
+        phase = rng.uniform(0, 2 * np.pi, 4)
+        with av.open(str(path), "w") as c:
+            s = c.add_stream("libx264", rate=25)
+            s.width = s.height = size
+            s.pix_fmt = "yuv420p"
+            for t in range(frames):
+                img = base.copy()
+                for k, (cx, cy) in enumerate([(0.5 + 0.3 * np.sin(t / 9 + phase[0]), 0.6 + 0.2 * np.cos(t / 7 + phase[1])),
+                                              (0.5 + 0.3 * np.cos(t / 8 + phase[2]), 0.6 + 0.2 * np.sin(t / 6 + phase[3]))]):
+                    img[(xx - cx) ** 2 + (yy - cy) ** 2 < 0.01] = (230, 190, 160) if k == 0 else (220, 180, 150)
+                img[(xx - 0.5) ** 2 + (yy - 0.25) ** 2 < 0.012] = (225, 185, 155)  # head
+                img += noise[rng.integers(len(noise))]
+                frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
+                c.mux(s.encode(frame))
+            c.mux(s.encode())
+        paths.append(path)
+    return paths
+
+
+def bare_decord(paths: list[Path], stride: int, size: int | None) -> int:
+    import decord
+
+    n = 0
+    side = size if size is not None else -1
+    for p in paths:
+        vr = decord.VideoReader(str(p), ctx=decord.cpu(0), width=side, height=side)
+        n += vr.get_batch(list(range(0, len(vr), stride))).asnumpy().shape[0]
+    return n
+
+
+def random_clips(store: FrameStore, clips: int, length: int = 16, seed: int = 0) -> tuple[int, float]:
+    rng = np.random.default_rng(seed)
+    ids = store.ids
+    store.read(ids[0], [0])  # open the file outside the timing
+    frames, start = 0, time.perf_counter()
+    for _ in range(clips):
+        vid = ids[rng.integers(len(ids))]
+        n = store.num_frames(vid)
+        first = int(rng.integers(0, max(1, n - length + 1)))
+        frames += store.read(vid, np.arange(first, min(n, first + length))).shape[0]
+    return frames, time.perf_counter() - start
+
+
+def compare_storage(paths: list[Path], tmp: Path, clips: int) -> list[dict]:
+    """Write the same decoded frames with every storage option; size, write and read rates."""
+    variants = [("raw", "none", 90), ("raw", "lzf", 90), ("raw", "gzip1", 90), ("raw", "gzip4", 90),
+                ("jpeg", None, 90), ("jpeg", None, 75)]
+    rows = []
+    for size in (64, 256):
+        videos = {p.stem: read_frames(p, size=size) for p in paths}
+        total = sum(len(v) for v in videos.values())
+        for storage, compression, quality in variants:
+            path = tmp / f"cmp-{size}-{storage}-{compression}-{quality}.h5"
+            start = time.perf_counter()
+            with FrameStoreWriter(path, stride=1, size=size, storage=storage, jpeg_quality=quality, compression=compression) as w:
+                for vid, frames in videos.items():
+                    w.add(vid, frames)
+            write_s = time.perf_counter() - start
+            with FrameStore(path) as store:
+                n, read_s = random_clips(store, clips)
+            name = f"jpeg q{quality}" if storage == "jpeg" else f"raw {compression}"
+            rows.append({"size": size, "storage": name, "bytes_per_frame": round(path.stat().st_size / total),
+                         "write_frames_per_s": round(total / write_s), "read_frames_per_s": round(n / read_s)})
+            log.info("%s", rows[-1])
+            path.unlink()
+    return rows
+
+
+def main() -> None:
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())["decode"]
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", type=Path, help="folder of videos (default: render synthetic ones)")
+    ap.add_argument("--num-videos", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--source-size", type=int, default=256)
+    ap.add_argument("--stride", type=int, default=defaults["stride"])
+    ap.add_argument("--size", type=int, default=defaults["size"])
+    ap.add_argument("--storage", default=defaults["storage"])
+    ap.add_argument("--jpeg-quality", type=int, default=defaults.get("jpeg_quality", 90))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--clips", type=int, default=500)
+    ap.add_argument("--compare-storage", action="store_true")
+    ap.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sign2gpt").setLevel(logging.WARNING)
+
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        if args.videos:
+            paths = sorted(p for p in args.videos.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+        else:
+            start = time.perf_counter()
+            paths = render_videos(tmp, args.num_videos, args.frames, args.source_size)
+            log.info("rendered %d videos in %.1f s", len(paths), time.perf_counter() - start)
+        if not paths:
+            raise SystemExit(f"no videos in {args.videos}")
+        samples = [Sample(p.stem, str(p.resolve()), count_frames(p), "", "text") for p in paths]
+        write_manifest(tmp / "manifest.tsv", samples)
+        for p in paths:  # warm the page cache for both contenders
+            p.read_bytes()
+
+        bare_decord(paths[:2], args.stride, args.size)  # warm-up (library load, first-call costs)
+        raw_s, stage_s, frames = [], [], 0
+        out = tmp / "shard0.h5"
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            frames = bare_decord(paths, args.stride, args.size)
+            raw_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            decode_shard(tmp / "manifest.tsv", out, shard=0, num_shards=1, stride=args.stride, size=args.size,
+                         storage=args.storage, jpeg_quality=args.jpeg_quality)
+            stage_s.append(time.perf_counter() - start)
+        with FrameStore(out) as store:
+            stored = sum(store.num_frames(i) for i in store.ids)
+            assert stored == frames, (stored, frames)
+            read_frames_n, read_s = random_clips(store, args.clips)
+        result = {
+            "videos": len(paths),
+            "frames": frames,
+            "stride": args.stride,
+            "size": args.size,
+            "storage": args.storage,
+            "jpeg_quality": args.jpeg_quality if args.storage == "jpeg" else None,
+            "frames_per_s": round(frames / min(stage_s), 1),
+            "raw_frames_per_s": round(frames / min(raw_s), 1),
+            "ratio": round(min(raw_s) / min(stage_s), 3),
+            "store_read_frames_per_s": round(read_frames_n / read_s, 1),
+            "bytes_per_frame": round(out.stat().st_size / frames, 1),
+            "cpu_count": os.cpu_count(),
+        }
+        if args.compare_storage:
+            result["storage_comparison"] = compare_storage(paths[: min(len(paths), 10)], tmp, args.clips)
+    write_json(args.json, result)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The decode stage: the videos of one manifest shard into one HDF5 frame store.
+
+Shard `s` of `n` holds the manifest's videos i with i % n == s, so shards are balanced and can
+run as parallel cluster jobs. Decoding the next video runs in a background thread (decord and
+PIL release the GIL) while the current one is encoded and written, which keeps the stage close
+to the decoder's own speed (benchmarks/decode.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from sign2gpt.data.frame_store import STORAGES, FrameStoreWriter
+from sign2gpt.data.manifest import Sample, read_manifest
+from sign2gpt.data.video import read_frames
+from sign2gpt.errors import ConfigError, DataError
+from sign2gpt.io import write_text
+
+log = logging.getLogger(__name__)
+
+SKIPPED_HEADER = "id\tvideo\treason"
+
+
+def skipped_path(out_path: str | os.PathLike) -> Path:
+    """The skip list written beside a shard: `<out_path>.skipped.tsv`."""
+    return Path(f"{out_path}.skipped.tsv")
+
+
+def _decoded(samples: list[Sample], stride: int, size: int | None) -> Iterator[tuple[Sample, np.ndarray | DataError]]:
+    """(sample, frames or the DataError of that sample) in order, decoding one video ahead."""
+    if not samples:
+        return
+
+    def work(s: Sample) -> np.ndarray | DataError:
+        try:
+            return read_frames(s.video, stride=stride, size=size)
+        except DataError as e:
+            return e
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        pending: Future = pool.submit(work, samples[0])
+        for i, sample in enumerate(samples):
+            result = pending.result()
+            if i + 1 < len(samples):
+                pending = pool.submit(work, samples[i + 1])
+            yield sample, result
+
+
+def decode_shard(
+    manifest_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    shard: int,
+    num_shards: int,
+    stride: int,
+    size: int | None,
+    storage: str,
+    jpeg_quality: int = 90,
+    skip_bad_items: bool = False,
+    compression: str | None = "none",
+) -> None:
+    """Decode shard `shard` of `num_shards` of a manifest into the frame store `out_path`.
+
+    Frames are every `stride`-th source frame squashed to size × size (None: source size).
+    A video that cannot be decoded is a DataError, or with skip_bad_items is left out and listed
+    in `<out_path>.skipped.tsv` (always written, header only when nothing was skipped).
+    compression applies to storage `raw` only.
+    """
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise ConfigError(f"decode: shard {shard} is not in 0..{num_shards - 1}")
+    if stride < 1:
+        raise ConfigError(f"decode.stride must be >= 1, got {stride}")
+    if size is not None and size < 1:
+        raise ConfigError(f"decode.size must be >= 1, got {size}")
+    if storage not in STORAGES:
+        raise ConfigError(f"decode.storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+    samples = read_manifest(manifest_path)[shard::num_shards]  # i % num_shards == shard
+
+    start = time.perf_counter()
+    skipped: list[tuple[Sample, str]] = []
+    frames_written = 0
+    with FrameStoreWriter(
+        out_path, stride=stride, size=size, storage=storage, jpeg_quality=jpeg_quality, compression=compression
+    ) as writer:
+        bar = tqdm(_decoded(samples, stride, size), total=len(samples), desc=f"decode {Path(out_path).name}", unit="video")
+        for sample, result in bar:
+            if isinstance(result, DataError):
+                if not skip_bad_items:
+                    raise DataError(f"video {sample.id!r} ({sample.video})", result.problem) from result
+                log.warning("skipping video %r: %s", sample.id, result)
+                skipped.append((sample, result.problem))
+                continue
+            expected = -(-sample.num_frames // stride)
+            if result.shape[0] != expected:
+                log.warning(
+                    "video %r: decoded %d frames, the manifest's num_frames %d with stride %d gives %d",
+                    sample.id, result.shape[0], sample.num_frames, stride, expected,
+                )
+            writer.add(sample.id, result, source_num_frames=sample.num_frames)
+            frames_written += result.shape[0]
+
+    lines = [SKIPPED_HEADER] + [
+        "\t".join(x.replace("\t", " ").replace("\n", " ") for x in (s.id, s.video, reason)) for s, reason in skipped
+    ]
+    write_text(skipped_path(out_path), "\n".join(lines) + "\n")
+    seconds = time.perf_counter() - start
+    nbytes = Path(out_path).stat().st_size
+    log.info(
+        "decode %s shard %d/%d: %d videos, %d frames, %.1f s (%.0f frames/s), %d bytes (%.0f per frame) -> %s; %d skipped",
+        manifest_path, shard, num_shards, len(samples) - len(skipped), frames_written, seconds,
+        frames_written / max(seconds, 1e-9), nbytes, nbytes / max(frames_written, 1), out_path, len(skipped),
+    )

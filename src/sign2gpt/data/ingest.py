@@ -1,0 +1,339 @@
+"""Ingestion: a corpus in its release layout -> one manifest per split (`{out_dir}/{split}.tsv`).
+
+Kinds:
+- `synthetic`: the generated corpus, in the PHOENIX-2014T layout with mp4 videos and a segments
+  file per split (docs/architecture.md).
+- `phoenix14t`: the official release: `annotations/manual/PHOENIX-2014-T.{split}.corpus.csv` and
+  PNG frame folders under `features/fullFrame-210x260px/{split}/`.
+- `csldaily`: the release: `sentence_label/split_1.txt`, `sentence_label/csl2020ct_v2.pkl` (read
+  with an unpickler that only builds plain containers) and JPEG frame folders under
+  `sentence/frames_512x512/`.
+- `folder`: any videos (or frame folders) under a root with a CSV index: id,file,split,text
+  (optional signer, glosses).
+
+Problems with the corpus as a whole (a missing annotation file or column, duplicate ids, a path
+that leaves the root, text that is not UTF-8) are errors. Problems with one video (missing,
+corrupt, empty, zero-byte frames, empty text) are errors too, or with skip_bad_items the video is
+left out and listed in `{out_dir}/skipped.tsv` (always written, so a workflow can declare it).
+"""
+
+from __future__ import annotations
+
+import builtins
+import csv
+import io
+import logging
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm import tqdm
+
+from sign2gpt.data.manifest import Sample, parse_segments, write_manifest
+from sign2gpt.data.video import count_frames
+from sign2gpt.errors import ConfigError, DataError
+from sign2gpt.io import write_text
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+PHOENIX_FRAMES = "features/fullFrame-210x260px"
+CSL_FRAMES = "sentence/frames_512x512"
+CSL_SPLIT_FILE = "sentence_label/split_1.txt"
+CSL_PICKLE = "sentence_label/csl2020ct_v2.pkl"
+
+
+@dataclass
+class _Item:
+    """A video as the annotations describe it, before its frames are counted."""
+
+    split: str
+    id: str
+    path: Path
+    where: str  # file:line of the annotation, for messages
+    signer: str = ""
+    text: str = ""
+    glosses: list[str] = field(default_factory=list)
+    segments: list[tuple[int, int]] = field(default_factory=list)
+    problem: str | None = None  # found while parsing; the item is bad
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading annotation files
+
+
+def _read_utf8(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(str(path), "annotation file not found")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}", f"not valid UTF-8 (byte {data[e.start]:#04x})") from None
+
+
+def _read_table(
+    path: Path, delimiter: str, required: tuple[str, ...]
+) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a delimited file with a header, as (line number, {column: value})."""
+    text = _read_utf8(path)
+    quoting = csv.QUOTE_NONE if delimiter == "|" else csv.QUOTE_MINIMAL  # the PHOENIX files have no quoting
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    header = next(reader, None)
+    if header is None:
+        raise DataError(str(path), "empty file (no header)")
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DataError(str(path), f"missing column(s) {', '.join(missing)} (header: {delimiter.join(header)})")
+    rows = []
+    for row in reader:
+        if not row or all(not v.strip() for v in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}:{reader.line_num}", f"{len(row)} fields, the header has {len(header)}")
+        rows.append((reader.line_num, {h: v.strip() for h, v in zip(header, row)}))
+    return rows
+
+
+def _clean_text(text: str) -> str:
+    """One line, single spaces (tabs and line breaks cannot go into a TSV field)."""
+    return " ".join(text.split())
+
+
+def _inside(root: Path, relative: str, where: str) -> Path:
+    """root / relative, refusing any path that leaves root (`../`, absolute paths elsewhere).
+
+    The check is on the normalised path, not through symbolic links, so a corpus whose folders
+    are links to another disk still works.
+    """
+    if not relative:
+        raise DataError(where, "empty path")
+    path = Path(os.path.abspath(root / relative))
+    if path != root and root not in path.parents:
+        raise DataError(where, f"path {relative!r} points outside the dataset root {root}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The four kinds
+
+
+def _phoenix_csv(root: Path, split: str) -> Path:
+    return root / "annotations" / "manual" / f"PHOENIX-2014-T.{split}.corpus.csv"
+
+
+def _synthetic(root: Path, index: str) -> list[_Item]:
+    items = []
+    for split in SPLITS:
+        corpus = _phoenix_csv(root, split)
+        seg_file = root / "annotations" / "segments" / f"PHOENIX-2014-T.{split}.segments.csv"
+        segments: dict[str, tuple[list[tuple[int, int]], str]] = {}
+        for line, row in _read_table(seg_file, "|", ("name", "segments")):
+            try:
+                segments[row["name"]] = (parse_segments(row["segments"]), f"{seg_file}:{line}")
+            except ValueError as e:
+                raise DataError(f"{seg_file}:{line}", str(e)) from None
+        for line, row in _read_table(corpus, "|", ("name", "video", "speaker", "orth", "translation")):
+            where = f"{corpus}:{line}"
+            glosses = row["orth"].split()
+            if row["name"] not in segments:
+                raise DataError(where, f"video {row['name']!r} has no entry in {seg_file}")
+            segs, seg_where = segments[row["name"]]
+            if len(segs) != len(glosses):
+                raise DataError(seg_where, f"{len(segs)} segments for the {len(glosses)} glosses of {row['name']!r}")
+            items.append(
+                _Item(split, row["name"], _inside(root, row["video"], where), where, row["speaker"],
+                      _clean_text(row["translation"]), glosses, segs)
+            )
+    return items
+
+
+def _phoenix14t(root: Path, index: str) -> list[_Item]:
+    items = []
+    for split in SPLITS:
+        corpus = _phoenix_csv(root, split)
+        split_dir = root / PHOENIX_FRAMES / split
+        for line, row in _read_table(corpus, "|", ("name", "video", "speaker", "orth", "translation")):
+            where = f"{corpus}:{line}"
+            # The release's `video` is like `<name>/1/*.png`: its folder part, else `<name>`.
+            video = row["video"].replace("\\", "/")
+            parts = video.split("/")
+            if parts and ("*" in parts[-1] or Path(parts[-1]).suffix.lower() == ".png"):
+                parts = parts[:-1]
+            candidates = [_inside(root, str(Path(PHOENIX_FRAMES, split, *parts)), where)] if parts else []
+            candidates.append(_inside(root, str(Path(PHOENIX_FRAMES, split, row["name"])), where))
+            folder = next((c for c in candidates if c.is_dir()), None)
+            item = _Item(split, row["name"], folder or candidates[0], where, row["speaker"],
+                         _clean_text(row["translation"]), row["orth"].split())
+            if folder is None:
+                tried = " or ".join(str(c.relative_to(split_dir)) for c in dict.fromkeys(candidates))
+                item.problem = f"frame folder not found under {split_dir} (tried {tried})"
+            items.append(item)
+    return items
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builds only plain containers and scalars: a pickle that names any other class (numpy,
+    pandas, or code to run) is refused, so an untrusted annotation file cannot execute code."""
+
+    ALLOWED = frozenset({"dict", "list", "tuple", "str", "int", "float", "bool", "set", "frozenset"})
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in self.ALLOWED:
+            return getattr(builtins, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only plain dicts, lists, strings, numbers)")
+
+
+def load_plain_pickle(path: Path) -> Any:
+    """Unpickle a file made of plain Python containers only; anything else is a DataError."""
+    if not path.is_file():
+        raise DataError(str(path), "annotation file not found")
+    try:
+        with open(path, "rb") as f:
+            return _PlainUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+        raise DataError(str(path), f"cannot read as a plain-data pickle: {e}") from None
+
+
+def _csldaily(root: Path, index: str) -> list[_Item]:
+    split_file = root / CSL_SPLIT_FILE
+    splits: dict[str, tuple[str, int]] = {}
+    for line, row in _read_table(split_file, "|", ("name", "split")):
+        if row["name"] in splits:
+            raise DataError(f"{split_file}:{line}", f"duplicate name {row['name']!r} (first on line {splits[row['name']][1]})")
+        splits[row["name"]] = (row["split"], line)
+
+    pkl = root / CSL_PICKLE
+    data = load_plain_pickle(pkl)
+    info = data.get("info") if isinstance(data, dict) else None
+    if not isinstance(info, list):
+        raise DataError(str(pkl), "expected a dict with an 'info' list")
+    annotations: dict[str, dict] = {}
+    for i, entry in enumerate(info):
+        missing = [k for k in ("name", "label_gloss", "label_char", "signer") if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise DataError(f"{pkl}: info[{i}]", f"missing key(s) {', '.join(missing)}")
+        if not isinstance(entry["label_char"], (list, tuple)) or not isinstance(entry["label_gloss"], (list, tuple)):
+            raise DataError(f"{pkl}: info[{i}] ({entry['name']!r})", "label_char and label_gloss must be lists")
+        annotations[str(entry["name"])] = entry
+
+    items = []
+    for name, (split, line) in splits.items():
+        if split not in SPLITS:
+            continue  # the release's split file may list other subsets
+        where = f"{split_file}:{line}"
+        item = _Item(split, name, _inside(root, str(Path(CSL_FRAMES, name)), where), where)
+        entry = annotations.get(name)
+        if entry is None:
+            item.problem = f"no annotation in {pkl}"
+        else:
+            item.signer = str(entry["signer"])
+            item.text = _clean_text("".join(str(c) for c in entry["label_char"]))
+            item.glosses = [str(g) for g in entry["label_gloss"]]
+        items.append(item)
+    return items
+
+
+def _folder(root: Path, index: str) -> list[_Item]:
+    index_file = _inside(root, index, f"dataset.index {index!r}")
+    items = []
+    for line, row in _read_table(index_file, ",", ("id", "file", "split", "text")):
+        where = f"{index_file}:{line}"
+        if not row["id"]:
+            raise DataError(where, "empty id")
+        if row["split"] not in SPLITS:
+            raise DataError(where, f"split {row['split']!r} is not one of {', '.join(SPLITS)}")
+        items.append(
+            _Item(row["split"], row["id"], _inside(root, row["file"], where), where, row.get("signer", ""),
+                  _clean_text(row["text"]), row.get("glosses", "").split())
+        )
+    return items
+
+
+KINDS: dict[str, Callable[[Path, str], list[_Item]]] = {
+    "synthetic": _synthetic,
+    "phoenix14t": _phoenix14t,
+    "csldaily": _csldaily,
+    "folder": _folder,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage
+
+
+def _check_item(item: _Item) -> int:
+    """The item's frame count; DataError when the item is bad."""
+    if item.problem:
+        raise DataError(item.id, item.problem)
+    if not item.text:
+        raise DataError(item.id, "empty text")
+    if not item.path.exists():
+        raise DataError(item.id, f"video not found: {item.path}")
+    try:
+        num_frames = count_frames(item.path)
+    except DataError as e:
+        raise DataError(item.id, f"{e.problem} ({e.item})") from None
+    if item.segments and max(end for _, end in item.segments) > num_frames:
+        raise DataError(item.id, f"segments end at {max(end for _, end in item.segments)} but the video has {num_frames} frames")
+    return num_frames
+
+
+def prepare_dataset(
+    kind: str,
+    root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    skip_bad_items: bool = False,
+    index: str = "index.csv",
+) -> dict[str, list[Sample]]:
+    """Write `{out_dir}/{train,dev,test}.tsv` and `{out_dir}/skipped.tsv`; return the samples per split.
+
+    index: the CSV under root for kind `folder`.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"dataset.kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if root is None:
+        raise ConfigError(f"dataset.root must be set for dataset.kind {kind!r}")
+    root = Path(os.path.abspath(root))
+    if not root.is_dir():
+        raise DataError(str(root), "dataset root is not a folder")
+    items = KINDS[kind](root, index)
+
+    first: dict[str, str] = {}
+    for item in items:
+        if item.id in first:
+            raise DataError(item.where, f"duplicate id {item.id!r} (first at {first[item.id]})")
+        first[item.id] = item.where
+
+    samples: dict[str, list[Sample]] = {split: [] for split in SPLITS}
+    skipped: list[tuple[_Item, str]] = []
+    for item in tqdm(items, desc=f"prepare {kind}", unit="video"):
+        try:
+            num_frames = _check_item(item)
+        except DataError as e:
+            if not skip_bad_items:
+                raise DataError(f"{e.item} ({item.where})", e.problem) from None
+            log.warning("skipping %s (%s): %s", item.id, item.where, e.problem)
+            skipped.append((item, e.problem))
+            continue
+        samples[item.split].append(
+            Sample(item.id, str(item.path), num_frames, item.signer, item.text, item.glosses, item.segments)
+        )
+
+    out_dir = Path(out_dir)
+    for split in SPLITS:
+        write_manifest(out_dir / f"{split}.tsv", samples[split])
+    lines = ["split\tid\tsource\treason"] + [
+        "\t".join(_clean_text(x) for x in (item.split, item.id, item.where, reason)) for item, reason in skipped
+    ]
+    write_text(out_dir / "skipped.tsv", "\n".join(lines) + "\n")
+    log.info(
+        "prepared %s from %s: %s; %d skipped",
+        kind, root, ", ".join(f"{s} {len(samples[s])}" for s in SPLITS), len(skipped),
+    )
+    return samples
