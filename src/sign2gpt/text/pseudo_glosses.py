@@ -1,0 +1,299 @@
+"""Pseudo-glosses (spec §3): content words of the spoken sentence, the targets of pretraining.
+
+Each sentence is run through a spaCy pipeline; a token is kept when its UPOS is one of
+KEPT_UPOS. German keeps `lemma_.lower()`, Chinese the segmented word `text`. Duplicates within a
+sentence are kept in order.
+
+The vocabulary, the counts and the frequency cut come from the `vocab_from` splits: 'train'
+(default; dev/test words never leak into the vocabulary or the prototypes) or 'all' (what the
+official code does). As in the official code, counts are total occurrences over every sentence
+*occurrence* of those splits (a repeated sentence counts each time), while the denominator of
+the cut is the number of *unique* sentences: an item is a training target only while
+count(item) < max_frequency × num_unique_sentences. The per-sentence dictionary covers all
+splits, so dev/test targets can be computed; items outside the vocabulary are never targets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from spacy.attrs import LEMMA, LOWER, ORTH, POS
+from spacy.language import Language
+from spacy.parts_of_speech import IDS as UPOS_IDS
+from spacy.tokens import Doc
+from tqdm import tqdm
+
+from sign2gpt.errors import ConfigError, DataError
+from sign2gpt.io import read_json, write_json
+from sign2gpt.text.pipelines import LANGUAGES, build_pipeline, pipeline_info
+
+logger = logging.getLogger(__name__)
+
+KEPT_UPOS = frozenset({"NOUN", "NUM", "ADV", "PRON", "PROPN", "ADJ", "VERB"})
+KEPT_POS_IDS = frozenset(UPOS_IDS[p] for p in KEPT_UPOS)
+VOCAB_FROM = ("train", "all")
+
+
+# ---------------------------------------------------------------------------------------------
+# Input
+
+
+def read_sentences_file(path: str | os.PathLike) -> list[str]:
+    """One sentence per line (UTF-8). Blank lines are kept as empty sentences."""
+    sentences = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}:{lineno}", f"not valid UTF-8 ({err.reason} at byte {err.start})") from err
+            sentences.append(line.rstrip("\r\n"))
+    return sentences
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction
+
+
+def items_from_doc(doc: Doc, language: str) -> list[str]:
+    """The pseudo-glosses of one analysed sentence, in order, duplicates kept."""
+    strings = doc.vocab.strings
+    items = []
+    if language == "de":
+        # lemma_.lower(); a pipeline without a lemmatiser leaves the lemma empty: use the word
+        for pos, lemma, lower in doc.to_array([POS, LEMMA, LOWER]).tolist():
+            if pos in KEPT_POS_IDS:
+                items.append(strings[lemma].lower().strip() or strings[lower])
+    else:
+        for pos, orth in doc.to_array([POS, ORTH]).tolist():
+            if pos in KEPT_POS_IDS:
+                items.append(strings[orth].strip())
+    return [item for item in items if item]
+
+
+def extract_pseudo_glosses(
+    nlp: Language, sentences: Iterable[str], language: str, *, batch_size: int = 256, progress: bool = True
+) -> dict[str, list[str]]:
+    """Pseudo-glosses of each unique sentence (first-seen order). Empty sentences give []."""
+    unique = list(dict.fromkeys(sentences))
+    result: dict[str, list[str]] = {}
+    texts = [s if s.strip() else "" for s in unique]
+    docs = nlp.pipe(texts, batch_size=batch_size)
+    for sentence, doc in tqdm(
+        zip(unique, docs), total=len(unique), desc="pseudo-glosses", unit="sent", disable=not progress
+    ):
+        result[sentence] = items_from_doc(doc, language)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary and the frequency cut
+
+
+@dataclass
+class Vocabulary:
+    vocab: list[str]  # sorted, so ids are deterministic
+    counts: dict[str, int]  # total occurrences over the vocabulary splits' sentence occurrences
+    num_unique_sentences: int
+    targets: list[str]  # items with count < max_frequency × num_unique_sentences, sorted
+
+
+def build_vocabulary(
+    sentences: Sequence[str], glosses: Mapping[str, list[str]], max_frequency: float
+) -> Vocabulary:
+    """Vocabulary, counts and cut over `sentences` (with repeats) of the vocabulary splits."""
+    counts: Counter[str] = Counter()
+    for sentence in sentences:
+        counts.update(glosses[sentence])
+    num_unique = len(set(sentences))
+    vocab = sorted(counts)
+    limit = max_frequency * num_unique
+    targets = [item for item in vocab if counts[item] < limit]
+    return Vocabulary(vocab, {item: counts[item] for item in vocab}, num_unique, targets)
+
+
+def _validate(sentences: Mapping[str, Sequence[str]], language: str, vocab_from: str, max_frequency: float) -> None:
+    if language not in LANGUAGES:
+        raise ConfigError(f"pseudo_glosses: language {language!r} is not one of {LANGUAGES}")
+    if vocab_from not in VOCAB_FROM:
+        raise ConfigError(f"pseudo_glosses.vocab_from: {vocab_from!r} is not one of {VOCAB_FROM}")
+    if not 0.0 < float(max_frequency) <= 1.0:
+        raise ConfigError(f"pseudo_glosses.max_frequency: {max_frequency!r} must be in (0, 1]")
+    for split, items in sentences.items():
+        if isinstance(items, str):
+            raise DataError(f"split {split}", "expected a list of sentences, got a single string")
+        for i, s in enumerate(items):
+            if not isinstance(s, str):
+                raise DataError(f"split {split}, sentence {i}", f"expected a string, got {type(s).__name__}")
+    if vocab_from == "train" and not sentences.get("train"):
+        raise DataError("split train", "no training sentences to build the pseudo-gloss vocabulary from")
+    if not any(sentences.values()):
+        raise DataError("pseudo_glosses", "no sentences in any split")
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+
+def _split_stats(sentences: Sequence[str], glosses: Mapping[str, list[str]], vocab: set[str], targets: set[str]) -> dict:
+    n = len(sentences)
+    occurrences = sum(len(glosses[s]) for s in sentences)
+    in_vocab = sum(1 for s in sentences for g in glosses[s] if g in vocab)
+    kept = sum(1 for s in sentences for g in glosses[s] if g in targets)
+    target_sets = [set(glosses[s]) & targets for s in sentences]
+    share = lambda k, total: round(k / total, 6) if total else 0.0  # noqa: E731
+    return {
+        "sentences": n,
+        "unique_sentences": len(set(sentences)),
+        "mean_pseudo_glosses": share(occurrences, n),
+        "mean_targets": share(sum(len(t) for t in target_sets), n),
+        "share_without_pseudo_glosses": share(sum(1 for s in sentences if not glosses[s]), n),
+        "share_without_targets": share(sum(1 for t in target_sets if not t), n),
+        "occurrences": occurrences,
+        "share_in_vocab": share(in_vocab, occurrences),
+        "coverage_of_cut": share(kept, occurrences),
+    }
+
+
+def pseudo_gloss_stats(
+    sentences: Mapping[str, Sequence[str]], glosses: Mapping[str, list[str]], vocabulary: Vocabulary, vocab_from: str,
+    max_frequency: float,
+) -> dict[str, Any]:
+    """Vocabulary size, the cut and its coverage, and per-split sentence statistics."""
+    vocab, targets = set(vocabulary.vocab), set(vocabulary.targets)
+    vocab_sentences = _vocab_sentences(sentences, vocab_from)
+    total = sum(vocabulary.counts.values())
+    removed = sorted((item for item in vocabulary.vocab if item not in targets), key=lambda i: (-vocabulary.counts[i], i))
+    return {
+        "vocab_size": len(vocabulary.vocab),
+        "num_targets": len(vocabulary.targets),
+        "num_unique_sentences": vocabulary.num_unique_sentences,
+        "cut_threshold": max_frequency * vocabulary.num_unique_sentences,
+        "cut_items": [{"item": i, "count": vocabulary.counts[i]} for i in removed],
+        "coverage_of_cut": round(sum(vocabulary.counts[i] for i in targets) / total, 6) if total else 0.0,
+        "vocab_splits": _split_stats(vocab_sentences, glosses, vocab, targets),
+        "splits": {split: _split_stats(list(items), glosses, vocab, targets) for split, items in sentences.items()},
+    }
+
+
+def _vocab_sentences(sentences: Mapping[str, Sequence[str]], vocab_from: str) -> list[str]:
+    splits = ["train"] if vocab_from == "train" else list(sentences)
+    return [s for split in splits for s in sentences.get(split, [])]
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage
+
+
+def run_pseudo_glosses(
+    sentences: Mapping[str, Sequence[str]],
+    out_json: str | os.PathLike,
+    out_stats: str | os.PathLike,
+    *,
+    language: str,
+    pipeline: str = "offline",
+    vocab_from: str = "train",
+    max_frequency: float = 0.4,
+    progress: bool = True,
+) -> None:
+    """Rule pseudo_glosses: split → sentences in; pseudo_glosses.json and its stats out."""
+    _validate(sentences, language, vocab_from, max_frequency)
+    nlp = build_pipeline(language, pipeline)
+    info = pipeline_info(nlp, pipeline)
+    logger.info("pseudo-glosses with pipeline %s (%s)", info["name"], info["version"])
+
+    every = [s for items in sentences.values() for s in items]
+    glosses = extract_pseudo_glosses(nlp, every, language, progress=progress)
+    vocabulary = build_vocabulary(_vocab_sentences(sentences, vocab_from), glosses, max_frequency)
+    if not vocabulary.vocab:
+        raise DataError("pseudo_glosses", f"no pseudo-glosses in the {vocab_from} sentences (every sentence is empty)")
+
+    stats = pseudo_gloss_stats(sentences, glosses, vocabulary, vocab_from, max_frequency)
+    logger.info(
+        "vocabulary %d items, %d targets after the cut (< %.1f occurrences), cut coverage %.3f",
+        stats["vocab_size"], stats["num_targets"], stats["cut_threshold"], stats["coverage_of_cut"],
+    )
+    write_json(out_json, {
+        "language": language,
+        "pipeline": info,
+        "vocab_from": vocab_from,
+        "max_frequency": max_frequency,
+        "vocab": vocabulary.vocab,
+        "counts": vocabulary.counts,
+        "num_unique_sentences": vocabulary.num_unique_sentences,
+        "targets": vocabulary.targets,
+        "sentences": glosses,
+    })
+    write_json(out_stats, {"language": language, "pipeline": info, "vocab_from": vocab_from,
+                           "max_frequency": max_frequency, **stats})
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading it back
+
+
+@dataclass
+class PseudoGlossVocab:
+    """The pseudo-gloss file as training and evaluation use it: ids, targets per sentence."""
+
+    language: str
+    pipeline: dict[str, str]
+    vocab: list[str]
+    counts: dict[str, int]
+    num_unique_sentences: int
+    max_frequency: float
+    targets: frozenset[str]
+    sentences: dict[str, list[str]]
+    index: dict[str, int] = field(init=False, repr=False)
+    _nlp: Language | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index = {item: i for i, item in enumerate(self.vocab)}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "PseudoGlossVocab":
+        try:
+            data = read_json(path)
+        except (OSError, ValueError) as err:
+            raise DataError(str(path), f"cannot read the pseudo-gloss file: {err}") from err
+        required = ("language", "pipeline", "vocab", "counts", "num_unique_sentences", "max_frequency",
+                    "targets", "sentences")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise DataError(str(path), f"not a pseudo-gloss file: missing {', '.join(missing)}")
+        vocab = list(data["vocab"])
+        if vocab != sorted(set(vocab)):
+            raise DataError(str(path), "vocab must be sorted and unique (ids are positions in it)")
+        stray = set(data["targets"]) - set(vocab)
+        if stray:
+            raise DataError(str(path), f"targets not in the vocabulary: {sorted(stray)[:5]}")
+        return cls(
+            language=data["language"], pipeline=dict(data["pipeline"]), vocab=vocab, counts=dict(data["counts"]),
+            num_unique_sentences=int(data["num_unique_sentences"]), max_frequency=float(data["max_frequency"]),
+            targets=frozenset(data["targets"]), sentences={k: list(v) for k, v in data["sentences"].items()},
+        )
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def extract(self, sentence: str) -> list[str]:
+        """Pseudo-glosses of a sentence not in the file, with the pipeline that made the file."""
+        if self._nlp is None:
+            self._nlp = build_pipeline(self.language, self.pipeline["name"])
+            current = pipeline_info(self._nlp, self.pipeline["name"])["version"]
+            if current != self.pipeline.get("version"):
+                logger.warning("pseudo-gloss file made with %s, extracting with %s", self.pipeline.get("version"), current)
+        return items_from_doc(self._nlp(sentence if sentence.strip() else ""), self.language)
+
+    def glosses_for(self, sentence: str) -> list[str]:
+        """All pseudo-glosses of a sentence in order (in the vocabulary or not)."""
+        glosses = self.sentences.get(sentence)
+        return list(glosses) if glosses is not None else self.extract(sentence)
+
+    def targets_for(self, sentence: str) -> list[int]:
+        """Sorted unique vocabulary ids of the sentence's items that pass the frequency cut."""
+        return sorted({self.index[g] for g in self.glosses_for(sentence) if g in self.targets})
