@@ -1,0 +1,147 @@
+"""Spatial model (spec §4) and SignModel: DINOv2 CLS -> Linear -> BN over real frames -> padding."""
+
+import pytest
+import torch
+
+from sign2gpt.errors import ConfigError
+from sign2gpt.models import SignModel, SpatialModel, build_backbone, build_sign_model
+
+TINY = {"image_size": 16, "patch_size": 8, "hidden_size": 24, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "mlp_ratio": 2}
+
+
+def _spatial(tune="full", seed=0, **kw):
+    torch.manual_seed(seed)
+    cfg = {"pretrained": None, "config": TINY, "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}}
+    return SpatialModel.from_config({**cfg, **kw}, out_dim=8)
+
+
+def _frames(n, seed=1):
+    return torch.randn(n, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+
+
+def test_shapes_mask_and_zero_padding():
+    model = _spatial().eval()
+    x, mask = model(_frames(12), [5, 3, 4])
+    assert x.shape == (3, 5, 8) and mask.tolist()[1] == [True, True, True, False, False]
+    assert torch.all(x[~mask] == 0)
+
+
+def test_feature_is_cls_after_final_layernorm():
+    model = _spatial().eval()
+    frames = _frames(4)
+    bb = model.backbone
+    hidden = bb.encoder(bb.embeddings(frames)).last_hidden_state  # before the final LayerNorm
+    expected = bb.layernorm(hidden)[:, 0]
+    torch.testing.assert_close(model.frame_features(frames), expected)
+    assert not torch.allclose(hidden[:, 0], expected)
+
+
+def test_batchnorm_statistics_come_from_real_frames_only():
+    model = _spatial().train()
+    frames = _frames(9)
+    with torch.no_grad():
+        feats = model.proj(model.frame_features(frames))  # [9, 8]
+        x, mask = model(frames, [2, 7])
+    mean, var = feats.mean(0), feats.var(0, unbiased=False)
+    expected = (feats - mean) / torch.sqrt(var + model.bn.eps) * model.bn.weight + model.bn.bias
+    torch.testing.assert_close(x[mask], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model.bn.running_mean, 0.1 * mean, atol=1e-6, rtol=1e-5)
+    # the amount of padding (set by the longest clip) changes nothing for the real frames
+    with torch.no_grad():
+        x_a, m_a = _spatial().train()(frames, [2, 7])
+        x_b, m_b = _spatial().train()(torch.cat([frames[2:], frames[:2]]), [7, 2])
+    torch.testing.assert_close(x_a[0, :2], x_b[1, :2], atol=1e-5, rtol=1e-5)
+
+
+def test_lora_trains_only_adapters_and_starts_equal_to_base():
+    full, lora = _spatial("full").eval(), _spatial("lora").eval()
+    trainable = [n for n, p in lora.backbone.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert all(".layer.1." in n for n in trainable)  # top 1 layer of 2
+    assert len(trainable) == 2 * 6  # A and B of q, k, v, o, fc1, fc2
+    assert lora.proj.weight.requires_grad and lora.bn.weight.requires_grad
+    frames = _frames(6)
+    base_out, _ = full(frames, [6])
+    lora_out, _ = lora(frames, [6])
+    torch.testing.assert_close(lora_out, base_out)  # B = 0: the adapters start as a no-op
+    with torch.no_grad():
+        lora.backbone.encoder.layer[1].attention.q_proj.lora_B["default"].weight.normal_()
+    assert not torch.allclose(lora(frames, [6])[0], base_out)
+    # gradients reach the adapters and nothing else in the backbone
+    lora.train()
+    x, mask = lora(frames, [4, 2])
+    x[mask].square().sum().backward()
+    assert all(p.grad is None for n, p in lora.backbone.named_parameters() if "lora_" not in n)
+    assert lora.backbone.encoder.layer[1].mlp.fc1.lora_A["default"].weight.grad is not None
+    assert lora.num_trainable() == sum(p.numel() for p in lora.parameters() if p.requires_grad)
+
+
+def test_frozen_trains_only_projection_and_bn():
+    model = _spatial("frozen").train()
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    assert model.num_trainable() == 24 * 8 + 8 + 2 * 8
+    x, mask = model(_frames(5), [5])
+    x.sum().backward()
+    assert model.proj.weight.grad is not None
+
+
+def test_lora_layers_out_of_range():
+    with pytest.raises(ConfigError, match="lora.layers"):
+        _spatial("lora", lora={"layers": 3})
+
+
+def test_chunked_backbone_matches_single_pass():
+    frames = _frames(7)
+    a, _ = _spatial().eval()(frames, [3, 4])
+    b, _ = _spatial(chunk_size=2).eval()(frames, [3, 4])
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_bad_lengths_raise():
+    model = _spatial()
+    with pytest.raises(ValueError, match="sum to"):
+        model(_frames(5), [2, 2])
+    with pytest.raises(ValueError, match="at least one frame"):
+        model(_frames(5), [5, 0])
+
+
+def test_pretrained_dir_roundtrip_and_missing_weights(tmp_path):
+    torch.manual_seed(0)
+    base = build_backbone(None, TINY)
+    base.save_pretrained(tmp_path / "dino")
+    loaded = build_backbone(str(tmp_path / "dino"))
+    for (n, a), (_, b) in zip(base.state_dict().items(), loaded.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=n)
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_backbone(str(tmp_path / "nowhere"))
+
+
+def test_missing_hub_weights_never_download():
+    # local_files_only: an uncached hub name fails at once with instructions, no network access
+    with pytest.raises(ConfigError, match="hf download sign2gpt-tests/no-such-dinov2"):
+        build_backbone("sign2gpt-tests/no-such-dinov2")
+
+
+def test_bad_backbone_config():
+    with pytest.raises(ConfigError, match="spatial.config"):
+        build_backbone(None, {"no_such_key_at_all": 1, "hidden_size": "big"})
+
+
+def test_sign_model_deterministic_and_stable_names():
+    cfg = {"spatial": {"pretrained": None, "config": TINY, "tune": "lora", "lora": {"layers": 1}},
+           "encoder": {"dim": 8, "heads": 2, "layers": [1, 1], "window": 7, "mlp_ratio": 2,
+                       "dropout": 0.1, "drop_path": 0.1, "layerscale_init": 1e-5}}
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = SignModel.from_config(cfg).train()
+        torch.manual_seed(1)
+        z, mask = model(_frames(8), [5, 3])
+        outs.append(z)
+    assert z.shape == (2, 3, 8) and mask.tolist() == [[True] * 3, [True, True, False]]
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+    torch.manual_seed(0)
+    again = build_sign_model(cfg["spatial"], cfg["encoder"])
+    assert list(again.state_dict()) == list(model.state_dict())
+    assert "spatial.bn.running_mean" in model.state_dict() and "encoder.blocks.1.ls1.gamma" in model.state_dict()
