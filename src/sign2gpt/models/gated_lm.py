@@ -1,0 +1,453 @@
+"""The frozen causal LM conditioned on sign features: LoRA + zero-gated cross-attention (spec §8).
+
+Every LM parameter is frozen. In every decoder layer the self-attention module is replaced by
+`GatedLoRAAttention`, which keeps the layer's frozen q/k/v/out projections and adds:
+
+- LoRA (rank 4) on the masked self-attention's q, k, v (dropout, scale alpha/r) and on the
+  out-projection (no dropout, no scale), A ~ N(0, 0.2^2), B = 0 (spec §8.3);
+- a cross-attention to the sign memory that reuses the same frozen projections with its own
+  rank-4 LoRAs (query: B = 0; key/value: PyTorch's default init), keys/values from this layer's
+  frozen pre-attention norm applied to the memory, no causal mask, and one gate per head
+  clamped to [0, 1] with a straight-through gradient, initialised to 0. Its output is added to
+  the self-attention output *per head, before* the shared out-projection (spec §8.4).
+
+With the gates at 0 and the self-attention LoRA B = 0 the model is exactly the unmodified LM.
+
+How the LM is run, and why: we keep each HF decoder layer's own `forward` (norms, residuals,
+FFN, dropouts stay transformers' code) and replace only its `self_attn`; the model-level loop
+(token + position embeddings, the layers, final norm, lm_head) is ours. That keeps the sign
+memory and the KV cache explicit, plain tensors passed to each attention module through the
+layer's `**kwargs`, instead of threading them through transformers' Cache classes and mask
+builders, whose formats change between versions. Decoding caches the self-attention K/V per
+step and the cross-attention K/V of the memory once (`DecodingCache`).
+
+Supported: XGLM (`q_proj/k_proj/v_proj/out_proj`, `self_attn_layer_norm`, sinusoidal positions)
+and Llama-family models (`o_proj`, `input_layernorm`, RoPE, grouped-query attention). The cross
+path has no RoPE on either side: the memory carries its own sinusoidal PE (FC_m).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from sign2gpt.errors import ConfigError, DataError
+from sign2gpt.io import atomic_path
+from sign2gpt.models.memory_projection import MemoryProjection
+from sign2gpt.models.positional import rotate_half
+
+log = logging.getLogger(__name__)
+
+LORA_A_STD = 0.2  # spec §8.3: std 0.2, not 0.02
+
+
+# ----------------------------------------------------------------------------------------------
+# building blocks
+
+
+class LoRA(nn.Module):
+    """Low-rank update `x -> scale * B(A(dropout(x)))` (A = `down`, B = `up`, no biases).
+
+    `zero_init`: A ~ N(0, 0.2^2), B = 0, so the update starts at exactly 0. Otherwise both keep
+    PyTorch's default `nn.Linear` (Kaiming-uniform) init, as the official cross key/value LoRAs do.
+    """
+
+    def __init__(self, in_features: int, out_features: int, rank: int, *, scale: float = 1.0,
+                 dropout: float = 0.0, zero_init: bool = True, device: torch.device | None = None):
+        super().__init__()
+        self.down = nn.Linear(in_features, rank, bias=False, device=device)
+        self.up = nn.Linear(rank, out_features, bias=False, device=device)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.scale = scale
+        if zero_init:
+            nn.init.normal_(self.down.weight, std=LORA_A_STD)
+            nn.init.zeros_(self.up.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.up(self.down(self.dropout(x)))
+        return out if self.scale == 1.0 else out * self.scale
+
+
+class _StraightThroughClamp(torch.autograd.Function):
+    """clamp(x, 0, 1) forward, identity backward: a closed gate (0, or below 0) still learns."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(0.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+def gate_value(gate: torch.Tensor) -> torch.Tensor:
+    """The gate used in the forward pass: clamp to [0, 1] with a straight-through gradient."""
+    return _StraightThroughClamp.apply(gate)
+
+
+@dataclass
+class _LayerInputs:
+    """What one attention module needs beyond the hidden states (built by `SignConditionedLM`)."""
+
+    self_mask: torch.Tensor | None  # bool [B, 1, L, P+L] (True = may attend), or None
+    is_causal: bool                 # SDPA's own causal mask (no past, no padding)
+    past: tuple[torch.Tensor, torch.Tensor] | None  # self K/V of earlier steps [B, Hkv, P, Dh]
+    cross: tuple[torch.Tensor, torch.Tensor]        # memory K/V [B, Hkv, S, Dh]
+    cross_mask: torch.Tensor                        # bool [B, 1, 1, S]
+    present: tuple[torch.Tensor, torch.Tensor] | None = None  # written: self K/V incl. this step
+
+
+class GatedLoRAAttention(nn.Module):
+    """A decoder layer's self-attention with LoRA and a zero-gated cross-attention to the memory.
+
+    Holds the original (frozen) projections under their original names, so the LM's frozen
+    weights keep their checkpoint names, plus the trainable adapters and gates.
+    """
+
+    def __init__(self, attention: nn.Module, *, out_proj_name: str, num_heads: int, num_kv_heads: int,
+                 dropout: float, rope: bool, lora_r: int, lora_alpha: float, lora_dropout: float):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj = attention.q_proj, attention.k_proj, attention.v_proj
+        self.out_proj_name = out_proj_name
+        self.add_module(out_proj_name, getattr(attention, out_proj_name))
+        self.num_heads, self.num_kv_heads = num_heads, num_kv_heads
+        self.head_dim = self.q_proj.out_features // num_heads
+        self.scaling = float(attention.scaling)  # XGLM and Llama: head_dim ** -0.5
+        self.dropout = float(dropout)
+        self.rope = rope
+
+        d_in, q_out, kv_out = self.q_proj.in_features, self.q_proj.out_features, self.k_proj.out_features
+        d_out = self.out_projection.out_features
+        dev, scale = self.q_proj.weight.device, lora_alpha / lora_r
+        lora = dict(scale=scale, dropout=lora_dropout, device=dev)
+        # masked self-attention LoRA (spec §8.3)
+        self.lora_q = LoRA(d_in, q_out, lora_r, **lora)
+        self.lora_k = LoRA(d_in, kv_out, lora_r, **lora)
+        self.lora_v = LoRA(d_in, kv_out, lora_r, **lora)
+        self.lora_o = LoRA(q_out, d_out, lora_r, scale=1.0, dropout=0.0, device=dev)
+        # cross-attention LoRA (spec §8.4): only the query one starts at zero
+        self.cross_lora_q = LoRA(d_in, q_out, lora_r, **lora)
+        self.cross_lora_k = LoRA(d_in, kv_out, lora_r, zero_init=False, **lora)
+        self.cross_lora_v = LoRA(d_in, kv_out, lora_r, zero_init=False, **lora)
+        self.gate = nn.Parameter(torch.zeros(num_heads, device=dev))
+
+    ADAPTERS = ("lora_q", "lora_k", "lora_v", "lora_o", "cross_lora_q", "cross_lora_k", "cross_lora_v")
+
+    def adapter_parameters(self) -> list[nn.Parameter]:
+        """The new (trainable) parameters: LoRAs and gates, not the frozen projections."""
+        return [p for name in self.ADAPTERS for p in getattr(self, name).parameters()] + [self.gate]
+
+    @property
+    def out_projection(self) -> nn.Linear:
+        return getattr(self, self.out_proj_name)
+
+    def _heads(self, x: torch.Tensor, heads: int) -> torch.Tensor:
+        """[B, T, heads * Dh] -> [B, heads, T, Dh]."""
+        return x.view(x.shape[0], x.shape[1], heads, self.head_dim).transpose(1, 2)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                is_causal: bool = False) -> torch.Tensor:
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=is_causal, scale=self.scaling,
+            dropout_p=self.dropout if self.training else 0.0,
+            enable_gqa=self.num_kv_heads != self.num_heads,
+        )
+
+    def memory_keys_values(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross K/V of the (already layer-normed) memory `[B, S, d]` -> 2 x `[B, Hkv, S, Dh]`."""
+        k = self.k_proj(memory) + self.cross_lora_k(memory)
+        v = self.v_proj(memory) + self.cross_lora_v(memory)
+        return self._heads(k, self.num_kv_heads), self._heads(v, self.num_kv_heads)
+
+    def forward(self, hidden_states: torch.Tensor, position_embeddings=None, *,
+                sign: _LayerInputs | None = None, **_hf_kwargs) -> tuple[torch.Tensor, None]:
+        """`hidden_states` [B, L, d] (already normed by the layer) -> ([B, L, d], None).
+
+        The HF decoder layer passes its own `attention_mask` / `cache` arguments; they are
+        unused (always None here): masks and cache come in `sign`.
+        """
+        if sign is None:
+            raise RuntimeError("this LM was adapted in place by SignConditionedLM: call the "
+                               "SignConditionedLM, not the LM's own forward/generate")
+        h = hidden_states
+        q_base = self.q_proj(h)                                             # [B, L, H*Dh]
+        q = self._heads(q_base + self.lora_q(h), self.num_heads)            # [B, H, L, Dh]
+        k = self._heads(self.k_proj(h) + self.lora_k(h), self.num_kv_heads)  # [B, Hkv, L, Dh]
+        v = self._heads(self.v_proj(h) + self.lora_v(h), self.num_kv_heads)
+        if self.rope:
+            cos, sin = position_embeddings  # [1 or B, L, Dh] from the LM's own rotary embedding
+            q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+        if sign.past is not None:
+            k = torch.cat((sign.past[0], k), dim=2)                       # [B, Hkv, P+L, Dh]
+            v = torch.cat((sign.past[1], v), dim=2)
+        sign.present = (k, v)
+        a_self = self._attend(q, k, v, sign.self_mask, sign.is_causal)     # [B, H, L, Dh]
+
+        q_cross = self._heads(q_base + self.cross_lora_q(h), self.num_heads)
+        a_cross = self._attend(q_cross, *sign.cross, sign.cross_mask)      # [B, H, L, Dh]
+        gate = gate_value(self.gate).to(a_cross.dtype).view(1, -1, 1, 1)
+        a = a_self + gate * a_cross                                        # per head, before W_o
+
+        a = a.transpose(1, 2).reshape(h.shape[0], h.shape[1], -1)          # [B, L, H*Dh]
+        return self.out_projection(a) + self.lora_o(a), None
+
+
+def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate-half RoPE as in transformers' Llama (same dtype handling, so the adapted model at
+    init matches the LM bit for bit); `cos`/`sin` [B, L, Dh] broadcast over the heads."""
+    return x * cos.unsqueeze(1) + rotate_half(x) * sin.unsqueeze(1)
+
+
+# ----------------------------------------------------------------------------------------------
+# model families
+
+
+@dataclass(frozen=True)
+class _Family:
+    out_proj: str    # attribute of the attention module
+    attn_norm: str   # attribute of the decoder layer: the pre-attention norm
+    final_norm: str  # attribute of the base model
+    rope: bool
+
+
+_XGLM = _Family(out_proj="out_proj", attn_norm="self_attn_layer_norm", final_norm="layer_norm", rope=False)
+_LLAMA = _Family(out_proj="o_proj", attn_norm="input_layernorm", final_norm="norm", rope=True)
+# Llama-family models whose decoder layer, attention projections, RoPE and embeddings follow
+# Llama exactly (sliding windows are not applied: target sequences are short).
+_FAMILIES = {"xglm": _XGLM, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA}
+
+
+def _family_of(lm: nn.Module) -> _Family:
+    model_type = getattr(lm.config, "model_type", "?")
+    if model_type not in _FAMILIES:
+        raise ConfigError(f"lm: unsupported causal LM type {model_type!r}; supported: {sorted(_FAMILIES)}")
+    family = _FAMILIES[model_type]
+    for i, layer in enumerate(lm.base_model.layers):
+        attn = layer.self_attn
+        if isinstance(attn, GatedLoRAAttention):
+            raise ValueError(f"layer {i} is already adapted: build SignConditionedLM once per LM")
+        children = {name for name, _ in attn.named_children()}
+        if children != {"q_proj", "k_proj", "v_proj", family.out_proj} or not hasattr(layer, family.attn_norm):
+            raise ConfigError(f"lm: layer {i} of {model_type!r} has attention submodules {sorted(children)}; "
+                              f"expected q_proj, k_proj, v_proj, {family.out_proj} and a {family.attn_norm}")
+    return family
+
+
+# ----------------------------------------------------------------------------------------------
+# the conditioned LM
+
+
+@dataclass
+class DecodingCache:
+    """Incremental-decoding state: memory K/V per layer (computed once), self K/V per step."""
+
+    cross: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, [N, Hkv, S, Dh]
+    memory_mask: torch.Tensor                       # bool [N, S]
+    past: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # per layer, [N, Hkv, T, Dh]
+    length: int = 0                                 # T: tokens seen so far
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep self-attention rows `rows` [N] (beam search: the beams that survive a step).
+
+        The memory K/V are not reordered: beam search only moves rows among the beams of one
+        video, which share the same memory.
+        """
+        self.past = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.past]
+
+
+def _self_attention_mask(attention_mask: torch.Tensor | None, past_len: int, length: int,
+                         device: torch.device) -> tuple[torch.Tensor | None, bool]:
+    """Causal + key-padding mask for `length` new queries after `past_len` cached positions.
+
+    Returns (bool mask [B or 1, 1, L, P+L] or None, is_causal). A query may always attend to its
+    own position, so a padded query never has an empty row (NaN) under left padding.
+    """
+    total = past_len + length
+    if attention_mask is not None and attention_mask.shape[1] != total:
+        raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions, expected {total}")
+    if attention_mask is not None and bool(attention_mask.all()):
+        attention_mask = None
+    if attention_mask is None:
+        if length == 1:
+            return None, False
+        if past_len == 0:
+            return None, True
+    query_pos = torch.arange(past_len, total, device=device)[:, None]  # [L, 1]
+    key_pos = torch.arange(total, device=device)[None, :]              # [1, P+L]
+    allowed = key_pos <= query_pos                                      # [L, P+L]
+    if attention_mask is None:
+        return allowed[None, None], False
+    allowed = (allowed[None] & attention_mask.bool()[:, None, :]) | (key_pos == query_pos)[None]
+    return allowed[:, None], False
+
+
+class SignConditionedLM(nn.Module):
+    """FC_m + a frozen causal LM adapted in place (LoRA + zero-gated cross-attention in every layer).
+
+    `forward(input_ids [B, L], attention_mask [B, L] | None, memory [B, S, memory_dim],
+    memory_mask [B, S]) -> logits [B, L, V]` (float32). For decoding: `start_decoding` then
+    `decode_step`. The compute dtype follows the frozen LM: bf16 autocast when it was loaded in
+    bf16 (CUDA), plain float32 otherwise. Adapters, gates and FC_m are float32.
+    """
+
+    def __init__(self, lm: nn.Module, memory_dim: int, *, lora_r: int = 4, lora_alpha: float = 4,
+                 lora_dropout: float = 0.1):
+        super().__init__()
+        self.family = _family_of(lm)
+        lm.requires_grad_(False)
+        self.lm = lm
+        config = lm.config
+        num_heads = config.num_attention_heads
+        num_kv_heads = getattr(config, "num_key_value_heads", None) or num_heads
+        for layer in self._layers:
+            layer.self_attn = GatedLoRAAttention(
+                layer.self_attn, out_proj_name=self.family.out_proj, num_heads=num_heads,
+                num_kv_heads=num_kv_heads, dropout=float(getattr(config, "attention_dropout", 0.0)),
+                rope=self.family.rope, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+            )
+        device = lm.get_input_embeddings().weight.device
+        self.memory_projection = MemoryProjection(memory_dim, config.hidden_size).to(device)
+        log.info("adapted %s: %d layers, %d trainable parameters", config.model_type, len(self._layers),
+                 sum(p.numel() for p in self.trainable_parameters()))
+
+    # -- structure -------------------------------------------------------------------------------
+
+    @property
+    def _layers(self) -> nn.ModuleList:
+        return self.lm.base_model.layers
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.get_input_embeddings().weight.device
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Adapters, gates and FC_m (everything that is not part of the frozen LM)."""
+        return [p for _, p in self._trainable_named()]
+
+    def _trainable_named(self) -> list[tuple[str, nn.Parameter]]:
+        # by structure, not by requires_grad, so freezing FC_m by hand would not drop it from checkpoints
+        ours = {id(p) for layer in self._layers for p in layer.self_attn.adapter_parameters()}
+        ours |= {id(p) for p in self.memory_projection.parameters()}
+        return [(n, p) for n, p in self.named_parameters() if id(p) in ours]
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups: weight decay on adapters and FC_m, none on the gates (spec §9)."""
+        named = self._trainable_named()
+        return [
+            {"params": [p for n, p in named if not n.endswith(".gate")], "weight_decay": weight_decay},
+            {"params": [p for n, p in named if n.endswith(".gate")], "weight_decay": 0.0},
+        ]
+
+    def gate_values(self) -> torch.Tensor:
+        """Clamped gates, float32 `[layers, heads]` (how far each head has opened)."""
+        return torch.stack([layer.self_attn.gate.detach().float().clamp(0, 1) for layer in self._layers])
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach() for n, p in self._trainable_named()}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor], *, source: str = "trainable state") -> None:
+        """Load adapters/gates/FC_m by name; any missing, unexpected or mis-shaped tensor is an error."""
+        own = dict(self._trainable_named())
+        missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+        if missing or unexpected:
+            raise DataError(source, f"missing tensors {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                                    f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+        for name, param in own.items():
+            if tuple(state[name].shape) != tuple(param.shape):
+                raise DataError(source, f"{name} has shape {tuple(state[name].shape)}, expected {tuple(param.shape)}")
+        with torch.no_grad():
+            for name, param in own.items():
+                param.copy_(state[name])
+
+    def save_trainable(self, path: str | os.PathLike) -> None:
+        """Adapters, gates and FC_m as safetensors (atomic); the frozen LM is not copied."""
+        tensors = {n: t.contiguous().cpu() for n, t in self.trainable_state_dict().items()}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt", "lm_type": self.lm.config.model_type})
+
+    def load_trainable(self, path: str | os.PathLike) -> None:
+        try:
+            state = load_file(str(path), device=str(self.device))
+        except Exception as err:  # missing file, or safetensors' own error type for a corrupt one
+            raise DataError(str(path), f"cannot read safetensors: {err}") from err
+        self.load_trainable_state_dict(state, source=str(path))
+
+    # -- running the LM --------------------------------------------------------------------------
+
+    def _autocast(self) -> torch.autocast:
+        dtype = self.lm.get_input_embeddings().weight.dtype
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype in (torch.bfloat16, torch.float16))
+
+    def _check_memory(self, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        if memory.dim() != 3 or memory_mask.shape != memory.shape[:2]:
+            raise ValueError(f"memory [B, S, D] and memory_mask [B, S] expected, got {tuple(memory.shape)} "
+                             f"and {tuple(memory_mask.shape)}")
+        memory_mask = memory_mask.bool()
+        if not bool(memory_mask.any(dim=1).all()):
+            raise ValueError("every memory_mask row needs at least one valid position")
+        return memory_mask
+
+    def _memory_keys_values(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """FC_m once, then per layer: this layer's frozen pre-attention norm, then its cross K/V."""
+        projected = self.memory_projection(memory)  # [B, S, d]
+        return [layer.self_attn.memory_keys_values(getattr(layer, self.family.attn_norm)(projected))
+                for layer in self._layers]
+
+    def _embed(self, input_ids: torch.Tensor, past_len: int) -> tuple[torch.Tensor, tuple | None]:
+        """Token (+ position) embeddings as the LM's own forward does; RoPE tables for Llama."""
+        base = self.lm.base_model
+        positions = torch.arange(past_len, past_len + input_ids.shape[1], device=input_ids.device)[None]  # [1, L]
+        hidden = base.embed_tokens(input_ids)  # XGLM: already scaled by sqrt(d)
+        if self.family.rope:
+            return hidden, base.rotary_emb(hidden, positions)
+        hidden = hidden + base.embed_positions(positions, past_len).to(hidden.device)
+        return F.dropout(hidden, p=float(base.dropout), training=base.training), None
+
+    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+             cross: list[tuple[torch.Tensor, torch.Tensor]], memory_mask: torch.Tensor,
+             past: list[tuple[torch.Tensor, torch.Tensor]], past_len: int):
+        hidden, rope = self._embed(input_ids, past_len)
+        self_mask, is_causal = _self_attention_mask(attention_mask, past_len, input_ids.shape[1], input_ids.device)
+        cross_mask = memory_mask[:, None, None, :]
+        extra = {} if rope is None else {"position_embeddings": rope}
+        presents = []
+        for i, layer in enumerate(self._layers):
+            inputs = _LayerInputs(self_mask, is_causal, past[i] if past else None, cross[i], cross_mask)
+            hidden = layer(hidden, sign=inputs, **extra)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+            presents.append(inputs.present)
+        hidden = getattr(self.lm.base_model, self.family.final_norm)(hidden)
+        return self.lm.get_output_embeddings()(hidden).float(), presents
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits `[B, L, V]` float32 (the whole prefix, no cache)."""
+        memory_mask = self._check_memory(memory, memory_mask)
+        with self._autocast():
+            cross = self._memory_keys_values(memory)
+            logits, _ = self._run(input_ids, attention_mask, cross, memory_mask, [], 0)
+        return logits
+
+    def start_decoding(self, memory: torch.Tensor, memory_mask: torch.Tensor) -> DecodingCache:
+        """Project the memory and compute every layer's cross K/V once."""
+        memory_mask = self._check_memory(memory, memory_mask)
+        with self._autocast():
+            return DecodingCache(cross=self._memory_keys_values(memory), memory_mask=memory_mask)
+
+    def decode_step(self, input_ids: torch.Tensor, cache: DecodingCache,
+                    attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits `[N, L, V]` for `L` new tokens after the cached ones; the cache grows by L.
+
+        `attention_mask` (optional) covers cached + new positions, as in transformers.
+        """
+        with self._autocast():
+            logits, presents = self._run(input_ids, attention_mask, cache.cross, cache.memory_mask,
+                                         cache.past, cache.length)
+        cache.past, cache.length = presents, cache.length + input_ids.shape[1]
+        return logits
