@@ -1,14 +1,11 @@
 """Pseudo-gloss head (spec §6): score range, padding invariance, temperatures, loss, prototypes file."""
 
-import json
 
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
-from sign2gpt.errors import DataError
-from sign2gpt.models.pgp_head import PseudoGlossHead, load_prototypes
+from sign2gpt.models.pgp_head import PseudoGlossHead
 
 V, P, D = 12, 10, 16
 
@@ -107,20 +104,3 @@ def test_prototypes_are_a_frozen_buffer_saved_with_the_head():
     assert n_params == D * P + P + 2  # Linear + two temperatures (spec: 153,900 + 2 at 512 -> 300)
 
 
-def test_load_prototypes_roundtrip_and_errors(tmp_path):
-    path = tmp_path / "prototypes.safetensors"
-    vocab = [f"w{i}" for i in range(V)]
-    save_file({"prototypes": _prototypes()}, str(path), metadata={"vocab": json.dumps(vocab)})
-    protos, got_vocab = load_prototypes(path)
-    assert got_vocab == vocab and protos.shape == (V + 1, P)
-    torch.testing.assert_close(protos, _prototypes())
-    with pytest.raises(DataError, match="not found"):
-        load_prototypes(tmp_path / "missing.safetensors")
-    bad = tmp_path / "bad.safetensors"
-    save_file({"prototypes": _prototypes()}, str(bad), metadata={"vocab": json.dumps(vocab[:-1])})
-    with pytest.raises(DataError, match="V \\+ 1"):
-        load_prototypes(bad)
-    garbage = tmp_path / "garbage.safetensors"
-    garbage.write_bytes(b"not a safetensors file")
-    with pytest.raises(DataError, match="cannot read"):
-        load_prototypes(garbage)

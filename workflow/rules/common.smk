@@ -16,7 +16,7 @@ except ConfigError as exc:
 DS = config["dataset"]["name"]
 DATA = f"results/{DS}"
 EXP_DIR = f"{DATA}/{config['experiment']}"
-RUN = EXP_DIR + "/seed{seed}"
+RUN = f"{EXP_DIR}/seed{{seed}}"
 LOGS = f"logs/{DS}"
 BENCH = f"{DATA}/benchmarks"
 SPLITS = ["train", "dev", "test"]
@@ -51,10 +51,14 @@ def fasttext_bin():
     return path if path else f"{DATA}/text/fasttext.bin"
 
 
-def lm_source():
-    """A hub name / directory for a pretrained LM, or the workflow-trained LM directory."""
-    name = config["lm"]["pretrained"]
-    return name if name else f"{DATA}/lm"
+def lm_param(wildcards, input):
+    """The LM to load: the rule's LM input (trained or local dir), else the configured hub name."""
+    return input.lm[0] if input.lm else config["lm"]["pretrained"]
+
+
+def corpus_root(wildcards, input):
+    """The synthetic corpus the workflow rendered, or the configured dataset root."""
+    return input[0] if input else config["dataset"]["root"]
 
 
 def lm_input():
@@ -67,3 +71,38 @@ def lm_input():
 
 def report_targets():
     return [f"{EXP_DIR}/metrics.md", f"{EXP_DIR}/metrics.json", f"{EXP_DIR}/run_card.md"]
+
+
+def translate_inputs(wc):
+    inputs = {
+        "train": f"{DATA}/manifest/train.tsv",
+        "dev": f"{DATA}/manifest/dev.tsv",
+        "lm": lm_input(),
+    }
+    if wc.variant == "z":
+        inputs["features_train"] = f"{RUN}/features/train.h5".format(seed=wc.seed)
+        inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)
+    else:
+        inputs["frames_train"] = frame_shards("train")
+        inputs["frames_dev"] = frame_shards("dev")
+    if wc.variant in ("pgp", "z"):
+        inputs["pretrained"] = f"{RUN}/pretrain/best.safetensors".format(seed=wc.seed)
+    return inputs
+
+
+def evaluate_inputs(wc):
+    inputs = {
+        "checkpoint": f"{RUN}/translate-{wc.variant}/best.safetensors".format(seed=wc.seed),
+        "dev": f"{DATA}/manifest/dev.tsv",
+        "test": f"{DATA}/manifest/test.tsv",
+        "lm": lm_input(),
+    }
+    if wc.variant == "z":
+        inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)
+        inputs["features_test"] = f"{RUN}/features/test.h5".format(seed=wc.seed)
+    else:
+        inputs["frames_dev"] = frame_shards("dev")
+        inputs["frames_test"] = frame_shards("test")
+    if wc.variant in ("pgp", "z"):
+        inputs["pretrained"] = f"{RUN}/pretrain/best.safetensors".format(seed=wc.seed)
+    return inputs

@@ -2,12 +2,6 @@
 # frames into sharded HDF5 stores.
 
 
-def corpus_root():
-    if config["dataset"]["kind"] == "synthetic":
-        return f"{DATA}/raw"
-    return config["dataset"]["root"]
-
-
 if config["dataset"]["kind"] == "synthetic":
 
     rule synthetic_corpus:
@@ -36,7 +30,7 @@ rule prepare:
         skipped=f"{DATA}/manifest/skipped.tsv",
     params:
         kind=config["dataset"]["kind"],
-        root=corpus_root(),
+        root=corpus_root,
         index=config["dataset"].get("index", "index.csv"),
         skip_bad_items=config["dataset"].get("skip_bad_items", False),
     log:

@@ -1,23 +1,6 @@
 # Stage 2: frozen causal LM with LoRA and zero-gated cross-attention; beam-search evaluation.
 
 
-def translate_inputs(wc):
-    inputs = {
-        "train": f"{DATA}/manifest/train.tsv",
-        "dev": f"{DATA}/manifest/dev.tsv",
-        "lm": lm_input(),
-    }
-    if wc.variant == "z":
-        inputs["features_train"] = f"{RUN}/features/train.h5".format(seed=wc.seed)
-        inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)
-    else:
-        inputs["frames_train"] = frame_shards("train")
-        inputs["frames_dev"] = frame_shards("dev")
-    if wc.variant in ("pgp", "z"):
-        inputs["pretrained"] = f"{RUN}/pretrain/best.safetensors".format(seed=wc.seed)
-    return inputs
-
-
 rule translate:
     """Train one translation variant: scratch (no PGP), pgp (from pretrain), z (cached features)."""
     input:
@@ -30,7 +13,7 @@ rule translate:
         encoder=config["encoder"],
         train=config["translate"],
         frames=config["pretrain"],
-        lm=lm_source(),
+        lm=lm_param,
         language=config["dataset"]["language"],
         evaluate=config["evaluate"],
     log:
@@ -46,22 +29,6 @@ rule translate:
         "../scripts/translate.py"
 
 
-def evaluate_inputs(wc):
-    inputs = {
-        "checkpoint": f"{RUN}/translate-{wc.variant}/best.safetensors".format(seed=wc.seed),
-        "dev": f"{DATA}/manifest/dev.tsv",
-        "test": f"{DATA}/manifest/test.tsv",
-        "lm": lm_input(),
-    }
-    if wc.variant == "z":
-        inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)
-        inputs["features_test"] = f"{RUN}/features/test.h5".format(seed=wc.seed)
-    else:
-        inputs["frames_dev"] = frame_shards("dev")
-        inputs["frames_test"] = frame_shards("test")
-    return inputs
-
-
 rule evaluate:
     """Beam search on dev and test; BLEU-1..4 and ROUGE-L with the fixed conventions."""
     input:
@@ -75,7 +42,7 @@ rule evaluate:
         encoder=config["encoder"],
         train=config["translate"],
         frames=config["pretrain"],
-        lm=lm_source(),
+        lm=lm_param,
         language=config["dataset"]["language"],
         evaluate=config["evaluate"],
     log:
@@ -101,10 +68,9 @@ rule baselines:
     output:
         metrics=f"{EXP_DIR}/baselines/metrics.json",
     params:
-        lm=lm_source(),
+        lm=lm_param,
         language=config["dataset"]["language"],
         evaluate=config["evaluate"],
-        train=config["translate"],
     log:
         f"{LOGS}/baselines.log",
     benchmark:

@@ -2,7 +2,7 @@
 the sign-conditioned language model (stage 2). See docs/architecture.md "Models"."""
 
 from .local_attention import LocalSelfAttention, dense_band_attention, local_attention
-from .pgp_head import PseudoGlossHead, load_prototypes
+from .pgp_head import PseudoGlossHead
 from .positional import apply_rope, rope_cos_sin, sinusoidal_embedding
 from .sign_encoder import SignEncoder
 from .sign_model import SignModel, build_sign_model
@@ -18,7 +18,6 @@ __all__ = [
     "build_backbone",
     "build_sign_model",
     "dense_band_attention",
-    "load_prototypes",
     "local_attention",
     "rope_cos_sin",
     "sinusoidal_embedding",

@@ -12,40 +12,15 @@ over time and A <= 1, Ê is a Π-weighted average of per-frame class probabiliti
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 from torch import nn
 
-from ..errors import DataError
 
 TAU_MIN, TAU_MAX = 0.01, 1.0
-
-
-def load_prototypes(path: str | os.PathLike) -> tuple[torch.Tensor, list[str]]:
-    """Read `prototypes.safetensors`: (float32 [V + 1, P] with a zero last row, vocab list)."""
-    if not os.path.isfile(path):
-        raise DataError(str(path), "prototypes file not found (it is written by the prototypes stage)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            keys = set(f.keys())
-            protos = f.get_tensor("prototypes").float() if "prototypes" in keys else None
-            meta = f.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error type for a corrupt header
-        raise DataError(str(path), f"cannot read prototypes: {exc}") from exc
-    if protos is None:
-        raise DataError(str(path), "no tensor named 'prototypes'")
-    if protos.dim() != 2 or protos.shape[0] < 2 or protos[-1].abs().max() != 0:
-        raise DataError(str(path), f"prototypes must be [V + 1, P] with a zero last row, got {tuple(protos.shape)}")
-    vocab = json.loads(meta["vocab"]) if "vocab" in meta else []
-    if vocab and len(vocab) + 1 != protos.shape[0]:
-        raise DataError(str(path), f"{len(vocab)} vocabulary items but {protos.shape[0]} prototype rows (expected V + 1)")
-    return protos, vocab
 
 
 class PseudoGlossHead(nn.Module):

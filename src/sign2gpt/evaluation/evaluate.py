@@ -1,0 +1,147 @@
+"""Rule evaluate (and the reference rows): decode dev and test, score with the fixed conventions.
+
+Every number in the report goes through `sign2gpt.evaluation.conventions.score`, and
+`metrics.json` records the conventions, the sacreBLEU signature and the package versions, so
+figures are comparable across papers.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import logging
+from typing import Any, Mapping
+
+import torch
+
+from sign2gpt.data.manifest import read_manifest
+from sign2gpt.evaluation.conventions import score
+from sign2gpt.evaluation.translate_eval import beam_translate
+from sign2gpt.io import write_json, write_text
+from sign2gpt.lm.loading import load_causal_lm
+from sign2gpt.models.gated_lm import SignConditionedLM
+from sign2gpt.models.translator import start_token_id
+from sign2gpt.evaluation.beam_search import beam_search
+from sign2gpt.training.checkpoint import load_checkpoint
+from sign2gpt.training.translate import build_translator, make_split_loader
+from sign2gpt.utils import resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+SPLITS = ("dev", "test")
+
+
+def hypotheses_tsv(ids: list[str], references: Mapping[str, str], hypotheses: Mapping[str, str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["id", "reference", "hypothesis"])
+    for vid in ids:
+        writer.writerow([vid, references[vid], hypotheses[vid]])
+    return buf.getvalue()
+
+
+def read_hypotheses(path: str) -> dict[str, tuple[str, str]]:
+    """{id: (reference, hypothesis)} from a `{split}.hyp.tsv` file."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return {row["id"]: (row["reference"], row["hypothesis"]) for row in csv.DictReader(f, delimiter="\t")}
+
+
+def _conventions(evaluate: Mapping[str, Any]) -> dict[str, bool]:
+    return {"lowercase": bool(evaluate.get("lowercase", False)),
+            "strip_final_period": bool(evaluate.get("strip_final_period", True))}
+
+
+def score_splits(
+    name: str, hyps_by_split: Mapping[str, Mapping[str, str]], manifests: Mapping[str, str], *, language: str,
+    evaluate: Mapping[str, Any], out_hyps: Mapping[str, str] | None = None, extra: Mapping | None = None,
+) -> dict[str, Any]:
+    """Score each split's hypotheses against the manifest texts; optionally write them side by side."""
+    result: dict[str, Any] = {"variant": name, **(extra or {}), "splits": {}}
+    for split, hyps in hyps_by_split.items():
+        samples = read_manifest(manifests[split])
+        refs = {s.id: s.text for s in samples}
+        ids = [s.id for s in samples]
+        result["splits"][split] = score([hyps[i] for i in ids], [refs[i] for i in ids], language, **_conventions(evaluate))
+        s = result["splits"][split]
+        log.info("%s %s: BLEU-4 %.2f ROUGE-L %.2f (n=%d)", name, split, s["bleu4"], s["rouge_l"], s["n"])
+        if out_hyps:
+            write_text(out_hyps[split], hypotheses_tsv(ids, refs, hyps))
+    return result
+
+
+def run_evaluate(
+    *,
+    variant: str,
+    checkpoint: str,
+    manifests: Mapping[str, str],
+    lm: str,
+    spatial: Mapping[str, Any],
+    encoder: Mapping[str, Any],
+    frames_cfg: Mapping[str, Any],
+    train: Mapping[str, Any],
+    evaluate: Mapping[str, Any],
+    language: str,
+    out_metrics: str,
+    out_hyps: Mapping[str, str],
+    seed: int,
+    frames: Mapping[str, list[str]] | None = None,
+    features: Mapping[str, str] | None = None,
+    pretrained: str | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Beam search (width `evaluate.beam`) on dev and test with the selected checkpoint."""
+    seed_everything(seed)
+    dev = resolve_device(device)
+    model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.get("lora", {}),
+                                       device=dev, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False))
+    state = load_checkpoint(checkpoint, model, restore_rng=False)
+    start_id = start_token_id(model.lm.lm, tokenizer)
+    beam, max_tokens = int(evaluate.get("beam", 4)), int(evaluate.get("max_tokens", 64))
+    hyps = {}
+    for split in SPLITS:
+        loader = make_split_loader(variant, manifests[split], train=False, batch_size=int(train["batch_size"]), seed=seed,
+                                   frames=(frames or {}).get(split), features=(features or {}).get(split),
+                                   pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg)
+        hyps[split] = beam_translate(model, loader, tokenizer, start_id=start_id, beam=beam, max_tokens=max_tokens,
+                                     desc=f"{split} beam search")
+    extra = {"seed": seed, "checkpoint_epoch": state["epoch"], "selected_on": state["extra"]["trainer"]["select_metric"],
+             "selected_value": state["best_metric"], "beam": beam, "max_tokens": max_tokens,
+             "gates": model.lm.gate_values().tolist()}
+    result = score_splits(variant, hyps, manifests, language=language, evaluate=evaluate, out_hyps=out_hyps, extra=extra)
+    write_json(out_metrics, result)
+    return result
+
+
+@torch.no_grad()
+def run_baselines(
+    *, manifests: Mapping[str, str], lm: str, language: str, evaluate: Mapping[str, Any], out_metrics: str,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Two reference rows that show whether a model learned from the video at all.
+
+    `text-only baseline`: the most frequent training sentence for every video.
+    `gates shut (no sign input)`: the frozen LM with fresh adapters (all gates 0), beam search.
+    """
+    train_texts = [s.text for s in read_manifest(manifests["train"])]
+    most_common, count = collections.Counter(train_texts).most_common(1)[0]
+    log.info("most frequent training sentence (%d×): %s", count, most_common)
+    split_ids = {split: [s.id for s in read_manifest(manifests[split])] for split in SPLITS}
+    text_only = {split: {i: most_common for i in ids} for split, ids in split_ids.items()}
+
+    dev = resolve_device(device)
+    lm_model, tokenizer = load_causal_lm(lm, device=dev)
+    shut = SignConditionedLM(lm_model, 2)  # any (even) memory width: the gates are shut
+    start_id = start_token_id(lm_model, tokenizer)
+    memory, memory_mask = torch.zeros(1, 1, 2, device=dev), torch.ones(1, 1, dtype=torch.bool, device=dev)
+    seq = beam_search(shut, memory, memory_mask, bos_id=start_id, eos_id=int(tokenizer.eos_token_id),
+                      pad_id=int(tokenizer.pad_token_id), beam=int(evaluate.get("beam", 4)),
+                      max_len=int(evaluate.get("max_tokens", 64)))[0]
+    lm_sentence = tokenizer.decode(seq, skip_special_tokens=True).strip()
+    log.info("frozen LM with gates shut says: %s", lm_sentence)
+    gates_shut = {split: {i: lm_sentence for i in ids} for split, ids in split_ids.items()}
+
+    results = {name: score_splits(name, hyps, manifests, language=language, evaluate=evaluate)
+               for name, hyps in (("text-only baseline", text_only), ("gates shut (no sign input)", gates_shut))}
+    out = {"reference_rows": results, "text_only_sentence": most_common, "gates_shut_sentence": lm_sentence}
+    write_json(out_metrics, out)
+    return out

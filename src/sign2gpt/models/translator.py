@@ -1,0 +1,83 @@
+"""Sign2GPT's stage-2 model: sign features → FC_m → frozen causal LM with gated cross-attention.
+
+`SignTranslator` owns an optional `SignModel` (None for the `z` variant, which reads cached
+features) and the adapted LM (`SignConditionedLM`). The three variants of the paper's table:
+`scratch` (sign model trained from scratch), `pgp` (initialised from pseudo-gloss pretraining),
+`z` (trained on the cached output Z of the frozen pretrained encoder).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sign2gpt.models.gated_lm import SignConditionedLM
+from sign2gpt.models.sign_model import SignModel
+
+VARIANTS = ("scratch", "pgp", "z")
+
+
+def start_token_id(lm: nn.Module, tokenizer: Any) -> int:
+    """XGLM starts every sequence with `</s>` (as in its pretraining); Llama-style LMs with BOS."""
+    if lm.config.model_type == "xglm" or tokenizer.bos_token_id is None:
+        return int(tokenizer.eos_token_id)
+    return int(tokenizer.bos_token_id)
+
+
+def encode_targets(
+    tokenizer: Any, texts: Sequence[str], *, start_id: int, max_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`<start> sentence </s>` per text, truncated to max_tokens and right-padded.
+
+    Returns ids [B, L] and attention mask [B, L] (L ≤ max_tokens). A truncated sentence keeps its
+    final `</s>` so the model still learns to stop.
+    """
+    eos, pad = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
+    rows = []
+    for text in texts:
+        body = tokenizer(text, add_special_tokens=False)["input_ids"][: max_tokens - 2]
+        rows.append([start_id, *body, eos])
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+def pad_features(features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached Z per video [T'_i, D] → padded [B, T'_max, D] and a bool mask [B, T'_max]."""
+    lengths = torch.tensor([f.shape[0] for f in features])
+    memory = nn.utils.rnn.pad_sequence(list(features), batch_first=True)
+    mask = torch.arange(memory.shape[1])[None, :] < lengths[:, None]
+    return memory, mask
+
+
+class SignTranslator(nn.Module):
+    def __init__(self, sign_model: SignModel | None, lm: SignConditionedLM):
+        super().__init__()
+        self.sign_model = sign_model
+        self.lm = lm
+
+    def encode(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sign memory [B, T', D] and its mask, from frames or from cached features."""
+        device = self.lm.device
+        if self.sign_model is not None:
+            return self.sign_model(batch["frames"].to(device, non_blocking=True), batch["lengths"])
+        return batch["memory"].to(device), batch["memory_mask"].to(device)
+
+    def forward(self, batch: Mapping[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        memory, memory_mask = self.encode(batch)
+        return self.lm(input_ids, attention_mask, memory, memory_mask)  # [B, L, V] float32
+
+    def loss(self, batch: Mapping[str, Any], ids: torch.Tensor, mask: torch.Tensor, *, label_smoothing: float) -> torch.Tensor:
+        """Cross-entropy of every next token (sentence and final `</s>`, never a pad), fp32 logits."""
+        ids, mask = ids.to(self.lm.device), mask.to(self.lm.device)
+        logits = self(batch, ids[:, :-1], mask[:, :-1]).float()
+        labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                               ignore_index=-100, label_smoothing=label_smoothing)

@@ -1,0 +1,60 @@
+"""Rule cache_features: run the frozen pretrained sign model once per video and store Z (spec §12).
+
+Eval mode, no augmentation, all even frames: the `z` variant then trains only FC_m and the LM
+adapters on these features, without touching a video again. The cache names the checkpoint and
+manifest it was made from (SHA-256), and the translation stage refuses a mismatch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sign2gpt.data.dataset import SignDataset, make_loader
+from sign2gpt.data.feature_cache import file_sha256, write_feature_cache
+from sign2gpt.data.frame_store import FrameStore
+from sign2gpt.data.manifest import read_manifest
+from sign2gpt.models.sign_model import build_sign_model
+from sign2gpt.training.checkpoint import load_weights
+from sign2gpt.utils import resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def run_cache_features(
+    *,
+    checkpoint: str,
+    manifest: str,
+    frames: list[str],
+    out_path: str,
+    spatial: Mapping[str, Any],
+    encoder: Mapping[str, Any],
+    frames_cfg: Mapping[str, Any],
+    batch_size: int = 8,
+    device: str = "auto",
+) -> int:
+    seed_everything(0)
+    dev = resolve_device(device)
+    model = build_sign_model(spatial, encoder)
+    load_weights(checkpoint, model, prefix_map={"sign_model.": ""})
+    model.to(dev).eval()
+    samples = read_manifest(manifest)
+    dataset = SignDataset(samples, FrameStore(frames), train=False, image_size=spatial["image_size"],
+                          stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"))
+    loader = make_loader(dataset, batch_size, False)
+
+    def features() -> Iterator[tuple[str, np.ndarray]]:
+        with torch.no_grad():
+            for batch in tqdm(loader, desc="cache features", leave=False):
+                z, mask = model(batch["frames"].to(dev), batch["lengths"])  # [B, T', D], [B, T']
+                for b, vid in enumerate(batch["ids"]):
+                    yield vid, z[b, : int(mask[b].sum())].float().cpu().numpy()
+
+    n = write_feature_cache(out_path, features(), checkpoint_sha256=file_sha256(checkpoint),
+                            manifest_sha256=file_sha256(manifest))
+    log.info("cached features of %d videos (dim %d) in %s", n, model.dim, out_path)
+    return n

@@ -1,0 +1,221 @@
+"""Stage 1: pseudo-gloss pretraining (spec §4–§7).
+
+frames → SignModel (DINOv2 + Linear/BN + local-attention encoder) → PseudoGlossHead → Ê ∈ [0,1]^V,
+trained with 10 × BCE against the multi-hot pseudo-gloss targets; the best epoch on dev macro-F1
+is kept. After training, the localization map E of the best model is scored against the true
+gloss segments (synthetic data) and a few dev videos are exported for the Figure-4 heat maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from sign2gpt.data.dataset import SignDataset, make_loader, multi_hot
+from sign2gpt.data.frame_store import FrameStore
+from sign2gpt.data.manifest import Sample, read_manifest
+from sign2gpt.io import write_json
+from sign2gpt.models.pgp_head import PseudoGlossHead
+from sign2gpt.models.sign_model import SignModel, build_sign_model
+from sign2gpt.report.plots import combine_localization, localization_scores
+from sign2gpt.text.prototypes import load_prototypes
+from sign2gpt.text.pseudo_glosses import PseudoGlossVocab
+from sign2gpt.training.checkpoint import load_weights
+from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
+from sign2gpt.training.loop import Trainer
+from sign2gpt.training.optim import build_optimizer, build_scheduler
+from sign2gpt.utils import seed_everything
+
+log = logging.getLogger(__name__)
+
+
+class PretrainModel(nn.Module):
+    """SignModel + pseudo-gloss head; parameter names `sign_model.*` are what stage 2 loads."""
+
+    def __init__(self, sign_model: SignModel, head: PseudoGlossHead):
+        super().__init__()
+        self.sign_model = sign_model
+        self.head = head
+
+    def forward(self, frames: torch.Tensor, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        z, mask = self.sign_model(frames, lengths)  # [B, T', D], [B, T']
+        scores, E = self.head(z, mask)  # [B, V], [B, T', V]
+        return scores, E, mask
+
+
+def f1_scores(scores: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
+    """Dev metrics of spec §7: accuracy, micro-F1, macro-F1 over classes with a positive in dev."""
+    pred = scores >= threshold
+    gold = targets > 0.5
+    tp = (pred & gold).sum(0).double()
+    fp = (pred & ~gold).sum(0).double()
+    fn = (~pred & gold).sum(0).double()
+    present = gold.any(0)
+    per_class = tp / (tp + 0.5 * (fp + fn)).clamp_min(1e-12)
+    macro = per_class[present].mean().item() if present.any() else 0.0
+    micro_den = (tp.sum() + 0.5 * (fp.sum() + fn.sum())).item()
+    micro = tp.sum().item() / micro_den if micro_den else 0.0
+    return {
+        "dev_accuracy": (pred == gold).double().mean().item(),
+        "dev_micro_f1": micro,
+        "dev_macro_f1": macro,
+    }
+
+
+def config_fingerprint(cfg: Mapping[str, Any]) -> str:
+    """A stable hash of everything that shapes a run, so a stale `last` checkpoint is not resumed."""
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def discard_stale_checkpoint(path: Path, fingerprint: str) -> None:
+    """Delete `path` when it was written by a run with other settings (Snakemake reran the job)."""
+    if not path.exists():
+        return
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = json.loads((f.metadata() or {}).get("state", "{}"))
+        stored = state.get("extra", {}).get("fingerprint")
+    except Exception:  # unreadable: the loader would refuse it anyway; start over
+        stored = None
+    if stored != fingerprint:
+        log.warning("ignoring %s: written with other settings; starting from scratch", path)
+        path.unlink()
+
+
+def _frame_scale(train_cfg: Mapping[str, Any], store: FrameStore, sign_model: SignModel) -> float:
+    """Source frames per encoder output step (eval sampling stride × store stride × down-sampling)."""
+    store_stride = int(store.meta.get("stride", 1))
+    stride = max(int(train_cfg.get("frame_stride", 2)), store_stride)
+    return float(stride * sign_model.encoder.downsample_factor)
+
+
+@torch.no_grad()
+def localization(
+    model: PretrainModel,
+    loader: Any,
+    samples: dict[str, Sample],
+    vocab: PseudoGlossVocab,
+    frame_scale: float,
+    *,
+    examples: int,
+    device: torch.device,
+    threshold: float = 0.2,
+) -> dict[str, Any]:
+    """Score E against the true gloss segments (when the manifest has them) and keep a few maps."""
+    model.eval()
+    per_video, kept = [], []
+    for batch in loader:
+        _, E, mask = model(batch["frames"].to(device), batch["lengths"])
+        for b, vid in enumerate(batch["ids"]):
+            ids = sorted(set(batch["targets"][b]))
+            if not ids:
+                continue
+            steps = int(mask[b].sum())
+            e = E[b, :steps][:, ids].float().cpu().numpy()  # [T', K]
+            labels = [vocab.vocab[i] for i in ids]
+            sample = samples[vid]
+            segments = [(g, s, t) for g, (s, t) in zip(sample.glosses, sample.segments)]
+            if segments:
+                per_video.append(localization_scores(e, labels, segments, frame_scale=frame_scale, threshold=threshold))
+            if len(kept) < examples:
+                kept.append({"id": vid, "text": sample.text, "labels": labels, "E": e.round(5).tolist(),
+                             "segments": segments, "frame_scale": frame_scale})
+    scores = combine_localization(per_video) if per_video else None
+    return {"threshold": threshold, "scores": scores, "videos_scored": len(per_video), "examples": kept}
+
+
+def run_pretrain(
+    *,
+    train_manifest: str,
+    dev_manifest: str,
+    frames: list[str],
+    pseudo_glosses: str,
+    prototypes: str,
+    out_dir: str,
+    spatial: Mapping[str, Any],
+    encoder: Mapping[str, Any],
+    head: Mapping[str, Any],
+    train: Mapping[str, Any],
+    seed: int,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train stage 1; writes best/last checkpoints, metrics.csv/json and localization.json in out_dir."""
+    dist = init_distributed(device)
+    seed_everything(seed + dist.rank)
+    out = Path(out_dir)
+    fingerprint = config_fingerprint({"spatial": spatial, "encoder": encoder, "head": head, "train": train,
+                                      "seed": seed, "inputs": [train_manifest, dev_manifest, pseudo_glosses, prototypes]})
+    if is_main():
+        discard_stale_checkpoint(out / "last.safetensors", fingerprint)
+
+    vocab = PseudoGlossVocab.load(pseudo_glosses)
+    protos, _ = load_prototypes(prototypes, expected_vocab=list(vocab.vocab))
+    train_samples, dev_samples = read_manifest(train_manifest), read_manifest(dev_manifest)
+    store = FrameStore(frames)
+
+    sign_model = build_sign_model(spatial, encoder)
+    pgp_head = PseudoGlossHead.from_config(sign_model.dim, protos, head)
+    model = wrap_model(PretrainModel(sign_model, pgp_head), dist)
+    core: PretrainModel = model.module if hasattr(model, "module") else model
+    num_classes = len(vocab.vocab)
+    log.info("pretrain: %d train / %d dev videos, %d pseudo-glosses (%d targets after the cut), %d trainable parameters",
+             len(train_samples), len(dev_samples), num_classes, len(vocab.targets),
+             sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+    data_kw = dict(image_size=spatial["image_size"], stride=train.get("frame_stride", 2),
+                   max_frames=train.get("max_frames"), targets_fn=vocab.targets_for, seed=seed)
+    augment = {"enabled": train.get("augment", True), "hflip": train.get("hflip", True)}
+    train_ds = SignDataset(train_samples, store, train=True, augment_cfg=augment, **data_kw)
+    dev_ds = SignDataset(dev_samples, store, train=False, **data_kw)
+    workers = int(train.get("num_workers", 0))
+    train_loader = make_loader(train_ds, train["batch_size"], True, workers, dist.distributed, seed=seed)
+    dev_loader = make_loader(dev_ds, train["batch_size"], False, workers, False, seed=seed)
+
+    optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001))
+    scheduler = build_scheduler(optimizer, epochs=train["epochs"], steps_per_epoch=len(train_loader),
+                                warmup_epochs=train.get("warmup_epochs", 5), min_lr_ratio=train.get("min_lr_ratio", 0.01))
+
+    def train_step(batch: dict[str, Any]) -> torch.Tensor:
+        scores, _, _ = model(batch["frames"].to(dist.device, non_blocking=True), batch["lengths"])
+        targets = multi_hot(batch["targets"], num_classes).to(dist.device)
+        return core.head.loss(scores.float(), targets)
+
+    def evaluate() -> dict[str, float]:
+        all_scores, all_targets, losses = [], [], []
+        for batch in dev_loader:
+            scores, _, _ = core(batch["frames"].to(dist.device), batch["lengths"])
+            targets = multi_hot(batch["targets"], num_classes).to(dist.device)
+            losses.append(core.head.loss(scores.float(), targets).item())
+            all_scores.append(scores.float().cpu())
+            all_targets.append(targets.cpu())
+        metrics = f1_scores(torch.cat(all_scores), torch.cat(all_targets))
+        metrics["dev_loss"] = float(np.mean(losses))
+        return metrics
+
+    trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out, epochs=train["epochs"],
+                      select_metric="dev_macro_f1", clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0),
+                      extra={"fingerprint": fingerprint}, device=dist.device)
+    summary = trainer.fit()
+
+    if is_main():
+        load_weights(out / "best.safetensors", core)
+        by_id = {s.id: s for s in dev_samples}
+        loc = localization(core, dev_loader, by_id, vocab, _frame_scale(train, store, core.sign_model),
+                           examples=int(train.get("localization_examples", 4)), device=dist.device)
+        loc["summary"] = summary
+        write_json(out / "localization.json", loc)
+        if loc["scores"]:
+            s = loc["scores"]
+            log.info("localization at threshold 0.2: P %.3f R %.3f F1 %.3f over %d dev videos",
+                     s["precision"], s["recall"], s["f1"], loc["videos_scored"])
+    store.close()
+    cleanup()
+    return summary

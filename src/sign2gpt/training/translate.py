@@ -1,0 +1,170 @@
+"""Stage 2: translation with a frozen causal LM (spec §8–§10, §12), three variants.
+
+`scratch` trains the sign model from scratch, `pgp` starts it from pseudo-gloss pretraining, `z`
+trains only FC_m and the LM adapters on cached encoder features (rule cache_features). The LM is
+frozen; LoRA and the zero-gated cross-attention train. The checkpoint kept is the best on dev:
+beam-search BLEU-4 every `select_every` epochs (default) or teacher-forced BLEU-4 every epoch
+(`select_on: tf_bleu4`, the official code's choice).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from sign2gpt.data.dataset import SignDataset, make_loader
+from sign2gpt.data.feature_cache import FeatureCache, FeatureDataset, collate_features, file_sha256
+from sign2gpt.data.frame_store import FrameStore
+from sign2gpt.data.manifest import read_manifest
+from sign2gpt.evaluation.conventions import score
+from sign2gpt.evaluation.translate_eval import beam_translate, teacher_forced_translate
+from sign2gpt.lm.loading import load_causal_lm
+from sign2gpt.models.gated_lm import SignConditionedLM
+from sign2gpt.models.sign_model import build_sign_model
+from sign2gpt.models.translator import VARIANTS, SignTranslator, encode_targets, start_token_id
+from sign2gpt.training.checkpoint import load_weights
+from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
+from sign2gpt.training.loop import Trainer
+from sign2gpt.training.optim import build_optimizer, build_scheduler
+from sign2gpt.training.pretrain import config_fingerprint, discard_stale_checkpoint
+from sign2gpt.utils import seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def build_translator(
+    variant: str,
+    *,
+    lm: str,
+    spatial: Mapping[str, Any],
+    encoder: Mapping[str, Any],
+    lora: Mapping[str, Any],
+    device: torch.device,
+    pretrained: str | None = None,
+    freeze_sign: bool = False,
+) -> tuple[SignTranslator, Any]:
+    """The stage-2 model of one variant (and the LM's tokenizer), on `device`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    lm_model, tokenizer = load_causal_lm(lm, device=device)
+    sign_model = None
+    memory_dim = int(encoder["dim"])
+    if variant != "z":
+        sign_model = build_sign_model(spatial, encoder)
+        if variant == "pgp":
+            if not pretrained:
+                raise ValueError("the pgp variant needs the pretrained checkpoint")
+            load_weights(pretrained, sign_model, prefix_map={"sign_model.": ""})
+        if freeze_sign:
+            sign_model.requires_grad_(False)
+        sign_model.to(device)
+    adapted = SignConditionedLM(lm_model, memory_dim, lora_r=int(lora.get("r", 4)), lora_alpha=float(lora.get("alpha", 4)),
+                                lora_dropout=float(lora.get("dropout", 0.1)))
+    return SignTranslator(sign_model, adapted).to(device), tokenizer
+
+
+def make_split_loader(
+    variant: str, manifest: str, *, train: bool, batch_size: int, seed: int, frames: list[str] | None = None,
+    features: str | None = None, pretrained: str | None = None, spatial: Mapping[str, Any] | None = None,
+    frames_cfg: Mapping[str, Any] | None = None, distributed: bool = False, num_workers: int = 0,
+):
+    """A loader of videos (frames) or of cached features for one split, as the variant needs."""
+    samples = read_manifest(manifest)
+    if variant == "z":
+        cache = FeatureCache(features, checkpoint_sha256=file_sha256(pretrained), manifest_sha256=file_sha256(manifest))
+        dataset = FeatureDataset(samples, cache)
+        return make_loader(dataset, batch_size, train, 0, distributed, seed=seed, collate_fn=collate_features)
+    frames_cfg = frames_cfg or {}
+    dataset = SignDataset(
+        samples, FrameStore(frames), train=train, image_size=spatial["image_size"],
+        stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"), seed=seed,
+        augment_cfg={"enabled": frames_cfg.get("augment", True), "hflip": frames_cfg.get("hflip", True)},
+    )
+    return make_loader(dataset, batch_size, train, num_workers, distributed, seed=seed)
+
+
+def run_translate(
+    *,
+    variant: str,
+    train_manifest: str,
+    dev_manifest: str,
+    lm: str,
+    out_dir: str,
+    spatial: Mapping[str, Any],
+    encoder: Mapping[str, Any],
+    frames_cfg: Mapping[str, Any],
+    train: Mapping[str, Any],
+    evaluate: Mapping[str, Any],
+    language: str,
+    seed: int,
+    frames: list[str] | None = None,
+    features: Mapping[str, str] | None = None,
+    pretrained: str | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train one variant; writes best/last checkpoints and metrics.csv/json in out_dir."""
+    dist = init_distributed(device)
+    seed_everything(seed + dist.rank)
+    out = Path(out_dir)
+    fingerprint = config_fingerprint({"variant": variant, "lm": lm, "spatial": spatial, "encoder": encoder,
+                                      "frames": frames_cfg, "train": train, "seed": seed,
+                                      "pretrained": file_sha256(pretrained) if pretrained else None})
+    if is_main():
+        discard_stale_checkpoint(out / "last.safetensors", fingerprint)
+    model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.get("lora", {}),
+                                       device=dist.device, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False))
+    start_id = start_token_id(model.lm.lm, tokenizer)
+    ddp = wrap_model(model, dist, find_unused_parameters=False) if dist.distributed else model
+    core: SignTranslator = model
+
+    loader_kw = dict(seed=seed, pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,
+                     num_workers=int(train.get("num_workers", 0)))
+    features = features or {}
+    train_loader = make_split_loader(variant, train_manifest, train=True, batch_size=train["batch_size"], frames=frames,
+                                     features=features.get("train"), distributed=dist.distributed, **loader_kw)
+    dev_loader = make_split_loader(variant, dev_manifest, train=False, batch_size=train["batch_size"], frames=frames,
+                                   features=features.get("dev"), **loader_kw)
+    references = {s.id: s.text for s in read_manifest(dev_manifest)}
+    epochs = int(train["z_epochs"] if variant == "z" else train["epochs"])
+    max_tokens = int(train.get("max_tokens", 64))
+    select_on = train.get("select_on", "beam_bleu4")
+    conv = {"lowercase": evaluate.get("lowercase", False), "strip_final_period": evaluate.get("strip_final_period", True)}
+
+    optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001))
+    scheduler = build_scheduler(optimizer, epochs=epochs, steps_per_epoch=len(train_loader),
+                                warmup_epochs=train.get("warmup_epochs", 5), min_lr_ratio=train.get("min_lr_ratio", 0.01))
+
+    def train_step(batch: dict[str, Any]) -> torch.Tensor:
+        ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=max_tokens)
+        if ddp is not model:  # DDP needs its own forward to synchronise gradients
+            ids, mask = ids.to(dist.device), mask.to(dist.device)
+            logits = ddp(batch, ids[:, :-1], mask[:, :-1]).float()
+            labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+            return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100,
+                                                     label_smoothing=train.get("label_smoothing", 0.1))
+        return core.loss(batch, ids, mask, label_smoothing=train.get("label_smoothing", 0.1))
+
+    def run_eval() -> dict[str, float]:
+        ids = list(references)
+        tf = teacher_forced_translate(core, dev_loader, tokenizer, start_id=start_id, max_tokens=max_tokens)
+        tf_scores = score([tf[i] for i in ids], [references[i] for i in ids], language, **conv)
+        metrics = {"dev_tf_bleu4": tf_scores["bleu4"], "dev_tf_rouge_l": tf_scores["rouge_l"]}
+        if select_on == "beam_bleu4":
+            hyps = beam_translate(core, dev_loader, tokenizer, start_id=start_id, beam=int(evaluate.get("beam", 4)),
+                                  max_tokens=int(evaluate.get("max_tokens", max_tokens)), desc="dev beam search")
+            s = score([hyps[i] for i in ids], [references[i] for i in ids], language, **conv)
+            metrics.update({"dev_beam_bleu4": s["bleu4"], "dev_beam_rouge_l": s["rouge_l"]})
+        metrics["gate_mean"] = float(core.lm.gate_values().mean())
+        return metrics
+
+    trainer = Trainer(ddp, optimizer, scheduler, train_loader, train_step, run_eval, out_dir=out, epochs=epochs,
+                      select_metric=f"dev_{select_on}", eval_every=int(train.get("select_every", 1)) if select_on == "beam_bleu4" else 1,
+                      clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0), only_trainable=True,
+                      extra={"fingerprint": fingerprint, "variant": variant, "lm": lm, "start_id": start_id},
+                      device=dist.device)
+    summary = trainer.fit()
+    cleanup()
+    return summary

@@ -1,0 +1,112 @@
+"""The workflow as a whole: the DAG, lint, an end-to-end run of the tiny configuration,
+determinism, and rerunning single stages.
+
+The end-to-end tests are marked `slow` (a few minutes on 2 cores); they still run in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TEST_CONFIG = REPO / ".test" / "config.yaml"
+
+
+def snakemake(*args: str, cwd: Path, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(TEST_CONFIG), *args]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    lines = dry_run_output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
+    jobs = {}
+    for line in lines[start + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def test_dry_run_shows_the_stage_dag(tmp_path):
+    proc = snakemake("-n", cwd=tmp_path)
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    for rule in ("synthetic_corpus", "prepare", "decode", "pseudo_glosses", "fasttext", "prototypes", "lm_pretrain",
+                 "pretrain", "cache_features", "translate", "evaluate", "baselines", "report"):
+        assert rule in jobs, f"{rule} missing from the DAG: {jobs}"
+    assert jobs["translate"] == 3 * 2  # three variants × two seeds in .test/config.yaml
+    assert jobs["decode"] == 3 * 2  # three splits × two shards
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pretrain: {epochs: -3}\n")
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(bad), "-n"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "pretrain.epochs" in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """The tiny configuration run to the report once (shared by the slow tests)."""
+    work = tmp_path_factory.mktemp("run")
+    snakemake("--cores", "2", cwd=work)
+    return work
+
+
+@pytest.mark.slow
+def test_end_to_end_report(finished_run):
+    exp = finished_run / "results" / "synthetic-test" / "test"
+    md = (exp / "metrics.md").read_text()
+    for name in ("scratch", "pgp", "z", "text-only baseline", "gates shut"):
+        assert name in md, f"{name} missing from metrics.md"
+    assert "±" in md  # two seeds → mean ± std
+    table = json.loads((exp / "metrics.json").read_text())
+    assert "signature" in json.dumps(table)
+    assert (exp / "run_card.md").read_text().count("pretrain") >= 1
+    assert list((exp / "figures").glob("localization_*.png"))
+    for seed in (1, 2):
+        hyp = exp / f"seed{seed}" / "eval-pgp" / "test.hyp.tsv"
+        assert hyp.read_text().splitlines()[0] == "id\treference\thypothesis"
+
+
+@pytest.mark.slow
+def test_no_op_dry_run_and_params_rerun(finished_run):
+    proc = snakemake("-n", cwd=finished_run)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    # change one translation parameter: only translation, evaluation and the report rerun
+    overlay = finished_run / "change.yaml"
+    overlay.write_text("translate: {label_smoothing: 0.2}\n")
+    proc = snakemake("-n", "--configfile", str(TEST_CONFIG), str(overlay), cwd=finished_run)
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    assert set(jobs) == {"translate", "evaluate", "report", "all"}, jobs
+    # forcing pretraining replans it and everything downstream of it, nothing upstream
+    proc = snakemake("-n", "--forcerun", "pretrain", cwd=finished_run)
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    assert jobs.get("pretrain") == 2 and "cache_features" in jobs and "decode" not in jobs, jobs
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_metrics(finished_run, tmp_path):
+    snakemake("--cores", "2", cwd=tmp_path)
+    rel = Path("results/synthetic-test/test/metrics.json")
+    assert (tmp_path / rel).read_bytes() == (finished_run / rel).read_bytes()
