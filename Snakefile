@@ -1,12 +1,14 @@
 # sign2gpt: Sign2GPT (Wong, Camgoz, Bowden, ICLR 2024) as a Snakemake workflow.
 # `snakemake --cores all` runs the embedded default (config.yaml) to the report;
 # `--configfile configs/<preset>.yaml` overlays a preset; `--profile profiles/slurm` submits to SLURM.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "workflow/rules/common.smk"
