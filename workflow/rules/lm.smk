@@ -19,6 +19,8 @@ if not config["lm"]["pretrained"]:
         benchmark:
             f"{BENCH}/lm_pretrain.tsv"
         threads: config.get("threads", 2)
+        resources:
+            gpu=lambda wc: min(config.get("gpus", 0), 1),
         conda:
             f"{ENVS}/torch.yaml"
         script:

@@ -8,7 +8,9 @@ rule translate:
     output:
         best=f"{RUN}/translate-{{variant}}/best.safetensors",
         metrics=f"{RUN}/translate-{{variant}}/metrics.csv",
+        inference=f"{RUN}/translate-{{variant}}/inference.json",
     params:
+        decode=config["decode"],
         spatial=config["spatial"],
         encoder=config["encoder"],
         train=config["translate"],
@@ -76,6 +78,8 @@ rule baselines:
     benchmark:
         f"{BENCH}/baselines.tsv"
     threads: config.get("threads", 2)
+    resources:
+        gpu=lambda wc: min(config.get("gpus", 0), 1),
     conda:
         f"{ENVS}/torch.yaml"
     script:
