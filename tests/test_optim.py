@@ -120,3 +120,24 @@ def test_clip_by_value_then_by_norm():
     q.grad = torch.tensor([3.0, 4.0])
     assert clip_gradients([q, nn.Parameter(torch.zeros(1))], None, 0).item() == pytest.approx(5.0)
     torch.testing.assert_close(q.grad, torch.tensor([3.0, 4.0]))
+
+
+def test_lr_scales_put_matching_parameters_in_their_own_group():
+    import torch
+    from torch import nn
+
+    from sign2gpt.training.optim import build_optimizer
+
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(3, 3)
+            self.gate = nn.Parameter(torch.zeros(2))
+
+    model = Gated()
+    opt = build_optimizer(model, 1e-3, 0.01, lr_scales={".gate": 20.0, "gate": 20.0})
+    scaled = [g for g in opt.param_groups if any(p is model.gate for p in g["params"])]
+    assert len(scaled) == 1 and scaled[0]["lr"] == pytest.approx(2e-2) and scaled[0]["weight_decay"] == 0.0
+    assert sum(len(g["params"]) for g in opt.param_groups) == 3  # each parameter exactly once
+    plain = build_optimizer(model, 1e-3, 0.01, lr_scales={".gate": 1.0})
+    assert all(g["lr"] == pytest.approx(1e-3) for g in plain.param_groups)

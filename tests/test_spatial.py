@@ -37,6 +37,16 @@ def test_feature_is_cls_after_final_layernorm():
     assert not torch.allclose(hidden[:, 0], expected)
 
 
+def test_mean_pooling_averages_the_normed_patch_tokens():
+    model = _spatial(pooling="mean").eval()
+    frames = _frames(4)
+    bb = model.backbone
+    normed = bb.layernorm(bb.encoder(bb.embeddings(frames)).last_hidden_state)  # [N, 1 + patches, hidden]
+    torch.testing.assert_close(model.frame_features(frames), normed[:, 1:].mean(dim=1))
+    with pytest.raises(ConfigError, match="spatial.pooling"):
+        _spatial(pooling="max")
+
+
 def test_batchnorm_statistics_come_from_real_frames_only():
     model = _spatial().train()
     frames = _frames(9)

@@ -21,6 +21,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         language=smk.params.language,
         seed=int(smk.wildcards.seed),
         pretrained=smk.input.get("pretrained"),
+        decode=dict(smk.params.decode),
         device=smk.config.get("device", "auto"),
     )
     if variant == "z":

@@ -119,12 +119,16 @@ class SpatialModel(nn.Module):
         tune: Tune = "full",
         lora: Mapping[str, Any] | None = None,
         chunk_size: int | None = None,
+        pooling: str = "cls",
     ):
         super().__init__()
         if tune not in ("full", "lora", "frozen"):
             raise ConfigError(f"spatial.tune: must be full, lora or frozen, got {tune!r}")
         self.tune = tune
         self.chunk_size = int(chunk_size) if chunk_size else None
+        if pooling not in ("cls", "mean"):
+            raise ConfigError(f"spatial.pooling: must be cls or mean, got {pooling!r}")
+        self.pooling = pooling
         self.backbone = backbone
         self.hidden_size = backbone.config.hidden_size
         self.out_dim = out_dim
@@ -159,16 +163,23 @@ class SpatialModel(nn.Module):
             tune=cfg.get("tune", "full"),
             lora=cfg.get("lora"),
             chunk_size=cfg.get("chunk_size"),
+            pooling=cfg.get("pooling", "cls"),
         )
 
     def num_trainable(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def _pool(self, out: Any) -> torch.Tensor:
+        """CLS after the final LayerNorm (the paper), or the mean of the normed patch tokens."""
+        if self.pooling == "cls":
+            return out.pooler_output  # [N, hidden]
+        return out.last_hidden_state[:, 1:].mean(dim=1)  # [N, hidden]
+
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """CLS token after the final LayerNorm for every frame: [N, 3, H, W] -> [N, hidden]."""
         chunks = frames.split(self.chunk_size) if self.chunk_size else (frames,)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.tune != "frozen"):
-            feats = [self.backbone(pixel_values=c).pooler_output for c in chunks]
+            feats = [self._pool(self.backbone(pixel_values=c)) for c in chunks]
         return torch.cat(feats) if len(feats) > 1 else feats[0]
 
     def forward(self, frames: torch.Tensor, lengths: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ temperatures, gates, CLS/position tokens) get no decay.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Mapping, Iterable
 
 import torch
 from torch import nn
@@ -46,9 +46,24 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     ]
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW(β=(0.9, 0.999), ε=1e-8) over `param_groups` (spec §7)."""
+def build_optimizer(
+    model: nn.Module, lr: float, weight_decay: float, *, lr_scales: Mapping[str, float] | None = None
+) -> torch.optim.AdamW:
+    """AdamW(β=(0.9, 0.999), ε=1e-8) over `param_groups` (spec §7).
+
+    lr_scales: {name suffix: factor}; parameters whose name ends with a suffix get their own group
+    with lr × factor (e.g. {".gate": 10}: the zero-initialised gates open within a short run).
+    """
     groups = param_groups(model, weight_decay)
+    for suffix, factor in (lr_scales or {}).items():
+        if factor == 1:
+            continue
+        chosen = {id(p) for n, p in model.named_parameters() if n.endswith(suffix) and p.requires_grad}
+        moved = [p for g in groups for p in g["params"] if id(p) in chosen]
+        for g in groups:
+            g["params"] = [p for p in g["params"] if id(p) not in chosen]
+        if moved:
+            groups.append({"params": moved, "weight_decay": 0.0, "name": f"scaled{suffix}", "lr": lr * float(factor)})
     if not any(g["params"] for g in groups):
         raise ValueError("the model has no trainable parameters")
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)

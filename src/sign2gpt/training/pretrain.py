@@ -198,10 +198,12 @@ def run_pretrain(
             all_targets.append(targets.cpu())
         metrics = f1_scores(torch.cat(all_scores), torch.cat(all_targets))
         metrics["dev_loss"] = float(np.mean(losses))
+        # the selection metric: macro-F1 (spec §7), ties (e.g. all 0 early on) broken by the dev loss
+        metrics["dev_selection"] = metrics["dev_macro_f1"] - 1e-5 * metrics["dev_loss"]
         return metrics
 
     trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out, epochs=train["epochs"],
-                      select_metric="dev_macro_f1", clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0),
+                      select_metric="dev_selection", clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0),
                       extra={"fingerprint": fingerprint}, device=dist.device)
     summary = trainer.fit()
 

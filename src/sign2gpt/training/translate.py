@@ -16,15 +16,26 @@ from typing import Any, Mapping
 import torch
 
 from sign2gpt.data.dataset import SignDataset, make_loader
-from sign2gpt.data.feature_cache import FeatureCache, FeatureDataset, collate_features, file_sha256
+from sign2gpt.data.feature_cache import (
+    FeatureCache,
+    FeatureDataset,
+    collate_features,
+    file_sha256,
+)
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.conventions import score
 from sign2gpt.evaluation.translate_eval import beam_translate, teacher_forced_translate
+from sign2gpt.io import write_json
 from sign2gpt.lm.loading import load_causal_lm
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.sign_model import build_sign_model
-from sign2gpt.models.translator import VARIANTS, SignTranslator, encode_targets, start_token_id
+from sign2gpt.models.translator import (
+    VARIANTS,
+    SignTranslator,
+    encode_targets,
+    start_token_id,
+)
 from sign2gpt.training.checkpoint import load_weights
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
@@ -103,9 +114,14 @@ def run_translate(
     frames: list[str] | None = None,
     features: Mapping[str, str] | None = None,
     pretrained: str | None = None,
+    decode: Mapping[str, Any] | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Train one variant; writes best/last checkpoints and metrics.csv/json in out_dir."""
+    """Train one variant; writes best/last checkpoints, metrics.csv/json and inference.json in out_dir.
+
+    inference.json records everything `sign2gpt translate` needs to run the best checkpoint on a
+    new video (model settings, frame decoding, the LM and the pretrained encoder it came from).
+    """
     dist = init_distributed(device)
     seed_everything(seed + dist.rank)
     out = Path(out_dir)
@@ -133,7 +149,8 @@ def run_translate(
     select_on = train.get("select_on", "beam_bleu4")
     conv = {"lowercase": evaluate.get("lowercase", False), "strip_final_period": evaluate.get("strip_final_period", True)}
 
-    optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001))
+    optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001),
+                                lr_scales={".gate": float(train.get("gate_lr_scale", 1.0))})
     scheduler = build_scheduler(optimizer, epochs=epochs, steps_per_epoch=len(train_loader),
                                 warmup_epochs=train.get("warmup_epochs", 5), min_lr_ratio=train.get("min_lr_ratio", 0.01))
 
@@ -166,5 +183,13 @@ def run_translate(
                       extra={"fingerprint": fingerprint, "variant": variant, "lm": lm, "start_id": start_id},
                       device=dist.device)
     summary = trainer.fit()
+    if is_main():
+        write_json(out / "inference.json", {
+            "variant": variant, "lm": str(Path(lm).resolve()) if Path(lm).exists() else lm,
+            "pretrained": str(Path(pretrained).resolve()) if pretrained else None,
+            "spatial": dict(spatial), "encoder": dict(encoder), "frames": dict(frames_cfg), "decode": dict(decode or {}),
+            "lora": dict(train.get("lora", {})), "freeze_sign": bool(train.get("freeze_sign", False)),
+            "evaluate": dict(evaluate), "language": language, "seed": seed,
+        })
     cleanup()
     return summary
