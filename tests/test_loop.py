@@ -94,7 +94,7 @@ def test_best_checkpoint_metrics_files_and_eval_every(tmp_path):
     assert [r["neg_mse"] for r in rows] == ["", "0.3", "", "0.9", "0.5"]
     assert {"train_loss", "lr", "seconds", "bleu"} <= set(rows[0])
     assert all(float(r["train_loss"]) > 0 for r in rows)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json", "state"]
 
 
 def test_select_mode_min(tmp_path):

@@ -110,3 +110,28 @@ def test_same_seed_gives_identical_metrics(finished_run, tmp_path):
     snakemake("--cores", "2", cwd=tmp_path)
     rel = Path("results/synthetic-test/test/metrics.json")
     assert (tmp_path / rel).read_bytes() == (finished_run / rel).read_bytes()
+
+
+@pytest.mark.slow
+def test_translate_cli_on_a_freshly_rendered_video(finished_run, tmp_path):
+    import numpy as np
+
+    from sign2gpt.data.synthetic import make_signers, render_video
+    from sign2gpt.data.synthetic.mp4 import write_mp4
+
+    signer = make_signers(5, seed=123)[-1]
+    frames, _ = render_video(["MORGEN", "NORD", "REGEN"], signer, np.random.default_rng(7), image_size=32,
+                             frames_per_gloss=(4, 6), transition_frames=(1, 2))
+    video = tmp_path / "unseen.mp4"
+    write_mp4(video, frames, 25)
+    cli = str(Path(sys.executable).with_name("sign2gpt"))
+    run = finished_run / "results" / "synthetic-test" / "test"
+    for variant in ("pgp", "z"):
+        proc = subprocess.run([cli, "translate", str(video), "--run", str(run), "--variant", variant],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(str(video) + "\t"), proc.stdout
+    proc = subprocess.run([cli, "translate", str(tmp_path / "missing.mp4"), "--run", str(run)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "missing.mp4" in proc.stderr and "Traceback" not in proc.stderr

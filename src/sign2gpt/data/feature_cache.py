@@ -77,11 +77,12 @@ class FeatureCache:
             self._file.close()
             raise DataError(str(path), "not a complete sign2gpt feature cache; delete it and rerun cache_features")
         for key, expected in (("checkpoint_sha256", checkpoint_sha256), ("manifest_sha256", manifest_sha256)):
-            if expected is not None and attrs[key] != expected:
+            stored = str(attrs.get(key, ""))
+            if expected is not None and stored != expected:
                 self._file.close()
                 raise DataError(
                     str(path),
-                    f"stale cache: made from {key.split('_')[0]} {attrs[key][:12]}…, "
+                    f"stale cache: made from {key.split('_')[0]} {stored[:12]}…, "
                     f"expected {expected[:12]}…; rerun cache_features",
                 )
         self.ids = [s.decode() if isinstance(s, bytes) else s for s in self._file["ids"][()]]

@@ -81,8 +81,11 @@ def _read_table(
     """Rows of a delimited file with a header, as (line number, {column: value})."""
     text = _read_utf8(path)
     quoting = csv.QUOTE_NONE if delimiter == "|" else csv.QUOTE_MINIMAL  # the PHOENIX files have no quoting
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-    header = next(reader, None)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        raise DataError(f"{path}:1", f"malformed CSV header: {e}") from None
     if header is None:
         raise DataError(str(path), "empty file (no header)")
     header = [h.strip() for h in header]
@@ -90,7 +93,14 @@ def _read_table(
     if missing:
         raise DataError(str(path), f"missing column(s) {', '.join(missing)} (header: {delimiter.join(header)})")
     rows = []
-    for row in reader:
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # an unterminated quote, a field over the csv module's limit
+            raise DataError(f"{path}:{start}", f"malformed CSV row: {e}") from None
         if not row or all(not v.strip() for v in row):
             continue
         if len(row) != len(header):

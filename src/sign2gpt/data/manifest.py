@@ -60,6 +60,9 @@ def _check_sample(sample: Sample) -> None:
         raise ValueError("empty video path")
     if not isinstance(sample.num_frames, int) or isinstance(sample.num_frames, bool) or sample.num_frames < 1:
         raise ValueError(f"num_frames must be a positive integer, got {sample.num_frames!r}")
+    bad = [g for g in sample.glosses if not g or any(c.isspace() for c in g)]
+    if bad:
+        raise ValueError(f"gloss {bad[0]!r} is empty or contains whitespace (glosses are space separated)")
     if sample.segments:
         if len(sample.segments) != len(sample.glosses):
             raise ValueError(f"{len(sample.segments)} segments for {len(sample.glosses)} glosses")

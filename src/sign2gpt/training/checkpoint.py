@@ -274,7 +274,7 @@ def save_checkpoint(
         rng_tensors, state["rng"] = _rng_to_parts()
         tensors.update(rng_tensors)
     try:
-        state_json = json.dumps(state, sort_keys=True, allow_nan=True)
+        state_json = json.dumps(state, allow_nan=True)
     except TypeError as e:
         raise TypeError(f"checkpoint state for {path} is not JSON-serialisable: {e}") from e
     meta = {"format": FORMAT, "state": state_json, "sha256": _digest(tensors, state_json)}

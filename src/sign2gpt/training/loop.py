@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import math
+import shutil
 import signal
 import threading
 import time
@@ -34,7 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from sign2gpt.errors import ConfigError
-from sign2gpt.io import write_json, write_text
+from sign2gpt.io import atomic_path, write_json, write_text
 from sign2gpt.training.checkpoint import load_checkpoint, save_checkpoint
 from sign2gpt.training.distributed import all_reduce_sum, barrier, is_main
 from sign2gpt.training.optim import clip_gradients
@@ -147,6 +148,17 @@ class Trainer:
     def best_path(self) -> Path:
         return self.out_dir / "best.safetensors"
 
+    @property
+    def best_state_path(self) -> Path:
+        """The best checkpoint as the loop keeps it; Snakemake deletes a failed job's declared
+        outputs (best.safetensors) but not this copy, so a resumed run can still deliver `best`."""
+        return self.out_dir / "state" / "best.safetensors"
+
+    def _publish_best(self) -> None:
+        if self.best_state_path.exists():
+            with atomic_path(self.best_path) as tmp:
+                shutil.copyfile(self.best_state_path, tmp)
+
     # -----------------------------------------------------------------------------------------
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -238,6 +250,8 @@ class Trainer:
         if is_main():
             self.out_dir.mkdir(parents=True, exist_ok=True)
         start = self._restore()
+        if is_main() and not self.best_path.exists():
+            self._publish_best()
         if is_main() and self.history:
             self._write_metrics()
         previous = None
@@ -288,8 +302,9 @@ class Trainer:
         self.history.append(row)
         if is_main():
             if improved:
-                save_checkpoint(self.best_path, self.model, epoch=epoch + 1, best_metric=self.best_metric,
+                save_checkpoint(self.best_state_path, self.model, epoch=epoch + 1, best_metric=self.best_metric,
                                 extra=self._state_extra(), rng_state=False, only_trainable=self.only_trainable)
+                self._publish_best()
             save_checkpoint(self.last_path, self.model, self.optimizer, self.scheduler, epoch=epoch + 1,
                             best_metric=self.best_metric, extra=self._state_extra(), only_trainable=self.only_trainable)
             self._write_metrics()

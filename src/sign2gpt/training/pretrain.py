@@ -154,7 +154,8 @@ def run_pretrain(
     fingerprint = config_fingerprint({"spatial": spatial, "encoder": encoder, "head": head, "train": train,
                                       "seed": seed, "inputs": [train_manifest, dev_manifest, pseudo_glosses, prototypes]})
     if is_main():
-        discard_stale_checkpoint(out / "last.safetensors", fingerprint)
+        for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
+            discard_stale_checkpoint(stale, fingerprint)
 
     vocab = PseudoGlossVocab.load(pseudo_glosses)
     protos, _ = load_prototypes(prototypes, expected_vocab=list(vocab.vocab))

@@ -129,7 +129,8 @@ def run_translate(
                                       "frames": frames_cfg, "train": train, "seed": seed,
                                       "pretrained": file_sha256(pretrained) if pretrained else None})
     if is_main():
-        discard_stale_checkpoint(out / "last.safetensors", fingerprint)
+        for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
+            discard_stale_checkpoint(stale, fingerprint)
     model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.get("lora", {}),
                                        device=dist.device, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False))
     start_id = start_token_id(model.lm.lm, tokenizer)
