@@ -23,6 +23,8 @@ rule report:
         variants=VARIANTS,
     log:
         f"{LOGS}/report.log",
+    benchmark:
+        f"{BENCH}/report.tsv"
     conda:
         f"{ENVS}/report.yaml"
     script:
