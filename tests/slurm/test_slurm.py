@@ -39,8 +39,8 @@ RUN_TIMEOUT_S = 900  # a few minutes are expected; a hung stage fails the test i
 
 CPU_PARTITION = "debug"
 GPU_PARTITION = "gpu"
-GPU_STAGES = {"pretrain", "cache_features", "translate", "evaluate", "lm_pretrain"}  # profile: GPU partition
-NEEDS_GPU = {"pretrain", "cache_features", "translate", "evaluate"}  # rules: gpu = config gpus
+GPU_STAGES = {"pretrain", "cache_features", "translate", "evaluate", "lm_pretrain", "baselines"}  # profile: GPU partition
+NEEDS_GPU = GPU_STAGES  # rules: gpu = config gpus (at most 1 for cache_features, evaluate, lm_pretrain, baselines)
 
 
 def run(cmd: list[str], timeout: int = 60, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
