@@ -135,3 +135,10 @@ def test_translate_cli_on_a_freshly_rendered_video(finished_run, tmp_path):
     proc = subprocess.run([cli, "translate", str(tmp_path / "missing.mp4"), "--run", str(run)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "missing.mp4" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_snakemake_html_report(finished_run):
+    snakemake("--report", "report.html", cwd=finished_run)
+    html = (finished_run / "report.html").read_text(errors="replace")
+    assert "metrics.md" in html and "sacreBLEU" in html  # the table and its caption are in the report

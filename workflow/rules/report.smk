@@ -12,11 +12,16 @@ rule report:
         translate_metrics=expand(f"{RUN}/translate-{{variant}}/metrics.csv", seed=SEEDS, variant=VARIANTS),
         pseudo_gloss_stats=f"{DATA}/text/pseudo_gloss_stats.json",
     output:
-        md=f"{EXP_DIR}/metrics.md",
+        md=report(f"{EXP_DIR}/metrics.md", caption="../report/metrics.rst", category="Results"),
         json=f"{EXP_DIR}/metrics.json",
         csv=f"{EXP_DIR}/metrics.csv",
-        card=f"{EXP_DIR}/run_card.md",
-        figures=directory(f"{EXP_DIR}/figures"),
+        card=report(f"{EXP_DIR}/run_card.md", caption="../report/run_card.rst", category="Run card"),
+        figures=report(
+            directory(f"{EXP_DIR}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     params:
         benchmarks=BENCH,
         seeds=SEEDS,
