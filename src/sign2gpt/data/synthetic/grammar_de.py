@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sign2gpt.data.synthetic.templates import draw_pair
+
 LANGUAGE = "de"
-MAX_GLOSSES = 7
-MIN_GLOSSES = 2
 
 
 @dataclass(frozen=True)
@@ -349,16 +349,8 @@ TEMPLATES = [
 
 def sample_pair(rng: np.random.Generator) -> tuple[list[str], str]:
     """Draw one (glosses, sentence) pair; resample until 2..7 glosses and no sun at night."""
-    weights = np.array([w for _, w in TEMPLATES])
-    weights = weights / weights.sum()
-    while True:
-        template = TEMPLATES[int(rng.choice(len(TEMPLATES), p=weights))][0]
-        glosses, text = template(rng)
-        if not MIN_GLOSSES <= len(glosses) <= MAX_GLOSSES:
-            continue
-        if "SONNE" in glosses and "NACHT" in glosses:  # no sunshine at night
-            continue
-        return glosses, " ".join(text.split())
+    glosses, text = draw_pair(TEMPLATES, rng, accept=lambda g: not ("SONNE" in g and "NACHT" in g))
+    return glosses, " ".join(text.split())
 
 
 def vocabulary() -> list[str]:

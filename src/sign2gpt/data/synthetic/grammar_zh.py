@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from sign2gpt.data.synthetic.templates import draw_pair
+
 LANGUAGE = "zh"
-MAX_GLOSSES = 7
-MIN_GLOSSES = 2
 
 PERSONS = ["我", "你", "他", "妈妈", "朋友", "爸爸", "老师", "同学"]
 # (time gloss = spoken word, past?) — past times take 了 in the spoken sentence.
@@ -188,13 +188,7 @@ TEMPLATES = [
 
 def sample_pair(rng: np.random.Generator) -> tuple[list[str], str]:
     """Draw one (glosses, sentence) pair; resample until 2..7 glosses."""
-    weights = np.array([w for _, w in TEMPLATES])
-    weights = weights / weights.sum()
-    while True:
-        template = TEMPLATES[int(rng.choice(len(TEMPLATES), p=weights))][0]
-        glosses, text = template(rng)
-        if MIN_GLOSSES <= len(glosses) <= MAX_GLOSSES:
-            return glosses, text
+    return draw_pair(TEMPLATES, rng)
 
 
 def vocabulary() -> list[str]:
