@@ -253,3 +253,14 @@ def test_decode_empty_shard_and_bad_config(tmp_path: Path):
         decode_shard(manifest, tmp_path / "x.h5", shard=2, num_shards=2, stride=1, size=16, storage="raw")
     with pytest.raises(ConfigError, match="storage"):
         decode_shard(manifest, tmp_path / "x.h5", shard=0, num_shards=1, stride=1, size=16, storage="png")
+
+
+@pytest.mark.parametrize("indices", [[39, 0, 2, 2], [5, 1, 3, 3], [12, 10, 11]])
+def test_scattered_reads_equal_numpy_indexing(tmp_path: Path, indices):
+    """Both ways of reading a scattered selection (the covering slice for a dense one, h5py's
+    point selection for a sparse one) return the frames asked for, in order, repeats kept."""
+    frames = np.stack([patterned(t) for t in range(40)])
+    with FrameStoreWriter(tmp_path / "s.h5", stride=1, size=16, storage="raw") as w:
+        w.add("v", frames)
+    with FrameStore(tmp_path / "s.h5") as store:
+        np.testing.assert_array_equal(store.read("v", indices), frames[indices])

@@ -155,3 +155,49 @@ def test_sign_model_deterministic_and_stable_names():
     again = build_sign_model(cfg["spatial"], cfg["encoder"])
     assert list(again.state_dict()) == list(model.state_dict())
     assert "spatial.bn.running_mean" in model.state_dict() and "encoder.blocks.1.ls1.gamma" in model.state_dict()
+
+
+RESNET = {"model_type": "resnet", "embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1]}
+
+
+def test_resnet_backbone_pools_globally_and_round_trips(tmp_path):
+    from transformers import ResNetModel
+
+    torch.manual_seed(0)
+    model = SpatialModel.from_config({"pretrained": None, "config": RESNET, "pooling": "mean"}, out_dim=8).eval()
+    assert isinstance(model.backbone, ResNetModel) and model.hidden_size == 16
+    frames = _frames(7)
+    x, mask = model(frames, [4, 3])
+    assert x.shape == (2, 4, 8) and torch.all(x[~mask] == 0)
+    out = model.backbone(pixel_values=frames).last_hidden_state  # [N, 16, h, w]
+    assert torch.allclose(model.frame_features(frames), out.mean(dim=(2, 3)), atol=1e-6)
+    model.backbone.save_pretrained(tmp_path / "rn")
+    loaded = build_backbone(str(tmp_path / "rn")).eval()
+    assert isinstance(loaded, ResNetModel)
+    assert torch.equal(loaded(pixel_values=frames).pooler_output, model.backbone(pixel_values=frames).pooler_output)
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"pooling": "cls"}, "no CLS token"),
+    ({"tune": "lora", "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}}, "no LoRA targets"),
+    ({"config": {**RESNET, "model_type": "vgg"}}, "model_type"),
+    ({"config": {**RESNET, "hidden_sizes": "wide"}}, "ResNetConfig"),
+])
+def test_resnet_misconfigurations_are_config_errors(change, match):
+    with pytest.raises(ConfigError, match=match):
+        SpatialModel.from_config({"pretrained": None, "config": RESNET, "pooling": "mean", **change}, out_dim=8)
+
+
+def test_a_pretrained_dir_that_is_no_backbone_is_refused(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
+                         vocab_size=10)).save_pretrained(tmp_path / "bert")
+    with pytest.raises(ConfigError, match="BertModel"):
+        build_backbone(str(tmp_path / "bert"))
+
+
+def test_resnet_frozen_trains_only_projection():
+    model = SpatialModel.from_config({"pretrained": None, "config": RESNET, "tune": "frozen"}, out_dim=8)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"proj.weight", "proj.bias", "bn.weight", "bn.bias"}

@@ -44,7 +44,7 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
 def test_dry_run_shows_the_stage_dag(tmp_path):
     proc = snakemake("-n", cwd=tmp_path)
     jobs = planned_jobs(proc.stdout + proc.stderr)
-    for rule in ("synthetic_corpus", "prepare", "decode", "pseudo_glosses", "fasttext", "prototypes", "lm_pretrain",
+    for rule in ("synthetic_corpus", "prepare", "decode", "pseudo_glosses", "fasttext", "prototypes", "lm_pretrain", "spatial_pretrain",
                  "pretrain", "cache_features", "translate", "evaluate", "baselines", "report"):
         assert rule in jobs, f"{rule} missing from the DAG: {jobs}"
     assert jobs["translate"] == 3 * 2  # three variants × two seeds in .test/config.yaml

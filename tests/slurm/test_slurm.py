@@ -39,8 +39,9 @@ RUN_TIMEOUT_S = 900  # a few minutes are expected; a hung stage fails the test i
 
 CPU_PARTITION = "debug"
 GPU_PARTITION = "gpu"
-GPU_STAGES = {"pretrain", "cache_features", "translate", "evaluate", "lm_pretrain", "baselines"}  # profile: GPU partition
-NEEDS_GPU = GPU_STAGES  # rules: gpu = config gpus (at most 1 for cache_features, evaluate, lm_pretrain, baselines)
+GPU_STAGES = {"pretrain", "cache_features", "translate", "evaluate", "lm_pretrain", "spatial_pretrain",
+              "baselines"}  # profile: GPU partition
+NEEDS_GPU = GPU_STAGES  # rules: gpu = config gpus (at most 1 except for pretrain and translate)
 
 
 def run(cmd: list[str], timeout: int = 60, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
@@ -171,7 +172,7 @@ def test_tiny_workflow_runs_job_by_job_on_slurm(slurm_cluster, tmp_path, monkeyp
     assert dry.returncode == 0, dry.stdout[-4000:] + dry.stderr[-4000:]
     planned = planned_jobs(dry.stdout + dry.stderr)
     planned.pop("all")  # the target rule has nothing to run: Snakemake finishes it locally
-    assert GPU_STAGES - {"lm_pretrain"} <= set(planned), planned
+    assert GPU_STAGES <= set(planned), planned
 
     start = time.monotonic()
     rc, log = run_snakemake(args, tmp_path, env, tmp_path / "snakemake.log")

@@ -69,6 +69,21 @@ def lm_input():
     return [name] if Path(name).exists() else []
 
 
+def spatial_input():
+    """Snakemake input for the backbone: the dir `spatial_pretrain` makes, a local pretrained dir,
+    or nothing (a hub name, or a backbone built from spatial.config with random weights)."""
+    sp = config["spatial"]
+    name = sp.get("pretrained")
+    if not name:
+        return [f"{DATA}/spatial"] if sp.get("pretrain") else []
+    return [name] if Path(name).exists() else []
+
+
+def spatial_param(wildcards, input):
+    """The `spatial:` section with `pretrained` pointing at the backbone the rule was given."""
+    return {**config["spatial"], "pretrained": input.spatial[0]} if input.spatial else config["spatial"]
+
+
 def report_targets():
     return [f"{EXP_DIR}/metrics.md", f"{EXP_DIR}/metrics.json", f"{EXP_DIR}/run_card.md"]
 
@@ -78,6 +93,7 @@ def translate_inputs(wc):
         "train": f"{DATA}/manifest/train.tsv",
         "dev": f"{DATA}/manifest/dev.tsv",
         "lm": lm_input(),
+        "spatial": spatial_input(),
     }
     if wc.variant == "z":
         inputs["features_train"] = f"{RUN}/features/train.h5".format(seed=wc.seed)
@@ -96,6 +112,7 @@ def evaluate_inputs(wc):
         "dev": f"{DATA}/manifest/dev.tsv",
         "test": f"{DATA}/manifest/test.tsv",
         "lm": lm_input(),
+        "spatial": spatial_input(),
     }
     if wc.variant == "z":
         inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)

@@ -1,4 +1,29 @@
 # Stage 1: pseudo-gloss pretraining of the spatial model + sign encoder; then the Z cache.
+# Embedded default: first the workflow makes its own pretrained backbone (self-supervised, from the
+# unlabelled training frames), saved with save_pretrained, as the presets load facebook/dinov2-small.
+
+if not config["spatial"].get("pretrained") and config["spatial"].get("pretrain"):
+
+    rule spatial_pretrain:
+        """Time-contrastive self-supervised pretraining of the spatial backbone."""
+        input:
+            train=f"{DATA}/manifest/train.tsv",
+            frames=frame_shards("train"),
+        output:
+            directory(f"{DATA}/spatial"),
+        params:
+            spatial=config["spatial"],
+        log:
+            f"{LOGS}/spatial_pretrain.log",
+        benchmark:
+            f"{BENCH}/spatial_pretrain.tsv"
+        threads: config.get("threads", 2)
+        resources:
+            gpu=lambda wc: min(config.get("gpus", 0), 1),
+        conda:
+            f"{ENVS}/torch.yaml"
+        script:
+            "../scripts/spatial_pretrain.py"
 
 
 rule pretrain:
@@ -9,12 +34,13 @@ rule pretrain:
         dev=f"{DATA}/manifest/dev.tsv",
         pseudo_glosses=f"{DATA}/text/pseudo_glosses.json",
         prototypes=f"{DATA}/text/prototypes.safetensors",
+        spatial=spatial_input(),
     output:
         best=f"{RUN}/pretrain/best.safetensors",
         metrics=f"{RUN}/pretrain/metrics.csv",
         localization=f"{RUN}/pretrain/localization.json",
     params:
-        spatial=config["spatial"],
+        spatial=spatial_param,
         encoder=config["encoder"],
         head=config.get("pgp_head", {}),
         train=config["pretrain"],
@@ -38,10 +64,11 @@ rule cache_features:
         checkpoint=f"{RUN}/pretrain/best.safetensors",
         manifest=f"{DATA}/manifest/{{split}}.tsv",
         frames=lambda wc: frame_shards(wc.split),
+        spatial=spatial_input(),
     output:
         f"{RUN}/features/{{split}}.h5",
     params:
-        spatial=config["spatial"],
+        spatial=spatial_param,
         encoder=config["encoder"],
         max_frames=config["pretrain"].get("max_frames", 256),
         frame_stride=config["pretrain"].get("frame_stride", 2),

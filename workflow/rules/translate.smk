@@ -11,7 +11,7 @@ rule translate:
         inference=f"{RUN}/translate-{{variant}}/inference.json",
     params:
         decode=config["decode"],
-        spatial=config["spatial"],
+        spatial=spatial_param,
         encoder=config["encoder"],
         train=config["translate"],
         frames=config["pretrain"],
@@ -40,7 +40,7 @@ rule evaluate:
         dev=f"{RUN}/eval-{{variant}}/dev.hyp.tsv",
         test=f"{RUN}/eval-{{variant}}/test.hyp.tsv",
     params:
-        spatial=config["spatial"],
+        spatial=spatial_param,
         encoder=config["encoder"],
         train=config["translate"],
         frames=config["pretrain"],

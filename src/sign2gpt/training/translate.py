@@ -185,10 +185,11 @@ def run_translate(
                       device=dist.device)
     summary = trainer.fit()
     if is_main():
+        # local paths absolute, so `sign2gpt translate` works from any directory; hub names as they are
+        absolute = lambda x: str(Path(x).resolve()) if x and Path(x).exists() else x  # noqa: E731
         write_json(out / "inference.json", {
-            "variant": variant, "lm": str(Path(lm).resolve()) if Path(lm).exists() else lm,
-            "pretrained": str(Path(pretrained).resolve()) if pretrained else None,
-            "spatial": dict(spatial), "encoder": dict(encoder), "frames": dict(frames_cfg), "decode": dict(decode or {}),
+            "variant": variant, "lm": absolute(lm), "pretrained": absolute(pretrained),
+            "spatial": {**spatial, "pretrained": absolute(spatial.get("pretrained"))}, "encoder": dict(encoder), "frames": dict(frames_cfg), "decode": dict(decode or {}),
             "lora": dict(train.get("lora", {})), "freeze_sign": bool(train.get("freeze_sign", False)),
             "evaluate": dict(evaluate), "language": language, "seed": seed,
         })
