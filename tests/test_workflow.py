@@ -28,20 +28,7 @@ def snakemake(*args: str, cwd: Path, check: bool = True, timeout: int = 1800) ->
     return proc
 
 
-def planned_jobs(dry_run_output: str) -> dict[str, int]:
-    """Parse the 'Job stats' table of a dry run into {rule: count}."""
-    lines = dry_run_output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
-    jobs = {}
-    for line in lines[start + 3:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
-
-
-def test_dry_run_shows_the_stage_dag(tmp_path):
+def test_dry_run_shows_the_stage_dag(tmp_path, planned_jobs):
     proc = snakemake("-n", cwd=tmp_path)
     jobs = planned_jobs(proc.stdout + proc.stderr)
     for rule in ("synthetic_corpus", "prepare", "decode", "pseudo_glosses", "fasttext", "prototypes", "lm_pretrain", "spatial_pretrain",
@@ -90,7 +77,7 @@ def test_end_to_end_report(finished_run):
 
 
 @pytest.mark.slow
-def test_no_op_dry_run_and_params_rerun(finished_run):
+def test_no_op_dry_run_and_params_rerun(finished_run, planned_jobs):
     proc = snakemake("-n", cwd=finished_run)
     assert "Nothing to be done" in proc.stdout + proc.stderr
     # change one translation parameter: only translation, evaluation and the report rerun

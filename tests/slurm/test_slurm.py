@@ -99,19 +99,6 @@ def node_sized_overlay(cpus: int, mem_mb: int) -> dict:
     }
 
 
-def planned_jobs(dry_run_output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    lines = dry_run_output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
-    jobs = {}
-    for line in lines[start + 3:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
-
-
 def slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
     """Every job SLURM knows of with this Snakemake run's job name: {job id: fields}."""
     out = run(["scontrol", "show", "job", "-o"], check=True).stdout
@@ -152,7 +139,7 @@ def run_snakemake(args: list[str], cwd: Path, env: dict[str, str], log: Path) ->
     return rc, log.read_text()
 
 
-def test_tiny_workflow_runs_job_by_job_on_slurm(slurm_cluster, tmp_path, monkeypatch):
+def test_tiny_workflow_runs_job_by_job_on_slurm(slurm_cluster, tmp_path, monkeypatch, planned_jobs):
     cpus, mem_mb, gpus = node_size()
     assert gpus >= 1, "the test cluster's node advertises no (fake) GPU; setup_slurm.sh gives it SIGN2GPT_SLURM_FAKE_GPUS"
 

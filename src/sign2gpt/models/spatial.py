@@ -11,9 +11,9 @@ small config (`spatial.config.model_type`):
   LayerNorm, or the mean of the normed patch tokens.
 - `resnet` (the embedded default): global average pool of the last stage. A ViT trained from
   scratch on a few thousand CPU frames does not generalise (it needs the pretrained weights the
-  paper starts from); a small ResNet does. Measured on the default corpus (README, "Where this
-  differs"), supervised per-frame gloss recognition on dev after 5-6 epochs: DINOv2 32²/patch 4
-  0.34, DINOv2 64²/patch 8 0.32, ResNet [32, 64, 128] at 32² 0.83.
+  paper starts from); a small ResNet does. On the default corpus, supervised per-frame gloss
+  recognition on dev after 6 epochs: DINOv2 32²/patch 4 0.39, ResNet [32, 64, 128] at 32² 0.79
+  (`benchmarks/backbone_probe.py --architectures 6`).
 
 Weights are looked up locally only (`local_files_only=True`) unless `allow_download=True`, so a
 missing download is a clear error, never a silent fetch. Get them once with
