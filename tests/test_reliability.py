@@ -401,6 +401,10 @@ def test_writer_killed_at_random_moments_leaves_complete_file_or_none(kind, tmp_
                 _write_forever(kind, path)
             finally:
                 os._exit(0)
+        if attempt % 2:  # after the first complete write, so a loaded machine still tests a replace
+            deadline = time.monotonic() + 60
+            while not path.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
         time.sleep(rng.uniform(0.05, 0.6))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
