@@ -6,7 +6,6 @@ frame it got back (lossy codecs keep a solid colour within a few levels).
 
 from pathlib import Path
 
-import av
 import h5py
 import numpy as np
 import pytest
@@ -18,6 +17,8 @@ from sign2gpt.data.frame_store import FrameStore, FrameStoreWriter
 from sign2gpt.data.manifest import Sample, write_manifest
 from sign2gpt.data.video import _read_video_pyav, count_frames, list_frame_files, read_frames
 from sign2gpt.errors import ConfigError, DataError
+
+import media
 
 
 def colour(t: int) -> tuple[int, int, int]:
@@ -31,15 +32,7 @@ def frame_index(frame: np.ndarray) -> int:
 
 
 def make_video(path: Path, n: int, size: int = 32, codec: str = "libx264") -> Path:
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=25)
-        s.width = s.height = size
-        s.pix_fmt = "yuv420p"
-        for t in range(n):
-            frame = np.full((size, size, 3), colour(t), np.uint8)
-            c.mux(s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        c.mux(s.encode())
-    return path
+    return media.make_video(path, n, size, codec, colour=colour)
 
 
 def make_folder(path: Path, n: int, ext: str = "png", size: tuple[int, int] = (26, 20)) -> Path:

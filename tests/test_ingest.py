@@ -3,8 +3,6 @@
 import pickle
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -12,19 +10,9 @@ from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.errors import ConfigError, DataError
 
+from media import make_video
+
 PHOENIX_HEADER = "name|video|start|end|speaker|orth|translation"
-
-
-def make_video(path: Path, n: int, size: int = 32) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width = s.height = size
-        s.pix_fmt = "yuv420p"
-        for t in range(n):
-            c.mux(s.encode(av.VideoFrame.from_ndarray(np.full((size, size, 3), (20 * t) % 256, np.uint8), format="rgb24")))
-        c.mux(s.encode())
-    return path
 
 
 def make_frames(folder: Path, n: int, ext: str, size=(26, 20)) -> Path:

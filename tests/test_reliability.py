@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import av
 import h5py
 import numpy as np
 import pytest
@@ -56,6 +55,8 @@ from sign2gpt.data.manifest import Sample, read_manifest, write_manifest
 from sign2gpt.data.video import count_frames, read_frames
 from sign2gpt.errors import DataError
 from sign2gpt.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
+
+from media import make_video
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -605,28 +606,15 @@ def test_valid_checkpoints_and_caches_load_with_pickle_disabled(tmp_path, monkey
 # Bad input items not covered elsewhere
 
 
-def _video(path: Path, n: int, size: int = 32) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width = s.height = size
-        s.pix_fmt = "yuv420p"
-        c.start_encoding()  # writes the header even when no frame follows
-        for t in range(n):
-            c.mux(s.encode(av.VideoFrame.from_ndarray(np.full((size, size, 3), 9 * t, np.uint8), format="rgb24")))
-        c.mux(s.encode())
-    return path
-
-
 def test_video_with_no_frames_is_an_error_naming_it_or_skipped(tmp_path):
     root = tmp_path / "corpus"
-    empty = _video(root / "clips" / "nothing.mp4", 0)
+    empty = make_video(root / "clips" / "nothing.mp4", 0)
     assert empty.stat().st_size > 0  # a valid container, just no frames
     for fn in (count_frames, read_frames):
         with pytest.raises(DataError) as err:
             fn(empty)
         assert str(empty) in str(err.value)
-    _video(root / "clips" / "one.mp4", 1)
+    make_video(root / "clips" / "one.mp4", 1)
     (root / "index.csv").write_text("id,file,split,text\nnothing,clips/nothing.mp4,train,leer\none,clips/one.mp4,train,eins\n")
     with pytest.raises(DataError, match=r"nothing \(.*index\.csv:2\)"):
         prepare_dataset("folder", root, tmp_path / "m")
