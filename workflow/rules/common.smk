@@ -61,22 +61,24 @@ def corpus_root(wildcards, input):
     return input[0] if input else config["dataset"]["root"]
 
 
-def lm_input():
-    """Snakemake input for the LM: the trained dir, a local pretrained dir, or nothing (hub name)."""
-    name = config["lm"]["pretrained"]
+def model_input(name, made_by_workflow):
+    """Snakemake input for a pretrained model: a local dir, nothing for a hub name, and with no
+    name the dir the workflow makes (`made_by_workflow`, or None: nothing)."""
     if not name:
-        return [f"{DATA}/lm"]
+        return [made_by_workflow] if made_by_workflow else []
     return [name] if Path(name).exists() else []
+
+
+def lm_input():
+    """The LM: the dir lm_pretrain makes, a local pretrained dir, or nothing (hub name)."""
+    return model_input(config["lm"]["pretrained"], f"{DATA}/lm")
 
 
 def spatial_input():
-    """Snakemake input for the backbone: the dir `spatial_pretrain` makes, a local pretrained dir,
-    or nothing (a hub name, or a backbone built from spatial.config with random weights)."""
+    """The backbone: the dir spatial_pretrain makes, a local pretrained dir, or nothing (a hub
+    name, or a backbone built from spatial.config with random weights)."""
     sp = config["spatial"]
-    name = sp.get("pretrained")
-    if not name:
-        return [f"{DATA}/spatial"] if sp.get("pretrain") else []
-    return [name] if Path(name).exists() else []
+    return model_input(sp.get("pretrained"), f"{DATA}/spatial" if sp.get("pretrain") else None)
 
 
 def spatial_param(wildcards, input):
