@@ -59,6 +59,12 @@ def embed(model: SpatialModel, frames: np.ndarray, size: int) -> torch.Tensor:
     return torch.cat([model.frame_features(eval_transform(frames[i:i + 256], size)) for i in range(0, len(frames), 256)])
 
 
+def sign_frame_accuracy(pred: torch.Tensor, y_dev: torch.Tensor, none_id: int) -> float:
+    """Accuracy on dev frames inside a sign (not `<none>`, and a gloss train has seen)."""
+    sign = (y_dev != none_id) & (y_dev >= 0)
+    return float((pred[sign] == y_dev[sign]).float().mean())
+
+
 def probe_accuracy(x_train, y_train, x_dev, y_dev, none_id: int, steps: int = 300) -> float:
     """Full-batch logistic regression on standardised features; accuracy on dev sign frames."""
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-5
@@ -71,9 +77,7 @@ def probe_accuracy(x_train, y_train, x_dev, y_dev, none_id: int, steps: int = 30
         opt.zero_grad()
         loss.backward()
         opt.step()
-    pred = linear(x_dev).argmax(1)
-    sign = (y_dev != none_id) & (y_dev >= 0)
-    return float((pred[sign] == y_dev[sign]).float().mean())
+    return sign_frame_accuracy(linear(x_dev).argmax(1), y_dev, none_id)
 
 
 # candidates for --architectures: built from random weights at the default's 32² input
@@ -101,8 +105,7 @@ def supervised_accuracy(config, pooling, frames, y_train, dv_frames, y_dev, none
     model.eval()
     with torch.no_grad():
         pred = torch.cat([model.proj(model.frame_features(x_dev[i:i + 256])).argmax(1) for i in range(0, len(x_dev), 256)])
-    sign = (y_dev != none_id) & (y_dev >= 0)
-    return float((pred[sign] == y_dev[sign]).float().mean())
+    return sign_frame_accuracy(pred, y_dev, none_id)
 
 
 def main() -> None:
