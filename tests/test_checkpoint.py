@@ -221,3 +221,30 @@ def test_state_is_plain_json(tmp_path):
     header = json.loads(path.read_bytes()[8 : 8 + n])
     state = json.loads(header["__metadata__"]["state"])
     assert state["scheduler"]["last_step"] == 3 and state["optimizer"]["param_groups"][0]["betas"] == [0.9, 0.999]
+
+
+def test_frozen_tied_lm_weights_stay_out_of_a_trainable_checkpoint(tmp_path):
+    """A frozen LM whose output matrix is tied to its input embedding (XGLM, most GPTs) lists that
+    matrix once in named_parameters() but twice in the state_dict: neither name may be saved."""
+    from safetensors import safe_open
+    from transformers import XGLMConfig, XGLMForCausalLM
+
+    from sign2gpt.models.gated_lm import SignConditionedLM
+
+    torch.manual_seed(0)
+    lm = XGLMForCausalLM(XGLMConfig(vocab_size=2000, d_model=32, num_layers=1, attention_heads=2, ffn_dim=64,
+                                    max_position_embeddings=32))
+    assert lm.lm_head.weight is lm.get_input_embeddings().weight  # tied
+    lm.requires_grad_(False)
+    model = SignConditionedLM(lm, 8)
+    path = save_checkpoint(tmp_path / "c.safetensors", model, epoch=1, only_trainable=True)
+    with safe_open(str(path), "pt") as f:
+        saved = {k for k in f.keys() if not k.startswith("__")}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    buffers = {n for n, _ in model.named_buffers() if n in model.state_dict()}
+    assert saved == trainable | buffers
+    assert not any(k.endswith(("embed_tokens.weight", "lm_head.weight")) for k in saved)
+    # the file is the size of the adapters, not of the 2000 x 32 output matrix
+    assert path.stat().st_size < 2000 * 32 * 4
+    fresh = SignConditionedLM(XGLMForCausalLM(lm.config).requires_grad_(False), 8)
+    load_checkpoint(path, fresh)  # loads: every trainable tensor is there, only frozen ones are absent

@@ -92,13 +92,20 @@ def _verify(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], meta: 
 # model weights
 
 
+def frozen_parameter_names(model: nn.Module) -> set[str]:
+    """Every state_dict name of a parameter that does not train, aliases included: a tied weight
+    (an LM's output matrix shared with its input embedding) is listed once by
+    `named_parameters()` but appears under both names in the state_dict."""
+    return {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+
 def _model_tensors(model: nn.Module, only_trainable: bool) -> dict[str, torch.Tensor]:
     """CPU, contiguous, non-aliasing copies-or-views of the state_dict (safetensors refuses
     tensors that share memory, e.g. tied embeddings: the second name gets its own copy)."""
     model = unwrap(model)
     state = model.state_dict()
     if only_trainable:
-        frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+        frozen = frozen_parameter_names(model)
         state = {k: v for k, v in state.items() if k not in frozen}
     out: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
@@ -305,7 +312,7 @@ def load_checkpoint(
     weights = {k: v for k, v in tensors.items() if not k.startswith(RESERVED)}
     result = _load_into(path, model, weights, strict=not state.get("only_trainable", False), scope=None)
     if state.get("only_trainable"):  # only frozen parameters may be absent
-        frozen = {n for n, p in unwrap(model).named_parameters() if not p.requires_grad}
+        frozen = frozen_parameter_names(unwrap(model))
         absent = sorted(set(result.missing) - frozen)
         if absent or result.unexpected:
             raise DataError(
