@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any, Iterator
 
+import torch
+
 from sign2gpt.errors import Sign2GPTError
 from sign2gpt.utils import set_threads, setup_logging
 
@@ -23,10 +25,10 @@ log = logging.getLogger("sign2gpt.stage")
 def run_stage(snakemake: Any) -> Iterator[Any]:
     log_file = snakemake.log[0] if len(snakemake.log) else None
     setup_logging(log_file)
-    set_threads(getattr(snakemake, "threads", None))
+    threads = set_threads(getattr(snakemake, "threads", None))
     name = getattr(snakemake, "rule", "stage")
     wildcards = dict(snakemake.wildcards.items()) if hasattr(snakemake, "wildcards") else {}
-    log.info("%s %s started", name, wildcards or "")
+    log.info("%s %s started (%s torch threads)", name, wildcards or "", threads or torch.get_num_threads())
     start = time.perf_counter()
     try:
         yield snakemake

@@ -40,6 +40,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def set_threads(n: int | None) -> None:
+def job_cpus(rule_threads: int | None) -> int | None:
+    """The CPUs this job was given: SLURM's `SLURM_CPUS_PER_TASK` inside a SLURM job (what sbatch
+    allocated, whatever the rule asked for), else the rule's threads; never more than the CPUs
+    this process may run on (its affinity mask: cgroups, taskset)."""
+    given = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    n = int(given) if given.isdigit() and int(given) > 0 else rule_threads
+    if not n:
+        return None
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(int(n), usable))
+
+
+def set_threads(rule_threads: int | None) -> int | None:
+    """torch's intra-op threads follow the CPUs the job was given (`job_cpus`); returns them."""
+    n = job_cpus(rule_threads)
     if n:
-        torch.set_num_threads(int(n))
+        torch.set_num_threads(n)
+    return n

@@ -33,6 +33,13 @@ wildcard_constraints:
     variant="scratch|pgp|z",
 
 
+def job_threads(section=None):
+    """CPUs a torch job uses, and so asks Snakemake (and sbatch -c) for: `threads`, or for a
+    training stage its data-loader workers plus the training process when that is more."""
+    workers = int(config.get(section, {}).get("num_workers", 0)) if section else 0
+    return max(int(config.get("threads", 2)), workers + 1)
+
+
 def frame_shards(split):
     return expand(f"{DATA}/frames/{split}/shard{{shard}}.h5", shard=SHARDS)
 

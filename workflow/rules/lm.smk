@@ -18,7 +18,7 @@ if not config["lm"]["pretrained"]:
             f"{LOGS}/lm_pretrain.log",
         benchmark:
             f"{BENCH}/lm_pretrain.tsv"
-        threads: config.get("threads", 2)
+        threads: job_threads()
         resources:
             gpu=lambda wc: min(config.get("gpus", 0), 1),
         conda:

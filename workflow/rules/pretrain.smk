@@ -17,7 +17,7 @@ if not config["spatial"].get("pretrained") and config["spatial"].get("pretrain")
             f"{LOGS}/spatial_pretrain.log",
         benchmark:
             f"{BENCH}/spatial_pretrain.tsv"
-        threads: config.get("threads", 2)
+        threads: job_threads()
         resources:
             gpu=lambda wc: min(config.get("gpus", 0), 1),
         conda:
@@ -49,7 +49,7 @@ rule pretrain:
         f"{LOGS}/seed{{seed}}/pretrain.log",
     benchmark:
         f"{BENCH}/seed{{seed}}/pretrain.tsv"
-    threads: config.get("threads", 2)
+    threads: job_threads("pretrain")
     resources:
         gpu=lambda wc: config.get("gpus", 0),
     conda:
@@ -76,7 +76,7 @@ rule cache_features:
         f"{LOGS}/seed{{seed}}/cache_features-{{split}}.log",
     benchmark:
         f"{BENCH}/seed{{seed}}/cache_features-{{split}}.tsv"
-    threads: config.get("threads", 2)
+    threads: job_threads()
     resources:
         gpu=lambda wc: min(config.get("gpus", 0), 1),
     conda:

@@ -22,7 +22,7 @@ rule translate:
         f"{LOGS}/seed{{seed}}/translate-{{variant}}.log",
     benchmark:
         f"{BENCH}/seed{{seed}}/translate-{{variant}}.tsv"
-    threads: config.get("threads", 2)
+    threads: job_threads("translate")
     resources:
         gpu=lambda wc: config.get("gpus", 0),
     conda:
@@ -51,7 +51,7 @@ rule evaluate:
         f"{LOGS}/seed{{seed}}/evaluate-{{variant}}.log",
     benchmark:
         f"{BENCH}/seed{{seed}}/evaluate-{{variant}}.tsv"
-    threads: config.get("threads", 2)
+    threads: job_threads()
     resources:
         gpu=lambda wc: min(config.get("gpus", 0), 1),
     conda:
@@ -77,7 +77,7 @@ rule baselines:
         f"{LOGS}/baselines.log",
     benchmark:
         f"{BENCH}/baselines.tsv"
-    threads: config.get("threads", 2)
+    threads: job_threads()
     resources:
         gpu=lambda wc: min(config.get("gpus", 0), 1),
     conda:
