@@ -27,6 +27,27 @@ def start_token_id(lm: nn.Module, tokenizer: Any) -> int:
     return int(tokenizer.bos_token_id)
 
 
+def needs_leading_space(tokenizer: Any) -> bool:
+    """Whether a sentence must be given a leading space to be tokenized as it is mid-text.
+
+    SentencePiece tokenizers (XGLM, Llama 2) mark the first word as word-initial (`▁word`) by
+    themselves. Byte-level BPE tokenizers (GPT-2, Llama 3, SmolLM) encode a word with its leading
+    space (`Ġword`), and a sentence without one starts with a word-continuation token the LM
+    rarely saw in that place; targets tokenized that way teach the LM an odd first token.
+    Probed, not guessed from the class: "sign" alone vs. "sign" after a word.
+    """
+    alone = tokenizer("sign", add_special_tokens=False)["input_ids"]
+    after_a_word = tokenizer("a sign", add_special_tokens=False)["input_ids"]
+    return after_a_word[-len(alone):] != alone
+
+
+def tokenize_sentence(tokenizer: Any, text: str, *, leading_space: bool | None = None) -> list[int]:
+    """A sentence's ids as the LM sees a sentence mid-text (see `needs_leading_space`)."""
+    if leading_space is None:
+        leading_space = needs_leading_space(tokenizer)
+    return tokenizer((" " + text) if leading_space else text, add_special_tokens=False)["input_ids"]
+
+
 def encode_targets(
     tokenizer: Any, texts: Sequence[str], *, start_id: int, max_tokens: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,9 +57,10 @@ def encode_targets(
     final `</s>` so the model still learns to stop.
     """
     eos, pad = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
+    leading_space = needs_leading_space(tokenizer)
     rows = []
     for text in texts:
-        body = tokenizer(text, add_special_tokens=False)["input_ids"][: max_tokens - 2]
+        body = tokenize_sentence(tokenizer, text, leading_space=leading_space)[: max_tokens - 2]
         rows.append([start_id, *body, eos])
     length = max(len(r) for r in rows)
     ids = torch.full((len(rows), length), pad, dtype=torch.long)
