@@ -208,3 +208,24 @@ def test_bad_language_and_length_mismatch():
         conventions.normalise("a", "")
     with pytest.raises(DataError, match="1 hypotheses but 2 references"):
         score(["a"], ["a", "b"], "de")
+
+
+def test_evaluation_keeps_the_other_final_period_choice_beside_the_scores(tmp_path):
+    """The presets score the text as it is (the official code); the period-stripped figures stay in
+    metrics.json, and the two differ when references end in ' .' and hypotheses do not."""
+    from sign2gpt.data.manifest import Sample, write_manifest
+    from sign2gpt.evaluation.evaluate import score_splits
+
+    refs = {"a": "am tag scheint die sonne .", "b": "im norden regen .", "c": "morgen schnee im süden ."}
+    write_manifest(tmp_path / "test.tsv", [Sample(i, "x", 1, text=t) for i, t in refs.items()])
+    hyps = {"test": {i: t[:-2] for i, t in refs.items()}}  # perfect words, no final period
+    as_is = score_splits("v", hyps, {"test": str(tmp_path / "test.tsv")}, language="de",
+                         evaluate={"strip_final_period": False})["splits"]["test"]
+    stripped = score_splits("v", hyps, {"test": str(tmp_path / "test.tsv")}, language="de",
+                            evaluate={"strip_final_period": True})["splits"]["test"]
+    assert stripped["bleu4"] == pytest.approx(100.0) and as_is["bleu4"] < 100.0
+    assert as_is["conventions"]["strip_final_period"] is False
+    assert as_is["alternative"]["strip_final_period"] is True
+    assert as_is["alternative"]["bleu4"] == pytest.approx(stripped["bleu4"])
+    assert stripped["alternative"]["bleu4"] == pytest.approx(as_is["bleu4"])
+    assert stripped["alternative"]["rouge_l"] == pytest.approx(as_is["rouge_l"])
