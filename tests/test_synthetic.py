@@ -310,3 +310,33 @@ def test_bad_settings_name_the_key(tmp_path, change, key):
     with pytest.raises(ConfigError, match=key):
         generate_corpus(tmp_path / "raw", **dict(TINY_CORPUS, **change))
     assert not (tmp_path / "raw").exists()
+
+
+@pytest.mark.parametrize("layout,kind,language", [("phoenix14t", "phoenix14t", "de"), ("csldaily", "csldaily", "zh")])
+def test_release_layouts_are_read_by_the_presets_ingestion(tmp_path, layout, kind, language):
+    """The renderer writes the exact release layouts; ingestion and frame reading take them as the real corpora."""
+    from PIL import Image
+
+    from sign2gpt.data.ingest import prepare_dataset
+    from sign2gpt.data.video import read_frames
+
+    root = tmp_path / "corpus"
+    generate_corpus(root, **{**TINY_CORPUS, "language": language, "splits": {"train": 3, "dev": 1, "test": 1}},
+                    layout=layout)
+    if layout == "phoenix14t":
+        assert (root / "annotations/manual/PHOENIX-2014-T.train.corpus.csv").is_file()
+        assert not (root / "annotations/segments").exists()  # the release has none
+        first = sorted((root / "features/fullFrame-210x260px/train").iterdir())[0]
+        assert Image.open(first / "images0001.png").size == (210, 260)
+    else:
+        assert (root / "sentence_label/split_1.txt").read_text().startswith("name|split\n")
+        first = sorted((root / "sentence/frames_512x512").iterdir())[0]
+        assert Image.open(first / "000000.jpg").size == (512, 512)
+    samples = prepare_dataset(kind, root, tmp_path / "manifest")
+    assert [len(samples[s]) for s in ("train", "dev", "test")] == [3, 1, 1]
+    sample = samples["train"][0]
+    assert sample.text and sample.glosses and not sample.segments
+    frames = read_frames(sample.video, size=64)
+    assert frames.shape == (sample.num_frames, 64, 64, 3)
+    if language == "zh":
+        assert " " not in sample.text  # label_char joined, as the ingestion of the release does

@@ -1,4 +1,6 @@
-"""Write a synthetic signing corpus in the PHOENIX-2014T release layout.
+"""Write a synthetic signing corpus in the PHOENIX-2014T release layout (`layout="videos"`: mp4
+files with true gloss segments), or in the exact release layouts of PHOENIX-2014T / CSL-Daily
+(frame folders; `layouts.py`), for rehearsing the presets.
 
 ```
 annotations/manual/PHOENIX-2014-T.{split}.corpus.csv    name|video|start|end|speaker|orth|translation
@@ -28,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sign2gpt.data.synthetic.grammar import generate_pairs
-from sign2gpt.data.synthetic.mp4 import write_mp4
+from sign2gpt.data.synthetic.layouts import LAYOUTS, video_column, video_path, write_csl_annotations, write_video
 from sign2gpt.data.synthetic.render import render_video
 from sign2gpt.data.synthetic.signers import Signer, make_signers
 from sign2gpt.errors import ConfigError, DataError
@@ -169,8 +171,7 @@ def _render_one(task: tuple) -> tuple[int, list[tuple[int, int]], int]:
         frames_per_gloss=params["frames_per_gloss"], transition_frames=params["transition_frames"],
         noise=params["noise"],
     )
-    write_mp4(path, frames, params["fps"])
-    return len(frames), segments, os.path.getsize(path)
+    return len(frames), segments, write_video(Path(path), params["layout"], frames, params["fps"])
 
 
 def _results(tasks: list[tuple], workers: int) -> Iterable[tuple[int, list[tuple[int, int]], int]]:
@@ -237,12 +238,18 @@ def generate_corpus(
     seed: int = 0,
     from_csv: str | os.PathLike | None = None,
     workers: int = 1,
+    layout: str = "videos",
 ) -> None:
     """Render a synthetic corpus into `out_dir` (PHOENIX-2014T layout, see the module doc).
 
     With `from_csv` the text and the splits come from that CSV (or directory of CSVs) and
     `splits` is ignored; otherwise `language`'s grammar writes `splits` sentences per split.
+    `layout`: `videos` (mp4 files and true gloss segments, the embedded default), or the release
+    layout of `phoenix14t` (PNG frame folders) or `csldaily` (JPEG folders, split file, pickle);
+    see `layouts`.
     """
+    if layout not in LAYOUTS:
+        raise ConfigError(f"synthetic layout {layout!r}: one of {', '.join(LAYOUTS)}")
     splits = dict(splits if splits is not None else {"train": 320, "dev": 48, "test": 48})
     frames_per_gloss, transition_frames = tuple(frames_per_gloss), tuple(transition_frames)
     _check(splits, signers, test_only_signers, image_size, fps, frames_per_gloss,
@@ -276,31 +283,36 @@ def generate_corpus(
         for i, (name, glosses, translation) in enumerate(rows)
     ]
     params = {"image_size": int(image_size), "fps": int(fps), "frames_per_gloss": frames_per_gloss,
-              "transition_frames": transition_frames, "noise": float(noise)}
+              "transition_frames": transition_frames, "noise": float(noise), "layout": layout}
 
     with atomic_path(out_dir, is_dir=True) as tmp:
-        for split in texts:
-            (tmp / "videos" / split).mkdir(parents=True, exist_ok=True)
+        for it in items:
+            video_path(tmp, layout, it.split, it.name).parent.mkdir(parents=True, exist_ok=True)
         tasks = [
-            (str(tmp / "videos" / it.split / f"{it.name}.mp4"), it.glosses, it.signer,
+            (str(video_path(tmp, layout, it.split, it.name)), it.glosses, it.signer,
              [seed, _VIDEO, SPLITS.index(it.split), it.index], params)
             for it in items
         ]
         corpus_rows: dict[str, list[list[str]]] = {s: [] for s in texts}
         segment_rows: dict[str, list[list[str]]] = {s: [] for s in texts}
+        csl_rows: list[tuple[str, str, str, list[str], str, int]] = []
         total_frames = total_bytes = 0
         results = _results(tasks, workers)
         for it, (n_frames, segments, size) in tqdm(
             zip(items, results), total=len(items), desc=f"render {out_dir}", unit="video"
         ):
-            corpus_rows[it.split].append([it.name, f"videos/{it.split}/{it.name}.mp4", "-1", "-1",
+            corpus_rows[it.split].append([it.name, video_column(layout, it.split, it.name), "-1", "-1",
                                           it.signer.signer_id, " ".join(it.glosses), it.translation])
             segment_rows[it.split].append([it.name, " ".join(f"{a}-{b}" for a, b in segments)])
+            csl_rows.append((it.split, it.name, it.signer.signer_id, it.glosses, it.translation, n_frames))
             total_frames += n_frames
             total_bytes += size
-        for split in texts:
+        if layout == "csldaily":
+            write_csl_annotations(tmp, csl_rows)
+        for split in texts if layout != "csldaily" else ():
             _write_csv(corpus_csv(tmp, split), CORPUS_HEADER, corpus_rows[split])
-            _write_csv(segments_csv(tmp, split), SEGMENTS_HEADER, segment_rows[split])
+            if layout == "videos":  # the real PHOENIX-2014T release has no gloss segments
+                _write_csv(segments_csv(tmp, split), SEGMENTS_HEADER, segment_rows[split])
 
     seconds = time.perf_counter() - started
     log.info(
