@@ -11,4 +11,5 @@ with run_stage(snakemake) as smk:  # noqa: F821
         evaluate=dict(smk.params.evaluate),
         out_metrics=smk.output.metrics,
         device=smk.config.get("device", "auto"),
+        precision=smk.config.get("precision", "auto"),
     )

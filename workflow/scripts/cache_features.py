@@ -13,4 +13,5 @@ with run_stage(snakemake) as smk:  # noqa: F821
         encoder=dict(smk.params.encoder),
         frames_cfg={"frame_stride": smk.params.frame_stride, "max_frames": smk.params.max_frames},
         device=smk.config.get("device", "auto"),
+        precision=smk.config.get("precision", "auto"),
     )

@@ -24,4 +24,5 @@ with run_stage(snakemake) as smk:  # noqa: F821
         features={s: smk.input[f"features_{s}"] for s in splits} if variant == "z" else None,
         pretrained=smk.input.get("pretrained"),
         device=smk.config.get("device", "auto"),
+        precision=smk.config.get("precision", "auto"),
     )

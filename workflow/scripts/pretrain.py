@@ -19,5 +19,6 @@ with run_stage(snakemake) as smk:  # noqa: F821
         train=dict(smk.params.train),
         seed=int(smk.wildcards.seed),
         device=smk.config.get("device", "auto"),
+        precision=smk.config.get("precision", "auto"),
     )
     launch("sign2gpt.training.pretrain:run_pretrain", kwargs, nproc=int(smk.config.get("gpus", 0) or 1))

@@ -23,6 +23,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         pretrained=smk.input.get("pretrained"),
         decode=dict(smk.params.decode),
         device=smk.config.get("device", "auto"),
+        precision=smk.config.get("precision", "auto"),
     )
     if variant == "z":
         kwargs["features"] = {"train": smk.input.features_train, "dev": smk.input.features_dev}

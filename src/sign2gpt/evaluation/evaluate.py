@@ -22,6 +22,7 @@ from sign2gpt.io import write_json, write_text
 from sign2gpt.lm.loading import load_causal_lm
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.translator import start_token_id
+from sign2gpt.precision import select_precision
 from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.training.checkpoint import load_checkpoint
 from sign2gpt.training.translate import build_translator, make_split_loader
@@ -93,12 +94,16 @@ def run_evaluate(
     features: Mapping[str, str] | None = None,
     pretrained: str | None = None,
     device: str = "auto",
+    precision: str = "auto",
 ) -> dict[str, Any]:
-    """Beam search (width `evaluate.beam`) on dev and test with the selected checkpoint."""
+    """Beam search (width `evaluate.beam`) on dev and test with the selected checkpoint, in the
+    precision training's dev evaluation used."""
     seed_everything(seed)
     dev = resolve_device(device)
+    prec = select_precision(dev, precision)
     model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.get("lora", {}),
-                                       device=dev, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False))
+                                       device=dev, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False),
+                                       lm_dtype=prec.lm_dtype)
     state = load_checkpoint(checkpoint, model, restore_rng=False)
     start_id = start_token_id(model.lm.lm, tokenizer)
     beam, max_tokens = int(evaluate.get("beam", 4)), int(evaluate.get("max_tokens", 64))
@@ -107,11 +112,13 @@ def run_evaluate(
         loader = make_split_loader(variant, manifests[split], train=False, batch_size=int(train["batch_size"]), seed=seed,
                                    frames=(frames or {}).get(split), features=(features or {}).get(split),
                                    pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg)
-        hyps[split] = beam_translate(model, loader, tokenizer, start_id=start_id, beam=beam, max_tokens=max_tokens,
-                                     desc=f"{split} beam search")
+        with prec.autocast():
+            hyps[split] = beam_translate(model, loader, tokenizer, start_id=start_id, beam=beam, max_tokens=max_tokens,
+                                         desc=f"{split} beam search")
     extra = {"seed": seed, "checkpoint_epoch": state["epoch"], "selected_on": state["extra"]["trainer"]["select_metric"],
              "selected_value": state["best_metric"], "beam": beam, "max_tokens": max_tokens,
-             "gates": model.lm.gate_values().tolist()}
+             "gates": model.lm.gate_values().tolist(), "precision": prec.name,
+             "train_precision": state["extra"]["trainer"].get("precision", "not recorded")}
     result = score_splits(variant, hyps, manifests, language=language, evaluate=evaluate, out_hyps=out_hyps, extra=extra)
     write_json(out_metrics, result)
     return result
@@ -120,7 +127,7 @@ def run_evaluate(
 @torch.no_grad()
 def run_baselines(
     *, manifests: Mapping[str, str], lm: str, language: str, evaluate: Mapping[str, Any], out_metrics: str,
-    device: str = "auto",
+    device: str = "auto", precision: str = "auto",
 ) -> dict[str, Any]:
     """Two reference rows that show whether a model learned from the video at all.
 
@@ -134,7 +141,7 @@ def run_baselines(
     text_only = {split: {i: most_common for i in ids} for split, ids in split_ids.items()}
 
     dev = resolve_device(device)
-    lm_model, tokenizer = load_causal_lm(lm, device=dev)
+    lm_model, tokenizer = load_causal_lm(lm, device=dev, dtype=select_precision(dev, precision).lm_dtype)
     shut = SignConditionedLM(lm_model, 2)  # any (even) memory width: the gates are shut
     start_id = start_token_id(lm_model, tokenizer)
     memory, memory_mask = torch.zeros(1, 1, 2, device=dev), torch.ones(1, 1, dtype=torch.bool, device=dev)

@@ -21,6 +21,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from sign2gpt.errors import DataError
+from sign2gpt.precision import select_precision
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,9 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def compute_dtype(device: torch.device) -> torch.dtype:
-    """bf16 on a CUDA device that supports it (spec §8.2), float32 otherwise."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    """The frozen LM's dtype under `precision: auto` (sign2gpt.precision): bf16 on GPUs with bf16
+    (spec §8.2), fp16 on older GPUs, float32 on the CPU."""
+    return select_precision(device).lm_dtype
 
 
 def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:

@@ -111,7 +111,9 @@ def build_report(
 
     bench = {os.path.relpath(p, benchmarks_dir).removesuffix(".tsv"): p
              for p in sorted(glob.glob(os.path.join(benchmarks_dir, "**", "*.tsv"), recursive=True))}
-    precision = "bf16 autocast (CUDA)" if config.get("device") == "cuda" or config.get("gpus", 0) else "fp32"
+    used = {(m.get("train_precision", "not recorded"), m.get("precision", "not recorded"))
+            for m in map(read_json, evaluations)}
+    precision = "; ".join(f"training {t}, evaluation {e}" for t, e in sorted(used)) or None
     card = collect_run_card(bench, config=config, extra={"precision": precision})
     write_run_card(card, out_card)
     log.info("report: %d result rows, %d figures", len(rows), len(list(figures.glob("*.png"))))

@@ -19,6 +19,7 @@ from sign2gpt.data.feature_cache import file_sha256, write_feature_cache
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.models.sign_model import build_sign_model
+from sign2gpt.precision import select_precision
 from sign2gpt.training.checkpoint import load_weights
 from sign2gpt.utils import resolve_device, seed_everything
 
@@ -36,9 +37,11 @@ def run_cache_features(
     frames_cfg: Mapping[str, Any],
     batch_size: int = 8,
     device: str = "auto",
+    precision: str = "auto",
 ) -> int:
     seed_everything(0)
     dev = resolve_device(device)
+    prec = select_precision(dev, precision)
     model = build_sign_model(spatial, encoder)
     load_weights(checkpoint, model, prefix_map={"sign_model.": ""})
     model.to(dev).eval()
@@ -48,7 +51,7 @@ def run_cache_features(
     loader = make_loader(dataset, batch_size, False)
 
     def features() -> Iterator[tuple[str, np.ndarray]]:
-        with torch.no_grad():
+        with torch.no_grad(), prec.autocast():
             for batch in tqdm(loader, desc="cache features", leave=False):
                 z, mask = model(batch["frames"].to(dev), batch["lengths"])  # [B, T', D], [B, T']
                 for b, vid in enumerate(batch["ids"]):

@@ -1,7 +1,7 @@
 """The epoch loop shared by pseudo-gloss pretraining and translation (spec §7, §9).
 
-Per epoch: train (autocast bf16 on a CUDA GPU that supports it, fp32 otherwise; clip by value
-then by norm; the schedule steps per iteration), evaluate every `eval_every` epochs and at the
+Per epoch: train (in the job's precision, `training.precision`: bf16 autocast, fp16 autocast with
+a GradScaler, or fp32; clip by value then by norm; the schedule steps per iteration), evaluate every `eval_every` epochs and at the
 last, append a row to metrics.csv / metrics.json, save `last.safetensors` every epoch and
 `best.safetensors` when the selection metric improves. A run resumes exactly from `last`.
 
@@ -39,6 +39,7 @@ from sign2gpt.io import atomic_path, write_json, write_text
 from sign2gpt.training.checkpoint import load_checkpoint, save_checkpoint
 from sign2gpt.training.distributed import all_reduce_sum, barrier, is_main
 from sign2gpt.training.optim import clip_gradients
+from sign2gpt.precision import Precision, select_precision
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Trainer:
         eval_every: int = 1,
         clip_value: float | None = 1.0,
         clip_norm: float | None = 1.0,
-        amp: bool = True,
+        precision: Precision | None = None,
         resume: bool = True,
         only_trainable: bool = False,
         extra: Mapping[str, Any] | None = None,
@@ -131,7 +132,9 @@ class Trainer:
         self.only_trainable = only_trainable
         self.extra = dict(extra or {})
         self.device = device or next(model.parameters()).device
-        self.use_bf16 = bool(amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
+        self.precision = precision or select_precision(self.device)
+        self.scaler = self.precision.make_scaler()  # fp16 only
+        log.info("precision: %s (%s)", self.precision.name, self.precision.reason)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self._stop_signal: int | None = None
         # run state (restored on resume)
@@ -162,9 +165,7 @@ class Trainer:
     # -----------------------------------------------------------------------------------------
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.use_bf16:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return self.precision.autocast()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         log.warning("signal %d received: stopping after the current step, no checkpoint will be written", signum)
@@ -181,6 +182,8 @@ class Trainer:
             "last_metrics": self.last_metrics,
             "select_metric": self.select_metric,
             "select_mode": self.select_mode,
+            "precision": self.precision.name,
+            "grad_scaler": self.scaler.state_dict() if self.scaler is not None else None,
         }
         return {**self.extra, "trainer": trainer}
 
@@ -194,6 +197,8 @@ class Trainer:
         self.best_metric = state["best_metric"]
         self.best_epoch = trainer.get("best_epoch")
         self.last_metrics = dict(trainer.get("last_metrics", {}))
+        if self.scaler is not None and trainer.get("grad_scaler"):
+            self.scaler.load_state_dict(trainer["grad_scaler"])
         log.info("resumed from %s after epoch %d (best %s=%s)",
                  self.last_path, state["epoch"], self.select_metric, self.best_metric)
         return int(state["epoch"])
@@ -226,9 +231,16 @@ class Trainer:
                 loss = self.train_step(batch)
             if not torch.isfinite(loss.detach()).all():
                 raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch + 1}, step {step + 1}")
-            loss.backward()
-            clip_gradients(self.params, self.clip_value, self.clip_norm)
-            self.optimizer.step()
+            if self.scaler is None:
+                loss.backward()
+                clip_gradients(self.params, self.clip_value, self.clip_norm)
+                self.optimizer.step()
+            else:  # fp16: scaled backward, clipping on the true gradients, a skipped step on overflow
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+                clip_gradients(self.params, self.clip_value, self.clip_norm)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
             if self.scheduler is not None:
                 self.scheduler.step()
             total[0] += loss.detach().double()

@@ -25,6 +25,7 @@ from sign2gpt.data.manifest import Sample, read_manifest
 from sign2gpt.io import write_json
 from sign2gpt.models.pgp_head import PseudoGlossHead
 from sign2gpt.models.sign_model import SignModel, build_sign_model
+from sign2gpt.precision import select_precision
 from sign2gpt.report.plots import combine_localization, localization_scores
 from sign2gpt.text.prototypes import load_prototypes
 from sign2gpt.text.pseudo_glosses import PseudoGlossVocab
@@ -155,6 +156,7 @@ def run_pretrain(
     train: Mapping[str, Any],
     seed: int,
     device: str = "auto",
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Train stage 1; writes best/last checkpoints, metrics.csv/json and localization.json in out_dir."""
     dist = init_distributed(device)
@@ -214,7 +216,8 @@ def run_pretrain(
 
     trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out, epochs=train["epochs"],
                       select_metric="dev_selection", clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0),
-                      extra={"fingerprint": fingerprint}, device=dist.device)
+                      extra={"fingerprint": fingerprint}, device=dist.device,
+                      precision=select_precision(dist.device, precision))
     summary = trainer.fit()
 
     if is_main():

@@ -36,6 +36,7 @@ from sign2gpt.models.translator import (
     encode_targets,
     start_token_id,
 )
+from sign2gpt.precision import select_precision
 from sign2gpt.training.checkpoint import load_weights
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
@@ -56,11 +57,13 @@ def build_translator(
     device: torch.device,
     pretrained: str | None = None,
     freeze_sign: bool = False,
+    lm_dtype: torch.dtype | None = None,
 ) -> tuple[SignTranslator, Any]:
-    """The stage-2 model of one variant (and the LM's tokenizer), on `device`."""
+    """The stage-2 model of one variant (and the LM's tokenizer), on `device`; the frozen LM in
+    `lm_dtype` (default: the device's `precision: auto` dtype)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
-    lm_model, tokenizer = load_causal_lm(lm, device=device)
+    lm_model, tokenizer = load_causal_lm(lm, device=device, dtype=lm_dtype)
     sign_model = None
     memory_dim = int(encoder["dim"])
     if variant != "z":
@@ -116,6 +119,7 @@ def run_translate(
     pretrained: str | None = None,
     decode: Mapping[str, Any] | None = None,
     device: str = "auto",
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Train one variant; writes best/last checkpoints, metrics.csv/json and inference.json in out_dir.
 
@@ -124,6 +128,7 @@ def run_translate(
     """
     dist = init_distributed(device)
     seed_everything(seed + dist.rank)
+    prec = select_precision(dist.device, precision)
     out = Path(out_dir)
     fingerprint = config_fingerprint({"variant": variant, "lm": lm, "spatial": spatial, "encoder": encoder,
                                       "frames": frames_cfg, "train": train, "seed": seed,
@@ -132,7 +137,8 @@ def run_translate(
         for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
             discard_stale_checkpoint(stale, fingerprint)
     model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.get("lora", {}),
-                                       device=dist.device, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False))
+                                       device=dist.device, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False),
+                                       lm_dtype=prec.lm_dtype)
     start_id = start_token_id(model.lm.lm, tokenizer)
     ddp = wrap_model(model, dist, find_unused_parameters=False) if dist.distributed else model
     core: SignTranslator = model
@@ -182,7 +188,7 @@ def run_translate(
                       select_metric=f"dev_{select_on}", eval_every=int(train.get("select_every", 1)) if select_on == "beam_bleu4" else 1,
                       clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0), only_trainable=True,
                       extra={"fingerprint": fingerprint, "variant": variant, "lm": lm, "start_id": start_id},
-                      device=dist.device)
+                      device=dist.device, precision=prec)
     summary = trainer.fit()
     if is_main():
         # local paths absolute, so `sign2gpt translate` works from any directory; hub names as they are
@@ -191,7 +197,7 @@ def run_translate(
             "variant": variant, "lm": absolute(lm), "pretrained": absolute(pretrained),
             "spatial": {**spatial, "pretrained": absolute(spatial.get("pretrained"))}, "encoder": dict(encoder), "frames": dict(frames_cfg), "decode": dict(decode or {}),
             "lora": dict(train.get("lora", {})), "freeze_sign": bool(train.get("freeze_sign", False)),
-            "evaluate": dict(evaluate), "language": language, "seed": seed,
+            "evaluate": dict(evaluate), "language": language, "seed": seed, "precision": prec.name,
         })
     cleanup()
     return summary
