@@ -201,3 +201,36 @@ def test_resnet_frozen_trains_only_projection():
     model = SpatialModel.from_config({"pretrained": None, "config": RESNET, "tune": "frozen"}, out_dim=8)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"proj.weight", "proj.bias", "bn.weight", "bn.bias"}
+
+
+@pytest.mark.parametrize("tune", ["full", "lora"])
+def test_gradient_checkpointing_keeps_loss_and_gradients(tune):
+    """spatial.checkpointing + encoder.checkpointing recompute activations in backward: the same
+    loss and the same gradient for every trainable tensor, dropout and drop-path included."""
+    spatial = {"pretrained": None, "config": {**TINY, "hidden_dropout_prob": 0.1, "drop_path_rate": 0.1},
+               "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}, "image_size": 16}
+    encoder = {"dim": 16, "heads": 2, "layers": [1, 1], "window": 3, "mlp_ratio": 2, "dropout": 0.1, "drop_path": 0.1}
+    spatial["chunk_size"] = 3  # three chunks, each recomputed in backward
+    frames, lengths = _frames(7), [4, 3]
+    results = []
+    for ckpt in (False, True):
+        torch.manual_seed(0)
+        model = build_sign_model({**spatial, "checkpointing": ckpt}, {**encoder, "checkpointing": ckpt}).train()
+        assert model.spatial.checkpointing is ckpt
+        torch.manual_seed(1)  # the dropout draws
+        z, mask = model(frames, lengths)
+        loss = (z * mask[..., None]).square().mean()
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b, rtol=0, atol=0)
+    assert grads_a.keys() == grads_b.keys() and any(".lora_" in n for n in grads_a) == (tune == "lora")
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_checkpointing_is_refused_for_a_resnet():
+    with pytest.raises(ConfigError, match="DINOv2 backbones only"):
+        SpatialModel.from_config({"pretrained": None, "config": {"model_type": "resnet", "embedding_size": 8,
+                                  "hidden_sizes": [8], "depths": [1]}, "tune": "full", "pooling": "mean",
+                                  "checkpointing": True}, out_dim=4)

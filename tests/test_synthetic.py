@@ -286,7 +286,9 @@ def test_from_csv_bad_row_names_the_item(tmp_path):
 
 def test_a_failure_midway_leaves_nothing(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = corpus_mod.write_mp4
+    from sign2gpt.data.synthetic import layouts
+
+    real = layouts.write_mp4
 
     def flaky(path, frames, fps, **kw):
         calls["n"] += 1
@@ -294,7 +296,7 @@ def test_a_failure_midway_leaves_nothing(tmp_path, monkeypatch):
             raise RuntimeError("disk full")
         real(path, frames, fps, **kw)
 
-    monkeypatch.setattr(corpus_mod, "write_mp4", flaky)
+    monkeypatch.setattr(layouts, "write_mp4", flaky)
     with pytest.raises(RuntimeError, match="disk full"):
         generate_corpus(tmp_path / "raw", **TINY_CORPUS)
     assert list(tmp_path.iterdir()) == []

@@ -53,7 +53,7 @@ def test_preset_training_jobs_ask_for_their_loader_workers(tmp_path):
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "cc.de.300.bin").touch()  # the preset's fastText file, only for planning
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(REPO / "configs" / "phoenix14t.yaml"),
-           "-n", "--cores", "64"]
+           "-n", "--cores", "64", "--resources", "gpu=1"]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     threads: dict[str, set[int]] = {}

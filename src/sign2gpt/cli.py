@@ -31,7 +31,15 @@ def _check_config(args: argparse.Namespace) -> int:
     config = load_config(*args.configfiles)
     print(f"valid: dataset {config['dataset']['name']} ({config['dataset']['kind']}), "
           f"experiment {config['experiment']}, seeds {config['seeds']}, variants {config['translate']['variants']}")
-    return 0
+    if not args.preflight:
+        return 0
+    from sign2gpt.preflight import preflight
+
+    missing = preflight(config)
+    for item in missing:
+        print(item)
+    print(f"preflight: {len(missing)} missing input(s)" if missing else "preflight: every external input was found")
+    return 1 if missing else 0
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -61,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate config.yaml plus overlays, as the workflow does")
     p.add_argument("configfiles", nargs="*", help="overlays applied on top of config.yaml, in order")
+    p.add_argument("--preflight", action="store_true",
+                   help="also look for every external input (dataset files, spaCy pipeline, fastText .bin, "
+                        "DINOv2 / LM weights, GPUs) and list each missing one; exit 1 if any is")
     p.set_defaults(func=_check_config)
 
     p = sub.add_parser("score", help="BLEU-1..4 and ROUGE-L of a hypothesis file against a reference file")

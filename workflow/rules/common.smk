@@ -33,6 +33,32 @@ wildcard_constraints:
     variant="scratch|pgp|z",
 
 
+def _declared_gpus():
+    """The GPUs a local run declared (`--resources gpu=N`; profiles/local declares 1), or None."""
+    declared = workflow.global_resources.get("gpu")
+    value = getattr(declared, "value", declared)
+    return int(value) if value is not None else None
+
+
+# the main process of a local run (not a cluster run, not a job a cluster executor started)
+ONE_MACHINE = workflow.local_exec and not workflow.remote_exec
+LOCAL_GPUS = _declared_gpus() if ONE_MACHINE else None
+if ONE_MACHINE and config.get("gpus", 0) and LOCAL_GPUS is None:
+    raise WorkflowError(
+        f"gpus: {config['gpus']} on one machine: declare the machine's GPUs, e.g. `--resources gpu=1` "
+        "(or `--profile profiles/local`), so that GPU jobs queue for them instead of sharing a GPU"
+    )
+
+
+def gpu_request(stage_gpus):
+    """GPUs a job asks for. On a cluster: what the stage uses (1, or `gpus` for a DDP stage). On one
+    machine: every GPU the run declared, so GPU jobs run one at a time and two jobs never load
+    their models onto the same device (jobs do not know which GPU Snakemake would give them)."""
+    if not stage_gpus:
+        return 0
+    return max(LOCAL_GPUS, stage_gpus) if LOCAL_GPUS is not None else stage_gpus
+
+
 def job_threads(section=None):
     """CPUs a torch job uses, and so asks Snakemake (and sbatch -c) for: `threads`, or for a
     training stage its data-loader workers plus the training process when that is more."""

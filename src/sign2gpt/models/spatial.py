@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import AutoModel, Dinov2Config, Dinov2Model, ResNetConfig, ResNetModel
 
 from ..errors import ConfigError
@@ -146,6 +147,7 @@ class SpatialModel(nn.Module):
         lora: Mapping[str, Any] | None = None,
         chunk_size: int | None = None,
         pooling: str | None = None,
+        checkpointing: bool = False,
     ):
         super().__init__()
         if tune not in ("full", "lora", "frozen"):
@@ -178,6 +180,14 @@ class SpatialModel(nn.Module):
         if tune != "full":
             for name, p in self.backbone.named_parameters():
                 p.requires_grad_(tune == "lora" and "lora_" in name)
+        # Gradient checkpointing per chunk of frames: training keeps only each chunk's pooled
+        # features and recomputes the chunk's backbone pass in backward, so the backbone's activation
+        # memory is one chunk's (`chunk_size` frames), not the whole batch's (8 x 256 frames in the
+        # presets). Costs one more backbone forward per step; results are identical.
+        self.checkpointing = bool(checkpointing)
+        if self.checkpointing and not self.is_vit:  # its BatchNorm would count every chunk twice
+            raise ConfigError("spatial.checkpointing: DINOv2 backbones only (a ResNet's BatchNorm running "
+                              "statistics would be updated again by the recomputation)")
         log.info(
             "spatial model: %s hidden %d, tune=%s, trainable parameters %d (backbone %d)",
             type(backbone).__name__, self.hidden_size, tune,
@@ -195,6 +205,7 @@ class SpatialModel(nn.Module):
             lora=cfg.get("lora"),
             chunk_size=cfg.get("chunk_size"),
             pooling=cfg.get("pooling"),
+            checkpointing=bool(cfg.get("checkpointing", False)),
         )
 
     def num_trainable(self) -> int:
@@ -213,8 +224,15 @@ class SpatialModel(nn.Module):
         """The pooled backbone feature of every frame: [N, 3, H, W] -> [N, hidden]."""
         chunks = frames.split(self.chunk_size) if self.chunk_size else (frames,)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.tune != "frozen"):
-            feats = [self._pool(self.backbone(pixel_values=c)) for c in chunks]
+            if self.checkpointing and self.training and torch.is_grad_enabled():
+                # non-reentrant: gradients reach the LoRA weights although the frames need none
+                feats = [checkpoint(self._backbone_features, c, use_reentrant=False) for c in chunks]
+            else:
+                feats = [self._backbone_features(c) for c in chunks]
         return torch.cat(feats) if len(feats) > 1 else feats[0]
+
+    def _backbone_features(self, chunk: torch.Tensor) -> torch.Tensor:
+        return self._pool(self.backbone(pixel_values=chunk))  # [n, 3, H, W] -> [n, hidden]
 
     def forward(self, frames: torch.Tensor, lengths: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """frames [N, 3, H, W] (all clips concatenated), lengths [B] -> x [B, T_max, D], mask [B, T_max]."""

@@ -1,0 +1,114 @@
+"""Everything outside the project a configuration needs, checked at once before a run.
+
+A new user of a preset meets each missing thing (the corpus, the spaCy pipeline, the fastText
+vectors, DINOv2 and XGLM weights, a GPU) in a separate failed run, hours apart on a cluster.
+`sign2gpt check-config PRESET --preflight` lists all of them in one go, one line each with how to
+get it. Relative paths are taken from the folder Snakemake will run in (the current one).
+Nothing is downloaded and nothing heavy is loaded: files are looked for, not read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from sign2gpt.data.ingest import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, SPLITS
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+FASTTEXT_URL = "https://dl.fbaipublicfiles.com/fasttext/vectors-crawl/cc.{lang}.300.bin.gz"
+
+
+@dataclass(frozen=True)
+class Missing:
+    what: str  # the config key
+    where: str  # the path or name looked for
+    how: str  # how to get it
+
+    def __str__(self) -> str:
+        return f"missing: {self.what}: {self.where} — {self.how}"
+
+
+def _dataset(ds: Mapping[str, Any]) -> list[Missing]:
+    kind, root = ds["kind"], ds.get("root")
+    if kind == "synthetic":
+        return []  # the workflow renders it
+    if not root or not Path(root).is_dir():
+        return [Missing("dataset.root", str(root), f"put the {kind} release there, or set dataset.root to its folder")]
+    root = Path(root)
+    if kind == "phoenix14t":
+        needed = [root / "annotations" / "manual" / f"PHOENIX-2014-T.{s}.corpus.csv" for s in SPLITS]
+        needed += [root / PHOENIX_FRAMES / s for s in SPLITS]
+    elif kind == "csldaily":
+        needed = [root / CSL_SPLIT_FILE, root / CSL_PICKLE, root / CSL_FRAMES]
+    else:  # folder
+        needed = [root / ds.get("index", "index.csv")]
+    return [Missing(f"dataset.root ({kind})", str(p), "not in the dataset folder: is dataset.root the release's top folder?")
+            for p in needed if not p.exists()]
+
+
+def _spacy(cfg: Mapping[str, Any]) -> list[Missing]:
+    name = cfg.get("pipeline", "offline")
+    if name == "offline" or Path(name).is_dir():
+        return []
+    import spacy
+
+    if spacy.util.is_package(name):
+        return []
+    return [Missing("pseudo_glosses.pipeline", name, f"python -m spacy download {name}")]
+
+
+def _fasttext(cfg: Mapping[str, Any], language: str) -> list[Missing]:
+    path = cfg.get("fasttext")
+    if not path or (Path(path).is_file() and os.path.getsize(path) > 0):
+        return []
+    return [Missing("prototypes.fasttext", str(path),
+                    f"wget {FASTTEXT_URL.format(lang=language)} && gunzip it to that path")]
+
+
+def _model_found(name: str) -> bool:
+    """A save_pretrained folder, or a hub id whose snapshot is in the local Hugging Face cache."""
+    if Path(name).expanduser().is_dir():
+        return (Path(name).expanduser() / "config.json").is_file()
+    if not _HUB_ID.match(name):
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(name, "config.json")
+    return isinstance(found, str)
+
+
+def _model(key: str, name: str | None) -> list[Missing]:
+    if not name or _model_found(str(name)):
+        return []
+    how = f"hf download {name}" if _HUB_ID.match(str(name)) and not Path(str(name)).exists() else \
+        "a folder written by save_pretrained (with config.json)"
+    return [Missing(key, str(name), how)]
+
+
+def _gpus(config: Mapping[str, Any]) -> list[Missing]:
+    gpus, device = int(config.get("gpus", 0) or 0), config.get("device", "auto")
+    if not gpus and device != "cuda":
+        return []
+    import torch
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    wanted = max(gpus, 1)
+    if have >= wanted:
+        return []
+    build = "a CPU build of torch" if torch.version.cuda is None else f"torch for CUDA {torch.version.cuda}"
+    return [Missing("gpus" if gpus else "device", f"{wanted} CUDA GPU(s), {have} visible ({build})",
+                    "run on a GPU machine with the CUDA build of torch (README, GPUs), or set gpus: 0 and device: cpu")]
+
+
+def preflight(config: Mapping[str, Any]) -> list[Missing]:
+    """Every missing external input of a validated configuration (empty: all found)."""
+    missing = _dataset(config["dataset"])
+    missing += _spacy(config["pseudo_glosses"])
+    missing += _fasttext(config["prototypes"], config["dataset"]["language"])
+    missing += _model("spatial.pretrained", config["spatial"].get("pretrained"))
+    missing += _model("lm.pretrained", config["lm"].get("pretrained"))
+    missing += _gpus(config)
+    return missing

@@ -1,0 +1,30 @@
+"""benchmarks/train_step.py runs (tiny arguments) and reports what it measured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_train_step_benchmark_smoke(tmp_path):
+    out = tmp_path / "train_step.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "train_step.py"), "--frames", "2", "--chunk", "1", "--lm-layers", "1",
+           "--vocab", "10", "--tokens", "4", "--threads", "1", "--no-scaling", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert last == json.loads(out.read_text())
+    runs = {(r["stage"], r["checkpointing"]): r for r in last["runs"]}
+    assert set(runs) == {("pretrain", "off"), ("pretrain", "on"), ("translate", "off"), ("translate", "on")}
+    for r in runs.values():
+        assert r["peak_mib"] > 0 and r["seconds"] > 0 and r["precision"] == "fp32"
+    for stage in ("pretrain", "translate"):  # checkpointing changes memory, never the loss
+        assert runs[(stage, "off")]["loss"] == runs[(stage, "on")]["loss"]
+    assert last["summary"]["translate_memory_ratio"] > 0
