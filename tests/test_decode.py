@@ -257,3 +257,27 @@ def test_scattered_reads_equal_numpy_indexing(tmp_path: Path, indices):
         w.add("v", frames)
     with FrameStore(tmp_path / "s.h5") as store:
         np.testing.assert_array_equal(store.read("v", indices), frames[indices])
+
+
+@pytest.mark.parametrize("storage", ["jpeg", "raw"])
+def test_parallel_decode_writes_the_same_store(tmp_path: Path, storage: str):
+    """decode.threads workers decode and encode side by side; the store is the same, in manifest order."""
+    samples = [Sample(f"v{i}", str(make_video(tmp_path / f"v{i}.mp4", 3 + i)), 3 + i, "s1", "x") for i in range(7)]
+    samples.insert(3, Sample("bad", str(tmp_path / "gone.mp4"), 4, "s1", "x"))
+    samples.append(Sample("f", str(make_folder(tmp_path / "f", 4)), 4, "s2", "y"))
+    write_manifest(tmp_path / "m.tsv", samples)
+    stores = {}
+    for threads in (1, 3):
+        out = tmp_path / f"t{threads}.h5"
+        decode_shard(tmp_path / "m.tsv", out, shard=0, num_shards=1, stride=1, size=16, storage=storage,
+                     skip_bad_items=True, threads=threads)
+        stores[threads] = FrameStore(out)
+        assert skipped_path(out).read_text().splitlines()[1].startswith("bad\t")
+    one, three = stores[1], stores[3]
+    assert one.ids == three.ids == [s.id for s in samples if s.id != "bad"]
+    for vid in one.ids:
+        assert np.array_equal(one.read(vid), three.read(vid)), vid
+    with pytest.raises(DataError, match="'bad'"):  # without skipping, the bad item stops the shard
+        decode_shard(tmp_path / "m.tsv", tmp_path / "x.h5", shard=0, num_shards=1, stride=1, size=16,
+                     storage=storage, threads=3)
+    assert not (tmp_path / "x.h5").exists()

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sign2gpt.errors import ConfigError
+from sign2gpt.job_resources import check_declared_gpus, gpu_request
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 GPU_STAGES = {"pretrain", "cache_features", "translate", "evaluate", "baselines"}
@@ -39,9 +42,15 @@ def gpu_requests(stdout: str) -> dict[str, set[int]]:
 
 
 def test_a_local_gpu_run_must_declare_its_gpus(tmp_path):
-    proc = dry_run(tmp_path)
+    """Refused while the workflow is read, before any job starts (a dry run only plans)."""
+    target = "results/phoenix14t/manifest/train.tsv"
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(REPO / "configs" / "phoenix14t.yaml"),
+           "--cores", "1", target]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert "--resources gpu=1" in proc.stdout + proc.stderr
+    assert "--resources gpu=1" in proc.stdout + proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not (tmp_path / "logs").exists()  # no job ran
+    assert dry_run(tmp_path).returncode == 0  # planning alone is allowed
 
 
 @pytest.mark.parametrize("declared", [1, 4])
@@ -59,3 +68,35 @@ def test_the_local_profile_declares_one_gpu(tmp_path):
     proc = dry_run(tmp_path, "--profile", str(REPO / "profiles" / "local"))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert gpu_requests(proc.stdout)["translate"] == {1}
+
+
+@pytest.mark.parametrize("stage,gpus,one_machine,declared,expected", [
+    ("evaluate", 1, False, None, 1),       # cluster: what the stage uses
+    ("translate", 4, False, None, 4),      # cluster, DDP
+    ("evaluate", 4, False, None, 1),
+    ("evaluate", 1, True, 2, 2),           # one machine: every declared GPU, so GPU jobs queue
+    ("translate", 2, True, 2, 2),
+    ("prepare", 0, True, 2, 0),            # CPU stages never ask
+    ("evaluate", 0, True, 2, 0),           # gpus: 0 runs on CPU
+])
+def test_gpu_request(stage, gpus, one_machine, declared, expected):
+    assert gpu_request({"gpus": gpus}, stage, one_machine=one_machine, declared=declared) == expected
+
+
+def test_declared_gpus_must_cover_the_config():
+    check_declared_gpus({"gpus": 0}, None)
+    check_declared_gpus({"gpus": 2}, 2)
+    with pytest.raises(ConfigError, match="--resources gpu=2"):
+        check_declared_gpus({"gpus": 2}, None)
+    with pytest.raises(ConfigError, match="declared --resources gpu=1"):
+        check_declared_gpus({"gpus": 2}, 1)
+    with pytest.raises(ConfigError, match="declared --resources gpu=0"):
+        check_declared_gpus({"gpus": 1}, 0)
+
+
+def test_a_cluster_run_needs_no_declaration(tmp_path):
+    """The SLURM profile's dry run plans GPU jobs that ask for what they use."""
+    proc = dry_run(tmp_path, "--profile", str(REPO / "profiles" / "slurm"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    requests = gpu_requests(proc.stdout)
+    assert requests["translate"] == {1} and requests["evaluate"] == {1} and requests["prepare"] == {0}

@@ -71,8 +71,9 @@ def test_phoenix14t_preset_end_to_end_at_paper_scale(tmp_path):
     assert "Dinov2Model hidden 384, tune=lora" in pretrain_log
     translate_log = (tmp_path / "logs" / "phoenix14t" / "seed1" / "translate-pgp.log").read_text()
     assert f"adapted xglm: {LM_LAYERS} layers" in translate_log
-    frames = json.loads((data / "text" / "pseudo_glosses.json").read_text())
-    assert frames["pipeline"]["name"] == "weights/spacy-de"  # spacy.load of the folder, not the offline tagger
+    pipeline = json.loads((data / "text" / "pseudo_glosses.json").read_text())["pipeline"]
+    assert pipeline["name"] == "weights/spacy-de"
+    assert pipeline["version"].startswith("de_")  # from the loaded folder's meta.json, not the offline tagger
 
     # the report has every variant and both reference rows, every cell a finite score
     table = json.loads((exp / "metrics.json").read_text())

@@ -12,9 +12,9 @@ SIGN2GPT = str(Path(sys.executable).with_name("sign2gpt"))
 PRESET = str(REPO / "configs" / "phoenix14t.yaml")
 
 
-def check(cwd: Path, *configs: str, hf_home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([SIGN2GPT, "check-config", *configs, "--preflight"], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin", "HF_HOME": str(hf_home)})
+def check(cwd: Path, *configs: str, hf_home: Path, flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([SIGN2GPT, "check-config", *configs, "--preflight", *flags], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HF_HOME": str(hf_home)})
 
 
 def test_a_new_user_with_nothing_gets_every_missing_input_at_once(tmp_path):
@@ -37,6 +37,7 @@ def test_everything_present_passes(tmp_path):
         (root / "annotations" / "manual" / f"PHOENIX-2014-T.{split}.corpus.csv").write_text("name|video\n")
         (root / "features" / "fullFrame-210x260px" / split).mkdir(parents=True)
     (tmp_path / "weights" / "spacy-de").mkdir(parents=True)
+    (tmp_path / "weights" / "spacy-de" / "config.cfg").write_text("[nlp]\n")  # what nlp.to_disk writes
     (tmp_path / "weights" / "cc.de.300.bin").write_bytes(b"\0" * 16)
     (tmp_path / "weights" / "xglm").mkdir()
     (tmp_path / "weights" / "xglm" / "config.json").write_text("{}")
@@ -60,3 +61,15 @@ def test_a_half_installed_corpus_names_the_missing_file(tmp_path):
     proc = check(tmp_path, PRESET, hf_home=tmp_path / "hf")
     assert "PHOENIX-2014-T.dev.corpus.csv" in proc.stdout and "fullFrame-210x260px/test" in proc.stdout
     assert "PHOENIX-2014-T.train.corpus.csv" not in proc.stdout
+
+
+def test_login_node_check_and_wrong_folders(tmp_path):
+    """--no-gpus (a login node) leaves the GPU out; a folder that is not a pipeline / model says so."""
+    (tmp_path / "empty-spacy").mkdir()
+    (tmp_path / "empty-model").mkdir()
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text("pseudo_glosses: {pipeline: empty-spacy}\nlm: {pretrained: empty-model}\n")
+    proc = check(tmp_path, PRESET, str(overlay), hf_home=tmp_path / "hf", flags=("--no-gpus",))
+    assert proc.returncode == 1 and "missing: gpus" not in proc.stdout
+    assert "empty-spacy — not a spaCy pipeline folder" in proc.stdout
+    assert "empty-model — this folder has no config.json" in proc.stdout

@@ -61,3 +61,15 @@ def test_encode_targets_uses_the_mid_text_ids(family):
     assert ids[0, : len(body) + 2].tolist() == [start, *body, tok.eos_token_id]
     assert int(mask[0].sum()) == len(body) + 2
     assert tok.decode(ids[1, 1: int(mask[1].sum()) - 1].tolist()).strip() == "regen"
+
+
+def test_chinese_gets_no_leading_space_with_byte_level_bpe():
+    """Chinese has no space between sentences or words: a leading space would be a token the LM
+    never sees before a Chinese sentence mid-text."""
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["我在医院工作。", "你是谁？", "今天天气很好"] * 5 + TEXTS, vocab_size=400, min_frequency=1,
+                            special_tokens=["<|endoftext|>"])
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    assert needs_leading_space(tok)
+    assert tokenize_sentence(tok, "我在医院工作。") == tok("我在医院工作。", add_special_tokens=False)["input_ids"]
+    assert tokenize_sentence(tok, SENTENCE) == tok(" " + SENTENCE, add_special_tokens=False)["input_ids"]

@@ -1,5 +1,6 @@
-"""Threads follow what a job was given: the rule asks for its data-loader workers + 1, and inside
-a SLURM job torch uses the CPUs sbatch allocated (SLURM_CPUS_PER_TASK)."""
+"""Threads follow what a job was given: a training rule asks for its data-loader workers + its
+training processes, SLURM books exactly the rule's threads, torch never takes more than a SLURM
+allocation, and the training process leaves its loader workers their CPUs."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from sign2gpt.stage import run_stage
-from sign2gpt.utils import job_cpus
+from sign2gpt.job_resources import job_threads
+from sign2gpt.utils import job_cpus, reserve_for_workers
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -26,25 +29,51 @@ def test_rule_threads_outside_slurm(monkeypatch):
     assert job_cpus(10_000) == USABLE  # never more than the process may run on
 
 
-def test_slurm_allocation_wins_over_the_rule(monkeypatch):
+def test_a_slurm_allocation_caps_the_rule_threads(monkeypatch):
+    """The SLURM profile books cpus_per_task = threads; inside a smaller allocation (say a local run
+    in `sbatch -c 1 --wrap ...`) no job takes more than the allocation."""
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
     assert job_cpus(8) == 1
-    monkeypatch.setenv("SLURM_CPUS_PER_TASK", str(USABLE))
-    assert job_cpus(1) == USABLE
-    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "")  # unset-like values fall back to the rule
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", str(USABLE + 8))
+    assert job_cpus(1) == 1  # a big allocation shared by parallel local jobs: each keeps its threads
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "")  # unset-like values are ignored
     assert job_cpus(1) == 1
+
+
+def test_training_keeps_one_thread_per_cpu_its_loader_workers_leave(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(max(USABLE, 1))
+        assert reserve_for_workers(0) == max(USABLE, 1)
+        torch.set_num_threads(9)
+        assert reserve_for_workers(8) == 1 and torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        assert reserve_for_workers(8) == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_run_stage_sets_torch_threads(monkeypatch, tmp_path):
     before = torch.get_num_threads()
     try:
-        monkeypatch.setenv("SLURM_CPUS_PER_TASK", str(USABLE))
-        smk = SimpleNamespace(log=[str(tmp_path / "x.log")], threads=1, rule="x", output=[])
+        monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+        smk = SimpleNamespace(log=[str(tmp_path / "x.log")], threads=USABLE, rule="x", output=[])
         with run_stage(smk):
             assert torch.get_num_threads() == USABLE
         assert f"({USABLE} torch threads)" in (tmp_path / "x.log").read_text()
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("config,section,expected", [
+    ({"threads": 1}, None, 1),
+    ({"threads": 1, "pretrain": {"num_workers": 8}}, "pretrain", 9),
+    ({"threads": 12, "pretrain": {"num_workers": 8}}, "pretrain", 12),
+    ({"threads": 1, "gpus": 4, "translate": {"num_workers": 8}}, "translate", 36),  # 4 DDP ranks x (8 + 1)
+    ({"threads": 1, "gpus": 4, "evaluate": {}}, "evaluate", 1),
+])
+def test_job_threads(config, section, expected):
+    assert job_threads(config, section) == expected
 
 
 def test_preset_training_jobs_ask_for_their_loader_workers(tmp_path):

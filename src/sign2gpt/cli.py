@@ -35,7 +35,7 @@ def _check_config(args: argparse.Namespace) -> int:
         return 0
     from sign2gpt.preflight import preflight
 
-    missing = preflight(config)
+    missing = preflight(config, gpus=not args.no_gpus)
     for item in missing:
         print(item)
     print(f"preflight: {len(missing)} missing input(s)" if missing else "preflight: every external input was found")
@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preflight", action="store_true",
                    help="also look for every external input (dataset files, spaCy pipeline, fastText .bin, "
                         "DINOv2 / LM weights, GPUs) and list each missing one; exit 1 if any is")
+    p.add_argument("--no-gpus", action="store_true",
+                   help="with --preflight: skip the GPU check (a cluster's login node; the jobs get GPUs from SLURM)")
     p.set_defaults(func=_check_config)
 
     p = sub.add_parser("score", help="BLEU-1..4 and ROUGE-L of a hypothesis file against a reference file")

@@ -10,14 +10,12 @@ Nothing is downloaded and nothing heavy is loaded: files are looked for, not rea
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from sign2gpt.data.ingest import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, SPLITS
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+from sign2gpt.lm.loading import HUB_ID
 FASTTEXT_URL = "https://dl.fbaipublicfiles.com/fasttext/vectors-crawl/cc.{lang}.300.bin.gz"
 
 
@@ -51,8 +49,11 @@ def _dataset(ds: Mapping[str, Any]) -> list[Missing]:
 
 def _spacy(cfg: Mapping[str, Any]) -> list[Missing]:
     name = cfg.get("pipeline", "offline")
-    if name == "offline" or Path(name).is_dir():
+    if name == "offline" or (Path(name) / "config.cfg").is_file():
         return []
+    if Path(name).is_dir() or "/" in name or os.sep in name:
+        return [Missing("pseudo_glosses.pipeline", name, "not a spaCy pipeline folder (no config.cfg; write one "
+                                                         "with nlp.to_disk), or name an installed spaCy package")]
     import spacy
 
     if spacy.util.is_package(name):
@@ -72,7 +73,7 @@ def _model_found(name: str) -> bool:
     """A save_pretrained folder, or a hub id whose snapshot is in the local Hugging Face cache."""
     if Path(name).expanduser().is_dir():
         return (Path(name).expanduser() / "config.json").is_file()
-    if not _HUB_ID.match(name):
+    if not HUB_ID.match(name):
         return False
     from huggingface_hub import try_to_load_from_cache
 
@@ -83,9 +84,14 @@ def _model_found(name: str) -> bool:
 def _model(key: str, name: str | None) -> list[Missing]:
     if not name or _model_found(str(name)):
         return []
-    how = f"hf download {name}" if _HUB_ID.match(str(name)) and not Path(str(name)).exists() else \
-        "a folder written by save_pretrained (with config.json)"
-    return [Missing(key, str(name), how)]
+    name = str(name)
+    if Path(name).expanduser().is_dir():
+        how = "this folder has no config.json: write it with save_pretrained"
+    elif HUB_ID.match(name):  # `org/model` is a hub id or a relative folder: say both
+        how = f"neither a folder here nor in the Hugging Face cache: `hf download {name}` if it is a hub id, else fix the path"
+    else:
+        how = "no such folder (a save_pretrained folder with config.json)"
+    return [Missing(key, name, how)]
 
 
 def _gpus(config: Mapping[str, Any]) -> list[Missing]:
@@ -103,12 +109,16 @@ def _gpus(config: Mapping[str, Any]) -> list[Missing]:
                     "run on a GPU machine with the CUDA build of torch (README, GPUs), or set gpus: 0 and device: cpu")]
 
 
-def preflight(config: Mapping[str, Any]) -> list[Missing]:
-    """Every missing external input of a validated configuration (empty: all found)."""
+def preflight(config: Mapping[str, Any], *, gpus: bool = True) -> list[Missing]:
+    """Every missing external input of a validated configuration (empty: all found).
+
+    gpus=False leaves out the GPU check: a cluster's login node, where Snakemake runs, has none;
+    the jobs get theirs from SLURM."""
     missing = _dataset(config["dataset"])
     missing += _spacy(config["pseudo_glosses"])
     missing += _fasttext(config["prototypes"], config["dataset"]["language"])
     missing += _model("spatial.pretrained", config["spatial"].get("pretrained"))
     missing += _model("lm.pretrained", config["lm"].get("pretrained"))
-    missing += _gpus(config)
+    if gpus:
+        missing += _gpus(config)
     return missing

@@ -41,15 +41,25 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def job_cpus(rule_threads: int | None) -> int | None:
-    """The CPUs this job was given: SLURM's `SLURM_CPUS_PER_TASK` inside a SLURM job (what sbatch
-    allocated, whatever the rule asked for), else the rule's threads; never more than the CPUs
-    this process may run on (its affinity mask: cgroups, taskset)."""
-    given = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    n = int(given) if given.isdigit() and int(given) > 0 else rule_threads
-    if not n:
+    """The CPUs this job may use: the rule's threads (what Snakemake reserved; on SLURM what sbatch
+    booked, as the profile books `cpus_per_task: threads`), never more than a SLURM allocation's
+    `SLURM_CPUS_PER_TASK` nor the CPUs this process may run on (its affinity mask)."""
+    if not rule_threads:
         return None
+    n = int(rule_threads)
+    given = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if given.isdigit() and int(given) > 0:
+        n = min(n, int(given))
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(int(n), usable))
+    return max(1, min(n, usable))
+
+
+def reserve_for_workers(num_workers: int) -> int:
+    """Leave the job's CPUs beyond the training process to its `num_workers` data-loader
+    processes: the training process keeps `threads - num_workers` torch threads (at least 1)."""
+    n = max(1, torch.get_num_threads() - int(num_workers))
+    torch.set_num_threads(n)
+    return n
 
 
 def set_threads(rule_threads: int | None) -> int | None:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from sign2gpt import job_resources  # noqa: E402
 from sign2gpt.config import validate_config  # noqa: E402
 from sign2gpt.errors import ConfigError  # noqa: E402
 
@@ -33,37 +34,35 @@ wildcard_constraints:
     variant="scratch|pgp|z",
 
 
-def _declared_gpus():
-    """The GPUs a local run declared (`--resources gpu=N`; profiles/local declares 1), or None."""
-    declared = workflow.global_resources.get("gpu")
-    value = getattr(declared, "value", declared)
+def declared_gpus():
+    """The GPUs the run declared (`--resources gpu=N`; profiles/local declares 1), or None."""
+    value = getattr(workflow.global_resources.get("gpu"), "value", None)
     return int(value) if value is not None else None
 
 
-# the main process of a local run (not a cluster run, not a job a cluster executor started)
-ONE_MACHINE = workflow.local_exec and not workflow.remote_exec
-LOCAL_GPUS = _declared_gpus() if ONE_MACHINE else None
-if ONE_MACHINE and config.get("gpus", 0) and LOCAL_GPUS is None:
-    raise WorkflowError(
-        f"gpus: {config['gpus']} on one machine: declare the machine's GPUs, e.g. `--resources gpu=1` "
-        "(or `--profile profiles/local`), so that GPU jobs queue for them instead of sharing a GPU"
-    )
+def one_machine():
+    """The main process of a run on one machine. Only known once jobs are created: while this file
+    is read, Snakemake has not chosen its executor yet and says local for a cluster run too."""
+    return workflow.local_exec and workflow.is_main_process
 
 
-def gpu_request(stage_gpus):
-    """GPUs a job asks for. On a cluster: what the stage uses (1, or `gpus` for a DDP stage). On one
-    machine: every GPU the run declared, so GPU jobs run one at a time and two jobs never load
-    their models onto the same device (jobs do not know which GPU Snakemake would give them)."""
-    if not stage_gpus:
-        return 0
-    return max(LOCAL_GPUS, stage_gpus) if LOCAL_GPUS is not None else stage_gpus
+def gpu_request(stage):
+    """The `gpu` resource of a job of `stage`, decided when the job is created."""
+    return lambda wc: job_resources.gpu_request(config, stage, one_machine=one_machine(), declared=declared_gpus())
 
 
 def job_threads(section=None):
-    """CPUs a torch job uses, and so asks Snakemake (and sbatch -c) for: `threads`, or for a
-    training stage its data-loader workers plus the training process when that is more."""
-    workers = int(config.get(section, {}).get("num_workers", 0)) if section else 0
-    return max(int(config.get("threads", 2)), workers + 1)
+    """CPUs a torch job asks for: `threads`, or a training stage's loader workers + its processes."""
+    return job_resources.job_threads(config, section)
+
+
+onstart:
+    # a local run with GPUs must declare them (runs only for real runs, once the executor is known)
+    if one_machine():
+        try:
+            job_resources.check_declared_gpus(config, declared_gpus())
+        except ConfigError as exc:
+            raise WorkflowError(str(exc))
 
 
 def frame_shards(split):

@@ -57,6 +57,7 @@ rule decode:
         f"{LOGS}/decode/{{split}}-shard{{shard}}.log",
     benchmark:
         f"{BENCH}/decode/{{split}}-shard{{shard}}.tsv"
+    threads: config["decode"].get("threads", 1)
     conda:
         f"{ENVS}/data.yaml"
     script:

@@ -20,7 +20,7 @@ if not config["lm"]["pretrained"]:
             f"{BENCH}/lm_pretrain.tsv"
         threads: job_threads()
         resources:
-            gpu=gpu_request(min(config.get("gpus", 0), 1)),
+            gpu=gpu_request("lm_pretrain"),
         conda:
             f"{ENVS}/torch.yaml"
         script:

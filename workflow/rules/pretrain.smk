@@ -19,7 +19,7 @@ if not config["spatial"].get("pretrained") and config["spatial"].get("pretrain")
             f"{BENCH}/spatial_pretrain.tsv"
         threads: job_threads()
         resources:
-            gpu=gpu_request(min(config.get("gpus", 0), 1)),
+            gpu=gpu_request("spatial_pretrain"),
         conda:
             f"{ENVS}/torch.yaml"
         script:
@@ -51,7 +51,7 @@ rule pretrain:
         f"{BENCH}/seed{{seed}}/pretrain.tsv"
     threads: job_threads("pretrain")
     resources:
-        gpu=gpu_request(config.get("gpus", 0)),
+        gpu=gpu_request("pretrain"),
     conda:
         f"{ENVS}/torch.yaml"
     script:
@@ -78,7 +78,7 @@ rule cache_features:
         f"{BENCH}/seed{{seed}}/cache_features-{{split}}.tsv"
     threads: job_threads()
     resources:
-        gpu=gpu_request(min(config.get("gpus", 0), 1)),
+        gpu=gpu_request("cache_features"),
     conda:
         f"{ENVS}/torch.yaml"
     script:

@@ -24,7 +24,7 @@ rule translate:
         f"{BENCH}/seed{{seed}}/translate-{{variant}}.tsv"
     threads: job_threads("translate")
     resources:
-        gpu=gpu_request(config.get("gpus", 0)),
+        gpu=gpu_request("translate"),
     conda:
         f"{ENVS}/torch.yaml"
     script:
@@ -53,7 +53,7 @@ rule evaluate:
         f"{BENCH}/seed{{seed}}/evaluate-{{variant}}.tsv"
     threads: job_threads()
     resources:
-        gpu=gpu_request(min(config.get("gpus", 0), 1)),
+        gpu=gpu_request("evaluate"),
     conda:
         f"{ENVS}/torch.yaml"
     script:
@@ -79,7 +79,7 @@ rule baselines:
         f"{BENCH}/baselines.tsv"
     threads: job_threads()
     resources:
-        gpu=gpu_request(min(config.get("gpus", 0), 1)),
+        gpu=gpu_request("baselines"),
     conda:
         f"{ENVS}/torch.yaml"
     script:

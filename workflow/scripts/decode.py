@@ -2,6 +2,7 @@
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.data.decode import decode_shard
 from sign2gpt.stage import run_stage
+from sign2gpt.utils import job_cpus
 
 with run_stage(snakemake) as smk:  # noqa: F821
     cfg = smk.params.decode
@@ -15,4 +16,5 @@ with run_stage(snakemake) as smk:  # noqa: F821
         storage=cfg["storage"],
         jpeg_quality=cfg.get("jpeg_quality", 90),
         skip_bad_items=smk.params.skip_bad_items,
+        threads=job_cpus(smk.threads) or 1,
     )

@@ -1,9 +1,9 @@
 """The decode stage: the videos of one manifest shard into one HDF5 frame store.
 
 Shard `s` of `n` holds the manifest's videos i with i % n == s, so shards are balanced and can
-run as parallel cluster jobs. Decoding the next video runs in a background thread (decord and
-PIL release the GIL) while the current one is encoded and written, which keeps the stage close
-to the decoder's own speed (benchmarks/decode.py).
+run as parallel cluster jobs. Inside a job, `threads` workers decode videos and encode their
+frames for storage in parallel (decord and PIL release the GIL) while the job's own thread writes
+the HDF5 file in manifest order (benchmarks/decode.py).
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -34,24 +36,35 @@ def skipped_path(out_path: str | os.PathLike) -> Path:
     return Path(f"{out_path}.skipped.tsv")
 
 
-def _decoded(samples: list[Sample], stride: int, size: int | None) -> Iterator[tuple[Sample, np.ndarray | DataError]]:
-    """(sample, frames or the DataError of that sample) in order, decoding one video ahead."""
-    if not samples:
-        return
+def _prepared(
+    samples: list[Sample], stride: int, size: int | None, encode: Callable[[np.ndarray, str], np.ndarray], workers: int
+) -> Iterator[tuple[Sample, tuple[np.ndarray, int] | DataError]]:
+    """(sample, (stored form, frame count) or the DataError of that sample), in manifest order.
 
-    def work(s: Sample) -> np.ndarray | DataError:
+    `workers` threads each decode a video and encode its frames for storage (decord, PIL's PNG /
+    JPEG codecs and resizing release the GIL), at most `workers + 1` videos ahead of the writer,
+    which leaves only the HDF5 write to the calling thread. The result is the same for any number
+    of workers.
+    """
+
+    def work(s: Sample) -> tuple[np.ndarray, int] | DataError:
         try:
-            return read_frames(s.video, stride=stride, size=size)
+            frames = read_frames(s.video, stride=stride, size=size)
         except DataError as e:
             return e
+        return encode(frames, s.id), frames.shape[0]
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending: Future = pool.submit(work, samples[0])
-        for i, sample in enumerate(samples):
-            result = pending.result()
-            if i + 1 < len(samples):
-                pending = pool.submit(work, samples[i + 1])
-            yield sample, result
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
+        queue: deque[tuple[Sample, Future]] = deque()
+        upcoming = iter(samples)
+        for sample in islice(upcoming, max(1, workers) + 1):
+            queue.append((sample, pool.submit(work, sample)))
+        while queue:
+            sample, future = queue.popleft()
+            following = next(upcoming, None)
+            if following is not None:
+                queue.append((following, pool.submit(work, following)))
+            yield sample, future.result()
 
 
 def decode_shard(
@@ -66,8 +79,11 @@ def decode_shard(
     jpeg_quality: int = 90,
     skip_bad_items: bool = False,
     compression: str | None = "none",
+    threads: int = 1,
 ) -> None:
     """Decode shard `shard` of `num_shards` of a manifest into the frame store `out_path`.
+
+    threads: videos decoded and encoded in parallel inside this job (the rule's threads).
 
     Frames are every `stride`-th source frame squashed to size × size (None: source size).
     A video that cannot be decoded is a DataError, or with skip_bad_items is left out and listed
@@ -90,7 +106,8 @@ def decode_shard(
     with FrameStoreWriter(
         out_path, stride=stride, size=size, storage=storage, jpeg_quality=jpeg_quality, compression=compression
     ) as writer:
-        bar = tqdm(_decoded(samples, stride, size), total=len(samples), desc=f"decode {Path(out_path).name}", unit="video")
+        prepared = _prepared(samples, stride, size, writer.encode, int(threads))
+        bar = tqdm(prepared, total=len(samples), desc=f"decode {Path(out_path).name}", unit="video")
         for sample, result in bar:
             if isinstance(result, DataError):
                 if not skip_bad_items:
@@ -98,14 +115,15 @@ def decode_shard(
                 log.warning("skipping video %r: %s", sample.id, result)
                 skipped.append((sample, result.problem))
                 continue
+            stored, count = result
             expected = -(-sample.num_frames // stride)
-            if result.shape[0] != expected:
+            if count != expected:
                 log.warning(
                     "video %r: decoded %d frames, the manifest's num_frames %d with stride %d gives %d",
-                    sample.id, result.shape[0], sample.num_frames, stride, expected,
+                    sample.id, count, sample.num_frames, stride, expected,
                 )
-            writer.add(sample.id, result, source_num_frames=sample.num_frames)
-            frames_written += result.shape[0]
+            writer.add_encoded(sample.id, stored, source_num_frames=sample.num_frames)
+            frames_written += count
 
     lines = [SKIPPED_HEADER] + [
         "\t".join(x.replace("\t", " ").replace("\n", " ") for x in (s.id, s.video, reason)) for s, reason in skipped

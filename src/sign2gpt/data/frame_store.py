@@ -114,23 +114,37 @@ class FrameStoreWriter:
         self._file.create_group("frames")
         return self
 
+    def encode(self, frames: np.ndarray, id: str = "video") -> np.ndarray:
+        """One video as it is stored: the uint8 [T, H, W, 3] frames (raw), or T JPEG byte arrays.
+
+        Needs no open file and touches no state, so other threads can encode videos while this
+        one writes (`sign2gpt.data.decode` runs decode + encode in a pool of workers).
+        """
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
+            raise DataError(id, f"frames must be uint8 [T>=1, H, W, 3], got {frames.dtype} {frames.shape}")
+        if self.storage == "raw":
+            return frames
+        encoded = np.empty(frames.shape[0], dtype=object)
+        for i in range(frames.shape[0]):
+            encoded[i] = encode_jpeg(frames[i], self.jpeg_quality)
+        return encoded
+
     def add(self, id: str, frames: np.ndarray, source_num_frames: int | None = None) -> None:
         """Append one video: frames uint8 [T, H, W, 3] with T >= 1."""
+        self.add_encoded(id, self.encode(frames, id), source_num_frames)
+
+    def add_encoded(self, id: str, encoded: np.ndarray, source_num_frames: int | None = None) -> None:
+        """Append one video that `encode` prepared."""
         if self._file is None:
             raise RuntimeError("FrameStoreWriter.add outside its `with` block")
         if id in self._seen:
             raise DataError(id, f"duplicate id in frame store {self.path}")
-        frames = np.asarray(frames)
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
-            raise DataError(id, f"frames must be uint8 [T>=1, H, W, 3], got {frames.dtype} {frames.shape}")
         name = f"frames/{len(self._ids)}"
-        t = frames.shape[0]
+        t = encoded.shape[0]
         if self.storage == "raw":
-            self._file.create_dataset(name, data=frames, chunks=(1, *frames.shape[1:]), **self._filters)
+            self._file.create_dataset(name, data=encoded, chunks=(1, *encoded.shape[1:]), **self._filters)
         else:
-            encoded = np.empty(t, dtype=object)
-            for i in range(t):
-                encoded[i] = encode_jpeg(frames[i], self.jpeg_quality)
             self._file.create_dataset(name, data=encoded, dtype=h5py.vlen_dtype(np.uint8))
         self._ids.append(id)
         self._seen.add(id)

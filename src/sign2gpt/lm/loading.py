@@ -25,7 +25,7 @@ from sign2gpt.precision import select_precision
 
 log = logging.getLogger(__name__)
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def compute_dtype(device: torch.device) -> torch.dtype:
@@ -46,7 +46,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
         if not (path / "config.json").is_file():
             raise DataError(name, "directory has no config.json: not a save_pretrained model directory")
         return path
-    if not _HUB_ID.match(name):
+    if not HUB_ID.match(name):
         raise DataError(name, "no such model directory; run the `lm_pretrain` rule (embedded default) "
                               "or set lm.pretrained to a hub name or a save_pretrained directory")
     try:
@@ -65,7 +65,7 @@ def load_causal_lm(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The causal LM (frozen, eval mode, on `device`) and its tokenizer.
 
-    `dtype` defaults to `compute_dtype(device)`: bf16 on CUDA, float32 on CPU. A tokenizer
+    `dtype` defaults to `compute_dtype(device)` (the `precision: auto` LM dtype). A tokenizer
     without a pad token (Llama) gets its eos token as pad; pads are masked out everywhere.
     """
     device = torch.device(device)

@@ -15,7 +15,8 @@ small config (`spatial.config.model_type`):
   recognition on dev after 6 epochs: DINOv2 32²/patch 4 0.39, ResNet [32, 64, 128] at 32² 0.79
   (`benchmarks/backbone_probe.py --architectures 6`).
 
-Weights are looked up locally only (`local_files_only=True`) unless `allow_download=True`, so a
+Weights are looked up locally only (`local_files_only=True`) unless `allow_download=True` (which
+also needs `SIGN2GPT_ALLOW_DOWNLOAD=1`: importing sign2gpt puts the hub client offline), so a
 missing download is a clear error, never a silent fetch. Get them once with
 `hf download facebook/dinov2-small` (or point `spatial.pretrained` at a `save_pretrained` dir).
 

@@ -8,6 +8,7 @@ features) and the adapted LM (`SignConditionedLM`). The three variants of the pa
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -41,11 +42,18 @@ def needs_leading_space(tokenizer: Any) -> bool:
     return after_a_word[-len(alone):] != alone
 
 
+def _written_with_spaces(text: str) -> bool:
+    """Whether the script of the sentence's first character separates words by spaces: Chinese and
+    Japanese (wide characters) do not, so a sentence there has no space before it mid-text either."""
+    return bool(text) and unicodedata.east_asian_width(text[0]) not in ("W", "F")
+
+
 def tokenize_sentence(tokenizer: Any, text: str, *, leading_space: bool | None = None) -> list[int]:
     """A sentence's ids as the LM sees a sentence mid-text (see `needs_leading_space`)."""
     if leading_space is None:
         leading_space = needs_leading_space(tokenizer)
-    return tokenizer((" " + text) if leading_space else text, add_special_tokens=False)["input_ids"]
+    spaced = leading_space and _written_with_spaces(text)
+    return tokenizer((" " + text) if spaced else text, add_special_tokens=False)["input_ids"]
 
 
 def encode_targets(

@@ -33,7 +33,7 @@ from sign2gpt.training.checkpoint import load_weights
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
-from sign2gpt.utils import seed_everything
+from sign2gpt.utils import reserve_for_workers, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,7 @@ def run_pretrain(
     train_ds = SignDataset(train_samples, store, train=True, augment_cfg=augment, **data_kw)
     dev_ds = SignDataset(dev_samples, store, train=False, **data_kw)
     workers = int(train.get("num_workers", 0))
+    reserve_for_workers(workers)
     train_loader = make_loader(train_ds, train["batch_size"], True, workers, dist.distributed, seed=seed)
     dev_loader = make_loader(dev_ds, train["batch_size"], False, workers, False, seed=seed)
 

@@ -42,7 +42,7 @@ from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wr
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
 from sign2gpt.training.pretrain import config_fingerprint, discard_stale_checkpoint
-from sign2gpt.utils import seed_everything
+from sign2gpt.utils import reserve_for_workers, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,8 @@ def run_translate(
 
     loader_kw = dict(seed=seed, pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,
                      num_workers=int(train.get("num_workers", 0)))
+    if variant != "z":  # the z variant reads cached features in this process
+        reserve_for_workers(loader_kw["num_workers"])
     features = features or {}
     train_loader = make_split_loader(variant, train_manifest, train=True, batch_size=train["batch_size"], frames=frames,
                                      features=features.get("train"), distributed=dist.distributed, **loader_kw)

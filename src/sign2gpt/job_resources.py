@@ -1,0 +1,61 @@
+"""What a workflow job asks Snakemake (and SLURM) for: CPUs and GPUs.
+
+`workflow/rules/common.smk` calls these with the config and what it knows of the run; they are
+plain functions so that the rules stay wiring and the policy is unit-tested.
+
+CPUs: a training stage runs `num_workers` data-loader processes beside each training process
+(one per GPU under DDP), so it asks for `ranks x (num_workers + 1)` CPUs, or `threads` when that is
+more. The SLURM profile books exactly the rule's threads (`cpus_per_task: threads`).
+
+GPUs: on a cluster a job asks for what it uses (1, or `gpus` for a DDP stage) and SLURM places it.
+On one machine a job cannot know which GPU Snakemake would give it, so every GPU stage asks for
+all the GPUs the run declared (`--resources gpu=N`): GPU jobs then run one at a time and never load
+their models onto the same device side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from sign2gpt.errors import ConfigError
+
+DDP_STAGES = ("pretrain", "translate")  # the stages torchrun spreads over `gpus` GPUs
+
+
+def job_threads(config: Mapping[str, Any], section: str | None = None) -> int:
+    """CPUs a job of a torch stage uses and so asks for (`section`: its config section)."""
+    threads = int(config.get("threads", 2))
+    if section is None:
+        return threads
+    workers = int(config.get(section, {}).get("num_workers", 0))
+    gpus = int(config.get("gpus", 0) or 0)
+    ranks = gpus if section in DDP_STAGES and gpus > 1 else 1
+    return max(threads, ranks * (workers + 1))
+
+
+def stage_gpus(config: Mapping[str, Any], stage: str) -> int:
+    """GPUs a stage uses: `gpus` for the DDP stages, at most one for the others."""
+    gpus = int(config.get("gpus", 0) or 0)
+    return gpus if stage in DDP_STAGES else min(gpus, 1)
+
+
+def gpu_request(config: Mapping[str, Any], stage: str, *, one_machine: bool, declared: int | None) -> int:
+    """The `gpu` resource a job of `stage` asks for (see the module doc)."""
+    used = stage_gpus(config, stage)
+    if not used or not one_machine or declared is None:
+        return used
+    return max(declared, used)
+
+
+def check_declared_gpus(config: Mapping[str, Any], declared: int | None) -> None:
+    """On one machine, a run with `gpus` > 0 must declare at least that many GPUs."""
+    gpus = int(config.get("gpus", 0) or 0)
+    if not gpus:
+        return
+    if declared is None:
+        raise ConfigError(f"gpus: {gpus} on one machine: declare the machine's GPUs, e.g. `--resources gpu={gpus}` "
+                          "(or `--profile profiles/local` for one GPU), so that GPU jobs queue for them instead of "
+                          "sharing a GPU")
+    if declared < gpus:
+        raise ConfigError(f"gpus: {gpus}, but the run declared --resources gpu={declared}: a DDP stage needs "
+                          f"{gpus} GPUs (declare the machine's GPUs, or lower gpus)")
