@@ -91,6 +91,7 @@ def node_sized_overlay(cpus: int, mem_mb: int) -> dict:
     return {
         "default-resources": fit(profile["default-resources"]),
         "set-resources": {rule: fit(res) for rule, res in profile["set-resources"].items()},
+        "set-threads": {rule: min(int(n), cpu_cap) for rule, n in profile.get("set-threads", {}).items()},
         "slurm-status-command": "squeue",
         "slurm-init-seconds-before-status-checks": 2,
         "seconds-between-status-checks": 2,
