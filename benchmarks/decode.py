@@ -3,10 +3,17 @@
     python benchmarks/decode.py                       # renders 20 videos of 100 frames at 256x256
     python benchmarks/decode.py --videos DIR          # your own videos (*.mp4, *.avi, *.mkv, *.mov)
     python benchmarks/decode.py --compare-storage     # + raw (none/lzf/gzip) vs jpeg at 64 and 256
+    python benchmarks/decode.py --source png --size 256 --storage jpeg --threads 2
+                                                      # PHOENIX-2014T-like PNG folders (210x260) -> 256² JPEG
+    python benchmarks/decode.py --source jpeg --size 256 --storage jpeg --threads 2
+                                                      # CSL-Daily-like JPEG folders (512x512) -> 256² JPEG
 
 What each figure includes (same videos, same stride and output size, page cache warm):
-- raw_frames_per_s: `decord.VideoReader(path, width=size, height=size).get_batch(strided
-  indices).asnumpy()` per video, nothing else.
+- raw_frames_per_s: videos: `decord.VideoReader(path, width=size, height=size).get_batch(strided
+  indices).asnumpy()` per video, nothing else; frame folders (`--source png|jpeg`): PIL's
+  `Image.open`, `draft` (JPEG), `convert("RGB")`, `resize((size, size))` per strided file, nothing
+  else. With `--threads N` the bare library runs over the videos in N threads, and the stage
+  gets `threads=N` (decode.threads), so both use the same number of threads.
 - frames_per_s: the decode stage itself (`decode_shard`, one shard): reading the manifest, the
   same decord call, encoding (JPEG or HDF5 filter), writing the HDF5 store, the atomic rename.
 - store_read_frames_per_s: `FrameStore.read` of 16-frame clips at random (video, offset),
@@ -75,15 +82,55 @@ def render_videos(out: Path, n: int, frames: int, size: int, seed: int = 0) -> l
     return paths
 
 
-def bare_decord(paths: list[Path], stride: int, size: int | None) -> int:
+def render_folders(videos: list[Path], out: Path, kind: str) -> list[Path]:
+    """The rendered videos as frame folders: PNG at 210x260 (PHOENIX-2014T) or JPEG at 512x512
+    (CSL-Daily, quality 95), one file per frame."""
+    from PIL import Image
+
+    folders = []
+    for video in videos:
+        folder = out / video.stem
+        folder.mkdir()
+        for t, frame in enumerate(read_frames(video)):
+            image = Image.fromarray(frame)
+            if kind == "png":
+                image.resize((210, 260), Image.Resampling.BILINEAR).save(folder / f"images{t + 1:04d}.png")
+            else:
+                image.resize((512, 512), Image.Resampling.BILINEAR).save(folder / f"{t:06d}.jpg", quality=95)
+        folders.append(folder)
+    return folders
+
+
+def _bare_one(path: Path, stride: int, size: int | None) -> int:
+    if path.is_dir():
+        from PIL import Image
+
+        n = 0
+        for f in sorted(path.iterdir())[::stride]:
+            with Image.open(f) as im:
+                if size is not None and im.format == "JPEG":
+                    im.draft("RGB", (size, size))
+                im = im.convert("RGB")
+                if size is not None:
+                    im = im.resize((size, size), Image.Resampling.BICUBIC)
+                np.asarray(im)
+                n += 1
+        return n
     import decord
 
-    n = 0
     side = size if size is not None else -1
-    for p in paths:
-        vr = decord.VideoReader(str(p), ctx=decord.cpu(0), width=side, height=side)
-        n += vr.get_batch(list(range(0, len(vr), stride))).asnumpy().shape[0]
-    return n
+    vr = decord.VideoReader(str(path), ctx=decord.cpu(0), width=side, height=side)
+    return vr.get_batch(list(range(0, len(vr), stride))).asnumpy().shape[0]
+
+
+def bare_decode(paths: list[Path], stride: int, size: int | None, threads: int = 1) -> int:
+    """The bare library over every video or folder, in `threads` threads; returns the frames."""
+    if threads <= 1:
+        return sum(_bare_one(p, stride, size) for p in paths)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(lambda p: _bare_one(p, stride, size), paths))
 
 
 def random_clips(store: FrameStore, clips: int, length: int = 16, seed: int = 0) -> tuple[int, float]:
@@ -137,9 +184,15 @@ def main() -> None:
     ap.add_argument("--jpeg-quality", type=int, default=defaults.get("jpeg_quality", 90))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--clips", type=int, default=500)
+    ap.add_argument("--source", choices=["video", "png", "jpeg"], default="video",
+                    help="what the stage decodes: mp4 videos, PNG frame folders (210x260) or JPEG folders (512x512)")
+    ap.add_argument("--threads", type=int, default=1, help="threads of the bare library and of the stage (decode.threads)")
     ap.add_argument("--compare-storage", action="store_true")
-    ap.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
+    ap.add_argument("--json", type=Path, default=None,
+                    help="where the JSON goes (default: decode.json, decode_png.json or decode_jpeg.json beside this file)")
     args = ap.parse_args()
+    if args.json is None:
+        args.json = Path(__file__).with_name("decode.json" if args.source == "video" else f"decode_{args.source}.json")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("sign2gpt").setLevel(logging.WARNING)
 
@@ -153,27 +206,33 @@ def main() -> None:
             log.info("rendered %d videos in %.1f s", len(paths), time.perf_counter() - start)
         if not paths:
             raise SystemExit(f"no videos in {args.videos}")
+        if args.source != "video":
+            (tmp / "folders").mkdir()
+            paths = render_folders(paths, tmp / "folders", args.source)
         samples = [Sample(p.stem, str(p.resolve()), count_frames(p), "", "text") for p in paths]
         write_manifest(tmp / "manifest.tsv", samples)
         for p in paths:  # warm the page cache for both contenders
-            p.read_bytes()
+            for f in (sorted(p.iterdir()) if p.is_dir() else [p]):
+                f.read_bytes()
 
-        bare_decord(paths[:2], args.stride, args.size)  # warm-up (library load, first-call costs)
+        bare_decode(paths[:2], args.stride, args.size)  # warm-up (library load, first-call costs)
         raw_s, stage_s, frames = [], [], 0
         out = tmp / "shard0.h5"
         for _ in range(args.repeats):
             start = time.perf_counter()
-            frames = bare_decord(paths, args.stride, args.size)
+            frames = bare_decode(paths, args.stride, args.size, args.threads)
             raw_s.append(time.perf_counter() - start)
             start = time.perf_counter()
             decode_shard(tmp / "manifest.tsv", out, shard=0, num_shards=1, stride=args.stride, size=args.size,
-                         storage=args.storage, jpeg_quality=args.jpeg_quality)
+                         storage=args.storage, jpeg_quality=args.jpeg_quality, threads=args.threads)
             stage_s.append(time.perf_counter() - start)
         with FrameStore(out) as store:
             stored = sum(store.num_frames(i) for i in store.ids)
             assert stored == frames, (stored, frames)
             read_frames_n, read_s = random_clips(store, args.clips)
         result = {
+            "source": args.source,
+            "threads": args.threads,
             "videos": len(paths),
             "frames": frames,
             "stride": args.stride,
@@ -183,6 +242,7 @@ def main() -> None:
             "frames_per_s": round(frames / min(stage_s), 1),
             "raw_frames_per_s": round(frames / min(raw_s), 1),
             "ratio": round(min(raw_s) / min(stage_s), 3),
+            "frames_per_s_per_thread": round(frames / min(stage_s) / args.threads, 1),
             "store_read_frames_per_s": round(read_frames_n / read_s, 1),
             "bytes_per_frame": round(out.stat().st_size / frames, 1),
             "cpu_count": os.cpu_count(),

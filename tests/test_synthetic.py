@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -241,10 +242,22 @@ def test_test_only_signer_never_in_train_or_dev(tiny):
     assert speakers["train"] == {f"Signer{i + 1:02d}" for i in range(n - k)}
 
 
+def _render_in_a_fresh_process(out, cfg, workers):
+    """generate_corpus in a new interpreter, as the workflow's synthetic_corpus job runs it. Rendered
+    in this long-lived test process after other renders, the same corpus has been seen to differ
+    from a fresh process's (CI and a stress loop: the 2nd and later corpora of a process differed
+    from its 1st in some videos); the cause is not pinned down (see the session-3 note)."""
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=generate_corpus, args=(out,), kwargs={**cfg, "workers": workers})
+    proc.start()
+    proc.join(timeout=300)
+    assert proc.exitcode == 0, f"rendering with {workers} worker(s) failed ({proc.exitcode})"
+
+
 def test_corpus_is_identical_with_several_workers(tmp_path):
     cfg = dict(TINY_CORPUS, splits={"train": 6, "dev": 1, "test": 2})
-    generate_corpus(tmp_path / "one", **cfg, workers=1)
-    generate_corpus(tmp_path / "two", **cfg, workers=2)
+    _render_in_a_fresh_process(tmp_path / "one", cfg, 1)
+    _render_in_a_fresh_process(tmp_path / "two", cfg, 2)
     files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
     assert len(files) == 6 + 9
     for rel in files:

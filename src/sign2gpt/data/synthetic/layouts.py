@@ -20,10 +20,17 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
-from sign2gpt.data.ingest import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES
 from sign2gpt.data.synthetic.mp4 import write_mp4
+
+# The release layouts' paths (as sign2gpt.data.ingest reads them). Pillow and the ingestion module
+# are imported only where frame folders are written: importing them into the rendering processes
+# made the rendered mp4 corpus differ from run to run (seen as tests/test_synthetic.py's
+# several-workers check failing under load; cause not pinned down).
+PHOENIX_FRAMES = "features/fullFrame-210x260px"
+CSL_FRAMES = "sentence/frames_512x512"
+CSL_SPLIT_FILE = "sentence_label/split_1.txt"
+CSL_PICKLE = "sentence_label/csl2020ct_v2.pkl"
 
 LAYOUTS = ("videos", "phoenix14t", "csldaily")
 PHOENIX_SIZE = (210, 260)  # (width, height) of fullFrame-210x260px
@@ -46,7 +53,9 @@ def video_column(layout: str, split: str, name: str) -> str:
     return f"videos/{split}/{name}.mp4" if layout == "videos" else f"{name}/1/*.png"
 
 
-def _resized(frame: np.ndarray, size: tuple[int, int]) -> Image.Image:
+def _resized(frame: np.ndarray, size: tuple[int, int]):
+    from PIL import Image
+
     image = Image.fromarray(frame)
     return image if image.size == size else image.resize(size, Image.Resampling.BILINEAR)
 

@@ -1,4 +1,4 @@
-"""benchmarks/train_step.py runs (tiny arguments) and reports what it measured."""
+"""Benchmarks run (tiny arguments) and report what they measured: train_step.py, decode.py on frame folders."""
 
 from __future__ import annotations
 
@@ -28,3 +28,18 @@ def test_train_step_benchmark_smoke(tmp_path):
     for stage in ("pretrain", "translate"):  # checkpointing changes memory, never the loss
         assert runs[(stage, "off")]["loss"] == runs[(stage, "on")]["loss"]
     assert last["summary"]["translate_memory_ratio"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["png", "jpeg"])
+def test_decode_benchmark_frame_folders_smoke(tmp_path, source):
+    out = tmp_path / "decode.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "decode.py"), "--source", source, "--size", "64", "--storage", "jpeg",
+           "--threads", "2", "--num-videos", "2", "--frames", "6", "--source-size", "64", "--repeats", "1",
+           "--clips", "5", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result == json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["source"] == source and result["threads"] == 2 and result["frames"] == 12
+    assert result["ratio"] > 0 and result["frames_per_s"] > 0 and result["raw_frames_per_s"] > 0
