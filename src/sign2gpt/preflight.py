@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from sign2gpt.data.ingest import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, SPLITS
+from sign2gpt.data.ingest import SPLITS
+from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, phoenix_corpus_csv
 from sign2gpt.lm.loading import HUB_ID
 FASTTEXT_URL = "https://dl.fbaipublicfiles.com/fasttext/vectors-crawl/cc.{lang}.300.bin.gz"
 
@@ -37,7 +38,7 @@ def _dataset(ds: Mapping[str, Any]) -> list[Missing]:
         return [Missing("dataset.root", str(root), f"put the {kind} release there, or set dataset.root to its folder")]
     root = Path(root)
     if kind == "phoenix14t":
-        needed = [root / "annotations" / "manual" / f"PHOENIX-2014-T.{s}.corpus.csv" for s in SPLITS]
+        needed = [phoenix_corpus_csv(root, s) for s in SPLITS]
         needed += [root / PHOENIX_FRAMES / s for s in SPLITS]
     elif kind == "csldaily":
         needed = [root / CSL_SPLIT_FILE, root / CSL_PICKLE, root / CSL_FRAMES]

@@ -32,6 +32,7 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from sign2gpt.data.manifest import Sample, parse_segments, write_manifest
+from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, phoenix_corpus_csv
 from sign2gpt.data.video import count_frames
 from sign2gpt.errors import ConfigError, DataError
 from sign2gpt.io import write_text
@@ -39,10 +40,6 @@ from sign2gpt.io import write_text
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
-PHOENIX_FRAMES = "features/fullFrame-210x260px"
-CSL_FRAMES = "sentence/frames_512x512"
-CSL_SPLIT_FILE = "sentence_label/split_1.txt"
-CSL_PICKLE = "sentence_label/csl2020ct_v2.pkl"
 
 
 @dataclass
@@ -133,7 +130,7 @@ def _inside(root: Path, relative: str, where: str) -> Path:
 
 
 def _phoenix_csv(root: Path, split: str) -> Path:
-    return root / "annotations" / "manual" / f"PHOENIX-2014-T.{split}.corpus.csv"
+    return phoenix_corpus_csv(root, split)
 
 
 def _synthetic(root: Path, index: str) -> list[_Item]:

@@ -63,10 +63,11 @@ def score_splits(
         refs = {s.id: s.text for s in samples}
         ids = [s.id for s in samples]
         conv = _conventions(evaluate)
-        s = result["splits"][split] = score([hyps[i] for i in ids], [refs[i] for i in ids], language, **conv)
+        hyp_list, ref_list = [hyps[i] for i in ids], [refs[i] for i in ids]
+        s = result["splits"][split] = score(hyp_list, ref_list, language, **conv)
         # the other final-period choice beside it: the official code scores the text as it is
         other = {**conv, "strip_final_period": not conv["strip_final_period"]}
-        alt = score([hyps[i] for i in ids], [refs[i] for i in ids], language, **other)
+        alt = score(hyp_list, ref_list, language, **other)
         s["alternative"] = {"strip_final_period": other["strip_final_period"],
                             **{k: alt[k] for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")}}
         log.info("%s %s: BLEU-4 %.2f ROUGE-L %.2f (n=%d)", name, split, s["bleu4"], s["rouge_l"], s["n"])

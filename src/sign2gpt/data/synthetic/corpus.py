@@ -29,6 +29,7 @@ from typing import Any, Iterable
 import numpy as np
 from tqdm import tqdm
 
+from sign2gpt.data.release_paths import phoenix_corpus_csv
 from sign2gpt.data.synthetic.grammar import generate_pairs
 from sign2gpt.data.synthetic.layouts import LAYOUTS, video_column, video_path, write_csl_annotations, write_video
 from sign2gpt.data.synthetic.render import render_video
@@ -59,7 +60,7 @@ TINY_CORPUS: dict[str, Any] = {
 
 
 def corpus_csv(root: str | os.PathLike, split: str) -> Path:
-    return Path(root) / "annotations" / "manual" / f"PHOENIX-2014-T.{split}.corpus.csv"
+    return phoenix_corpus_csv(root, split)
 
 
 def segments_csv(root: str | os.PathLike, split: str) -> Path:

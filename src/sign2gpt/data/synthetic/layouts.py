@@ -23,14 +23,7 @@ import numpy as np
 
 from sign2gpt.data.synthetic.mp4 import write_mp4
 
-# The release layouts' paths (as sign2gpt.data.ingest reads them). Pillow and the ingestion module
-# are imported only where frame folders are written: importing them into the rendering processes
-# made the rendered mp4 corpus differ from run to run (seen as tests/test_synthetic.py's
-# several-workers check failing under load; cause not pinned down).
-PHOENIX_FRAMES = "features/fullFrame-210x260px"
-CSL_FRAMES = "sentence/frames_512x512"
-CSL_SPLIT_FILE = "sentence_label/split_1.txt"
-CSL_PICKLE = "sentence_label/csl2020ct_v2.pkl"
+from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES
 
 LAYOUTS = ("videos", "phoenix14t", "csldaily")
 PHOENIX_SIZE = (210, 260)  # (width, height) of fullFrame-210x260px
