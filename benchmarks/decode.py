@@ -19,6 +19,9 @@ What each figure includes (same videos, same stride and output size, page cache 
 - store_read_frames_per_s: `FrameStore.read` of 16-frame clips at random (video, offset),
   decoding included (as a DataLoader worker would).
 - bytes_per_frame: store file size / stored frames.
+- encode_frames_per_s (storage jpeg): the stage's JPEG encoder alone on the stored frames, same
+  threads; encode_bound_ratio = 1 / (1 + raw_frames_per_s / encode_frames_per_s), the ratio a
+  stage that only decoded as fast as the bare library and encoded could reach.
 Each of the two decode timings is the best of --repeats runs, alternated so that both see the
 same machine load. The last line printed is JSON; it is also written to --json.
 """
@@ -146,6 +149,20 @@ def random_clips(store: FrameStore, clips: int, length: int = 16, seed: int = 0)
     return frames, time.perf_counter() - start
 
 
+def encode_rate(store: FrameStore, quality: int, threads: int) -> float:
+    """Frames/s of JPEG encoding alone (`encode_jpeg`, the stage's encoder) of the stored frames,
+    in `threads` threads: the part of the stage's work the bare library does not do."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sign2gpt.data.frame_store import encode_jpeg
+
+    frames = [f for vid in store.ids for f in store.read(vid)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        list(pool.map(lambda f: encode_jpeg(f, quality), frames, chunksize=16))
+    return round(len(frames) / (time.perf_counter() - start), 1)
+
+
 def compare_storage(paths: list[Path], tmp: Path, clips: int) -> list[dict]:
     """Write the same decoded frames with every storage option; size, write and read rates."""
     variants = [("raw", "none", 90), ("raw", "lzf", 90), ("raw", "gzip1", 90), ("raw", "gzip4", 90),
@@ -230,6 +247,7 @@ def main() -> None:
             stored = sum(store.num_frames(i) for i in store.ids)
             assert stored == frames, (stored, frames)
             read_frames_n, read_s = random_clips(store, args.clips)
+            encode_fps = encode_rate(store, args.jpeg_quality, args.threads) if args.storage == "jpeg" else None
         result = {
             "source": args.source,
             "threads": args.threads,
@@ -245,6 +263,9 @@ def main() -> None:
             "frames_per_s_per_thread": round(frames / min(stage_s) / args.threads, 1),
             "store_read_frames_per_s": round(read_frames_n / read_s, 1),
             "bytes_per_frame": round(out.stat().st_size / frames, 1),
+            "encode_frames_per_s": encode_fps,
+            # the ratio the stage could reach if it cost only bare decoding + encoding
+            "encode_bound_ratio": round(1 / (1 + frames / min(raw_s) / encode_fps), 3) if encode_fps else None,
             "cpu_count": os.cpu_count(),
         }
         if args.compare_storage:

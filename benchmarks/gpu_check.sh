@@ -6,8 +6,11 @@
 #      memory and seconds per step in the precision select_precision picks (bf16 on A100/H100);
 #   2. the paper-scale rehearsal's pretrain and translate (pgp) on CUDA through the workflow
 #      (stand-in weights, sign2gpt.rehearsal), one GPU, --resources gpu=1;
-#   3. torchrun with NCCL on every GPU present (an all-reduce and a DDP step).
-# Results go to $OUT (or gpu-check/ here): train_step.json, gpu_check.log, the rehearsal's logs.
+#   3. torchrun with NCCL on every GPU present (an all-reduce and a DDP step);
+#   4. benchmarks/loader.py with the float work (resample, colour, normalise) timed on the GPU and
+#      the loader workers scaled over the machine's CPUs (frames/s per worker).
+# Results go to $OUT (or gpu-check/ here): train_step.json, loader.json, gpu_check.log, the
+# rehearsal's logs.
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root, with .venv or sign2gpt installed
 set -euo pipefail
@@ -67,4 +70,7 @@ print(f"rank {info.rank}/{dist.get_world_size()} on {info.device}: all_reduce {x
 dist.destroy_process_group()
 EOF
 "$BIN/torchrun" --standalone --nproc-per-node "$NGPU" "$WORK/ddp_check.py"
+echo "== 4. loader workers and the float work on the GPU"
+NCPU="$(nproc)"
+"$PY" benchmarks/loader.py --device cuda --workers 1 2 $(( NCPU / 2 )) $(( NCPU - 1 )) --repeats 2 --json "$OUT/loader.json"
 echo "== done: $OUT"

@@ -43,3 +43,22 @@ def test_decode_benchmark_frame_folders_smoke(tmp_path, source):
     assert result == json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["source"] == source and result["threads"] == 2 and result["frames"] == 12
     assert result["ratio"] > 0 and result["frames_per_s"] > 0 and result["raw_frames_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_loader_benchmark_smoke(tmp_path):
+    out = tmp_path / "loader.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "loader.py"), "--videos", "3", "--frames", "12", "--workers", "1", "2",
+           "--repeats", "1", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result == json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [r["workers"] for r in result["rows"]] == [1, 2]
+    for r in result["rows"]:
+        assert r["frames_per_epoch"] > 0
+        for key in ("bare_frames_per_s_per_process", "loader_frames_per_s_per_worker",
+                    "float_in_workers_frames_per_s_per_worker", "ratio_uint8", "ratio_float_in_workers"):
+            assert r[key] > 0, key
+    assert result["settings"]["image_size"] == 224 and result["settings"]["augment"] is True
+    assert result["device_frames_per_s"] > 0 and result["bytes_ratio"] > 2.5  # uint8 256² vs float32 224²

@@ -98,6 +98,59 @@ def test_read_jpeg_folder_downscaled(tmp_path: Path):
     assert [frame_index(f) for f in frames] == [0, 1, 2]
 
 
+def _noisy(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 64, (h, w, 3)) + np.linspace(0, 180, w)[None, :, None]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape,size", [((512, 512), 256), ((512, 512), 200), ((260, 210), 256), ((480, 640), 256),
+                                        ((512, 512), 64), ((131, 97), 32), ((64, 64), None)])
+def test_jpeg_folder_frames_are_the_pixels_of_pils_draft_decode(tmp_path: Path, shape, size):
+    """simplejpeg's reduced decode picks the scale PIL's draft picks and gives the same pixels."""
+    from sign2gpt.data.jpeg import TURBO_COLOURSPACES
+    import simplejpeg
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for t in range(2):
+        Image.fromarray(_noisy(*shape, t)).save(folder / f"{t}.jpg", quality=95)
+    Image.fromarray(_noisy(*shape, 2)).convert("L").save(folder / "2.jpg", quality=95)  # a greyscale JPEG too
+    expected = []
+    for f in list_frame_files(folder):
+        assert simplejpeg.decode_jpeg_header(f.read_bytes())[2] in TURBO_COLOURSPACES  # the libjpeg-turbo path
+        with Image.open(f) as im:
+            if size is not None:
+                im.draft("RGB", (size, size))
+            im = im.convert("RGB")
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), Image.Resampling.BICUBIC)
+            expected.append(np.asarray(im))
+    assert np.array_equal(read_frames(folder, size=size), np.stack(expected))
+
+
+def test_store_jpeg_frames_decode_as_pil_decodes_them(tmp_path: Path):
+    from sign2gpt.data.jpeg import decode_jpeg, encode_jpeg
+
+    frames = np.stack([_noisy(40, 56, t) for t in range(3)])
+    with FrameStoreWriter(tmp_path / "s.h5", stride=1, size=None, storage="jpeg", jpeg_quality=90) as w:
+        w.add("v", frames)
+    stored = FrameStore(tmp_path / "s.h5").read("v")
+    for t in range(3):
+        data = encode_jpeg(frames[t], 90)
+        with Image.open(__import__("io").BytesIO(data.tobytes())) as im:
+            assert np.array_equal(stored[t], np.asarray(im.convert("RGB")))
+        assert np.array_equal(decode_jpeg(data), stored[t])
+        pil = __import__("io").BytesIO()
+        Image.fromarray(frames[t]).save(pil, format="JPEG", quality=90)
+        with Image.open(pil) as im:  # no worse than PIL's own encoder at the same quality
+            pil_error = np.abs(np.asarray(im.convert("RGB")).astype(int) - frames[t]).mean()
+        assert np.abs(stored[t].astype(int) - frames[t]).mean() <= 1.05 * pil_error
+    cmyk = __import__("io").BytesIO()
+    Image.fromarray(frames[0]).convert("CMYK").save(cmyk, format="JPEG", quality=90)  # PIL decodes it (simplejpeg converts CMYK differently)
+    with Image.open(cmyk) as im:
+        assert np.array_equal(decode_jpeg(np.frombuffer(cmyk.getvalue(), np.uint8)), np.asarray(im.convert("RGB")))
+
+
 def test_bad_inputs_name_the_path(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "zero.mp4").write_bytes(b"")

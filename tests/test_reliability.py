@@ -41,7 +41,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from sign2gpt.config import load_config
-from sign2gpt.data.dataset import SignDataset, collate, make_loader
+from sign2gpt.data.dataset import SignDataset, batch_frames, collate, make_loader
 from sign2gpt.data.decode import decode_shard, skipped_path
 from sign2gpt.data.feature_cache import (
     FeatureCache,
@@ -707,10 +707,10 @@ def test_video_longer_than_max_frames_is_capped_and_one_frame_video_runs(tmp_pat
     model = build_sign_model(cfg["spatial"], cfg["encoder"]).eval()
     for train in (True, False):
         ds = SignDataset(samples, store, train=train, image_size=cfg["spatial"]["image_size"], stride=2, max_frames=16, seed=1)
-        assert ds[0]["frames"].shape[0] == 16 and ds[1]["frames"].shape[0] == 1
+        assert ds[0]["pixels"].shape[0] == 16 and ds[1]["pixels"].shape[0] == 1
         batch = next(iter(make_loader(ds, 2, False, collate_fn=collate)))
         with torch.no_grad():
-            z, mask = model(batch["frames"], batch["lengths"])
+            z, mask = model(batch_frames(batch, "cpu"), batch["lengths"])
         assert z.shape[:2] == (2, 8) and mask.sum(1).tolist() == [8, 1]
         assert torch.isfinite(z[mask]).all()
 

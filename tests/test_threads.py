@@ -76,6 +76,11 @@ def test_job_threads(config, section, expected):
     assert job_threads(config, section) == expected
 
 
+def test_one_process_stages_reading_a_training_section_ask_for_one_rank():
+    config = {"threads": 1, "gpus": 4, "translate": {"num_workers": 8}}
+    assert job_threads(config, "translate", distributed=False) == 9  # evaluate: one process + 8 workers
+
+
 def test_preset_training_jobs_ask_for_their_loader_workers(tmp_path):
     """configs/phoenix14t.yaml: num_workers 8 -> pretrain and translate jobs take 9 CPUs (sbatch -c via
     the SLURM profile's cpus_per_task: threads), the other torch stages `threads`."""
@@ -93,4 +98,5 @@ def test_preset_training_jobs_ask_for_their_loader_workers(tmp_path):
         elif line.strip().startswith("threads:") and rule:
             threads.setdefault(rule, set()).add(int(line.split()[1]))
     assert threads.get("pretrain") == {9} and threads.get("translate") == {9}, threads
-    assert "evaluate" not in threads  # 1 thread (config threads): Snakemake prints none
+    assert threads.get("cache_features") == {9} and threads.get("evaluate") == {9}, threads  # loader workers too
+    assert "baselines" not in threads  # 1 thread (config threads): Snakemake prints none

@@ -22,14 +22,16 @@ from sign2gpt.errors import ConfigError
 DDP_STAGES = ("pretrain", "translate")  # the stages torchrun spreads over `gpus` GPUs
 
 
-def job_threads(config: Mapping[str, Any], section: str | None = None) -> int:
-    """CPUs a job of a torch stage uses and so asks for (`section`: its config section)."""
+def job_threads(config: Mapping[str, Any], section: str | None = None, *, distributed: bool = True) -> int:
+    """CPUs a job of a torch stage uses and so asks for (`section`: the config section whose
+    `num_workers` it runs; `distributed` False for a one-process stage that reads a training
+    section's workers, as cache_features and evaluate do)."""
     threads = int(config.get("threads", 2))
     if section is None:
         return threads
     workers = int(config.get(section, {}).get("num_workers", 0))
     gpus = int(config.get("gpus", 0) or 0)
-    ranks = gpus if section in DDP_STAGES and gpus > 1 else 1
+    ranks = gpus if distributed and section in DDP_STAGES and gpus > 1 else 1
     return max(threads, ranks * (workers + 1))
 
 

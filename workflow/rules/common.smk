@@ -51,9 +51,9 @@ def gpu_request(stage):
     return lambda wc: job_resources.gpu_request(config, stage, one_machine=one_machine(), declared=declared_gpus())
 
 
-def job_threads(section=None):
-    """CPUs a torch job asks for: `threads`, or a training stage's loader workers + its processes."""
-    return job_resources.job_threads(config, section)
+def job_threads(section=None, distributed=True):
+    """CPUs a torch job asks for: `threads`, or a stage's loader workers + its processes."""
+    return job_resources.job_threads(config, section, distributed=distributed)
 
 
 onstart:

@@ -76,7 +76,7 @@ rule cache_features:
         f"{LOGS}/seed{{seed}}/cache_features-{{split}}.log",
     benchmark:
         f"{BENCH}/seed{{seed}}/cache_features-{{split}}.tsv"
-    threads: job_threads()
+    threads: job_threads("pretrain", distributed=False)
     resources:
         gpu=gpu_request("cache_features"),
     conda:

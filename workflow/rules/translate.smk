@@ -51,7 +51,7 @@ rule evaluate:
         f"{LOGS}/seed{{seed}}/evaluate-{{variant}}.log",
     benchmark:
         f"{BENCH}/seed{{seed}}/evaluate-{{variant}}.tsv"
-    threads: job_threads()
+    threads: job_threads("translate", distributed=False)
     resources:
         gpu=gpu_request("evaluate"),
     conda:

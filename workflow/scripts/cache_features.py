@@ -12,6 +12,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
         frames_cfg={"frame_stride": smk.params.frame_stride, "max_frames": smk.params.max_frames},
+        num_workers=int(smk.config["pretrain"].get("num_workers", 0)),  # speed only: not a param
         device=smk.config.get("device", "auto"),
         precision=smk.config.get("precision", "auto"),
     )

@@ -216,6 +216,12 @@ def apply_params(clip: np.ndarray | torch.Tensor, params: ClipParams, size: int)
     return normalize(_colour(x.div_(255.0), params)).contiguous()
 
 
+def clip_frames(clip: np.ndarray | torch.Tensor, params: ClipParams | None, size: int) -> torch.Tensor:
+    """One clip's model input, on the clip's device: uint8 [T, H, W, 3] -> normalised float
+    [T, 3, S, S], with a drawn augmentation or (params None) the plain resize."""
+    return eval_transform(clip, size) if params is None else apply_params(clip, params, size)
+
+
 def augment_clip(
     clip: np.ndarray | torch.Tensor,
     size: int,
@@ -227,8 +233,8 @@ def augment_clip(
     """The spec §2.3 transform of one clip: uint8 [T, H, W, 3] -> normalised float [T, 3, S, S]."""
     cfg = cfg or AugmentConfig()
     if not train or not cfg.enabled:
-        return eval_transform(clip, size)
+        return clip_frames(clip, None, size)
     if rng is None:
         raise ValueError("train augmentation needs a numpy Generator")
     c = as_clip_tensor(clip)
-    return apply_params(c, draw_params(c.shape[1], c.shape[2], cfg, rng), size)
+    return clip_frames(c, draw_params(c.shape[1], c.shape[2], cfg, rng), size)

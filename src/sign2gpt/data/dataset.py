@@ -2,18 +2,29 @@
 
 Every random choice of an item (frame sampling, augmentation) comes from a numpy Generator
 seeded with (seed, epoch, index), so an item is the same whatever the number of workers, the
-rank, or whether the run was resumed. Call `set_epoch` before each epoch (the Trainer does).
+rank, or whether the run was resumed. Call `set_epoch` before each epoch (the Trainer does): the
+loader's sampler hands the epoch to the dataset with every index, so persistent workers (which
+keep their own copy of the dataset) see it too.
+
+Split of the work: the loader workers read and decode the sampled frames and draw the clip's
+augmentation; the frames cross the DataLoader as uint8 and `batch_frames` turns them into the
+model's float input on the training device (resample, colour, normalise). A float32
+[ΣT, 3, 224, 224] batch is 3-4x the bytes of its uint8 frames, and this float work is the part a
+GPU does in a fraction of the time a CPU worker takes. When training on the CPU the float work
+runs in the workers instead (`make_loader(device=...)`), where it is parallel; the result is the
+same either way.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+import functools
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from sign2gpt.data.augment import AugmentConfig, augment_clip
+from sign2gpt.data.augment import AugmentConfig, as_clip_tensor, clip_frames, draw_params
 from sign2gpt.data.sampling import sample_indices
 from sign2gpt.errors import DataError
 
@@ -27,7 +38,10 @@ class FrameSource(Protocol):
 
 
 class SignDataset(Dataset):
-    """Item i: dict(id, frames float [T, 3, S, S], text, targets list[int]).
+    """Item i: dict(id, pixels uint8 [T, H, W, 3], params (the clip's augmentation, None for the
+    plain resize), size S, text, targets list[int]); `item_frames(item)` is its float [T, 3, S, S].
+
+    Index with i (the epoch set by `set_epoch`) or with (epoch, i), as the loader's sampler does.
 
     samples: manifest rows (`sign2gpt.data.manifest.Sample`; only `.id` and `.text` are used).
     store: the frame store; its `meta["stride"]` (when present) says how many source frames one
@@ -73,12 +87,10 @@ class SignDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, int(index)])
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         sample = self.samples[index]
-        rng = self.rng(index)
+        rng = np.random.default_rng([self.seed, int(epoch), int(index)])
         n = int(self.store.num_frames(sample.id))
         if n < 1:
             raise DataError(sample.id, "has no stored frames")
@@ -91,29 +103,57 @@ class SignDataset(Dataset):
                             f"{getattr(clip, 'shape', '')}, expected uint8 [T, H, W, 3]")
         if clip.shape[0] != len(idx):
             raise DataError(sample.id, f"asked the frame store for {len(idx)} frames, got {clip.shape[0]}")
-        frames = augment_clip(clip, self.image_size, train=self.train, rng=rng, cfg=self.augment_cfg)
+        pixels = as_clip_tensor(clip)
+        params = None  # the same draws, in the same order, as when the workers did the float work
+        if self.train and self.augment_cfg.enabled:
+            params = draw_params(pixels.shape[1], pixels.shape[2], self.augment_cfg, rng)
         targets = list(self.targets_fn(sample.text)) if self.targets_fn is not None else []
-        return {"id": sample.id, "frames": frames, "text": sample.text, "targets": targets}
+        return {"id": sample.id, "pixels": pixels, "params": params, "size": self.image_size,
+                "text": sample.text, "targets": targets}
 
 
-def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """Variable-length clips stay a list (spec §2.4), plus the concatenation the spatial model eats.
+def item_frames(item: dict[str, Any]) -> torch.Tensor:
+    """The float frames [T, 3, S, S] of one dataset item, on the CPU."""
+    return clip_frames(item["pixels"], item["params"], item["size"])
 
-    Returns ids, texts, targets (list[list[int]]), lengths (list[int]), frames [ΣT, 3, S, S],
-    clips (list of [T_i, 3, S, S] views into `frames`).
+
+def collate(batch: list[dict[str, Any]], *, to_float: bool = False) -> dict[str, Any]:
+    """Variable-length clips stay a list (spec §2.4); `batch_frames` makes the concatenation the
+    spatial model eats.
+
+    Returns ids, texts, targets (list[list[int]]), lengths (list[int]), and either the uint8
+    pixels (list of [T_i, H, W, 3]) with each clip's params and the size S, or, with `to_float`
+    (the float work in the loader worker), frames float [ΣT, 3, S, S].
     """
     if not batch:
         raise ValueError("collate got an empty batch")
-    lengths = [int(item["frames"].shape[0]) for item in batch]
-    frames = torch.cat([item["frames"] for item in batch], dim=0)
-    return {
+    out = {
         "ids": [item["id"] for item in batch],
         "texts": [item["text"] for item in batch],
         "targets": [list(item["targets"]) for item in batch],
-        "lengths": lengths,
-        "frames": frames,
-        "clips": list(frames.split(lengths)),
+        "lengths": [int(item["pixels"].shape[0]) for item in batch],
     }
+    if to_float:
+        out["frames"] = torch.cat([item_frames(item) for item in batch], dim=0)
+    else:
+        out.update(pixels=[item["pixels"] for item in batch], params=[item["params"] for item in batch],
+                   size=int(batch[0]["size"]))
+    return out
+
+
+def batch_frames(batch: dict[str, Any], device: torch.device | str) -> torch.Tensor:
+    """The batch's model input float [ΣT, 3, S, S] on `device`.
+
+    From uint8 pixels, each clip is moved and transformed on the device (in float32, outside any
+    autocast, as the workers would); float frames made in the workers are only moved.
+    """
+    if "frames" in batch:
+        return batch["frames"].to(device, non_blocking=True)
+    device = torch.device(device)
+    with torch.autocast(device.type, enabled=False):
+        clips = [clip_frames(p.to(device, non_blocking=True), params, batch["size"])
+                 for p, params in zip(batch["pixels"], batch["params"])]
+    return torch.cat(clips, dim=0)
 
 
 def multi_hot(targets: Sequence[Sequence[int]], num_classes: int) -> torch.Tensor:
@@ -130,6 +170,24 @@ def multi_hot(targets: Sequence[Sequence[int]], num_classes: int) -> torch.Tenso
     return out
 
 
+class EpochSampler(Sampler):
+    """Yields (epoch, index) from a sampler: the epoch reaches the dataset in persistent workers."""
+
+    def __init__(self, sampler: DistributedSampler):
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, int(i)) for i in self.sampler)
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -138,7 +196,8 @@ def make_loader(
     distributed: bool = False,
     *,
     seed: int = 0,
-    collate_fn: Callable[[list], Any] = collate,
+    collate_fn: Callable[[list], Any] | None = None,
+    device: torch.device | str | None = None,
     pin_memory: bool | None = None,
 ) -> DataLoader:
     """DataLoader as in spec §2.4: train shuffles (and drops the last partial batch when the
@@ -150,6 +209,11 @@ def make_loader(
     one replica. Under DDP the eval sampler pads with repeated items so
     every rank gets the same number of batches: evaluate on rank 0 with a non-distributed
     loader when exact counts matter.
+
+    Workers are persistent (started once per loader, not per epoch); a dataset with a
+    `set_epoch` gets (epoch, index) keys from the sampler. collate_fn: default `collate`, with
+    the float work in the workers unless `device` is an accelerator (then `batch_frames` does it
+    there).
     """
     if distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
         replicas, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
@@ -157,6 +221,10 @@ def make_loader(
         replicas, rank = 1, 0
     sampler = DistributedSampler(dataset, num_replicas=replicas, rank=rank, shuffle=train, seed=seed, drop_last=False)
     drop_last = bool(train and len(sampler) > batch_size)
+    if hasattr(dataset, "set_epoch"):
+        sampler = EpochSampler(sampler)
+    if collate_fn is None:
+        collate_fn = functools.partial(collate, to_float=device is None or torch.device(device).type == "cpu")
     generator = torch.Generator().manual_seed(seed)  # worker base seeds; never the global RNG
     return DataLoader(
         dataset,
@@ -167,5 +235,5 @@ def make_loader(
         drop_last=drop_last,
         generator=generator,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-        persistent_workers=False,  # workers must see the dataset's new epoch each epoch
+        persistent_workers=num_workers > 0,
     )

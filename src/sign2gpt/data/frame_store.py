@@ -18,7 +18,6 @@ slower read (figures: benchmarks/decode.py --compare-storage).
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from contextlib import ExitStack
@@ -28,8 +27,8 @@ from typing import Any, Sequence
 
 import h5py
 import numpy as np
-from PIL import Image
 
+from sign2gpt.data.jpeg import decode_jpeg, encode_jpeg
 from sign2gpt.errors import DataError
 from sign2gpt.io import atomic_path
 
@@ -57,19 +56,6 @@ def _compression_args(compression: str | None) -> dict[str, Any]:
             raise ValueError(f"unknown compression {compression!r} (gzip level must be 0..9)")
         return {"compression": "gzip", "compression_opts": int(level)}
     raise ValueError(f"unknown compression {compression!r}: none | lzf | gzip | gzip0..gzip9")
-
-
-def encode_jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
-    return np.frombuffer(buf.getvalue(), dtype=np.uint8)
-
-
-def decode_jpeg(data: np.ndarray) -> np.ndarray:
-    with Image.open(io.BytesIO(data.tobytes())) as im:
-        if im.mode != "RGB":
-            im = im.convert("RGB")
-        return np.asarray(im, dtype=np.uint8)
 
 
 class FrameStoreWriter:

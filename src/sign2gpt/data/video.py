@@ -11,6 +11,7 @@ letting the JPEG decoder downscale by a power of two where that stays at or abov
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -19,11 +20,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sign2gpt.data.jpeg import decode_jpeg
 from sign2gpt.errors import DataError
 
 log = logging.getLogger(__name__)
 
 FRAME_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
+JPEG_MAGIC = b"\xff\xd8"
 
 
 def natural_key(name: str) -> list:
@@ -147,13 +150,15 @@ def _read_folder(path: Path, stride: int, size: int | None) -> np.ndarray:
     frames = []
     for f in files[::stride]:
         try:
-            with Image.open(f) as im:
-                if size is not None and im.format == "JPEG":
-                    im.draft("RGB", (size, size))  # JPEG DCT-domain downscale by 1/2..1/8, still >= size
-                im = im.convert("RGB")
-                if size is not None and im.size != (size, size):
-                    im = im.resize((size, size), Image.Resampling.BICUBIC)
-                frames.append(np.asarray(im, dtype=np.uint8))
+            data = f.read_bytes()
+            if data[:2] == JPEG_MAGIC:  # DCT-domain downscale by 1/2..1/8, still >= size
+                frame = decode_jpeg(data, size)
+            else:
+                with Image.open(io.BytesIO(data)) as im:
+                    frame = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            if size is not None and frame.shape[:2] != (size, size):
+                frame = np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.BICUBIC))
+            frames.append(frame)
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise DataError(str(path), f"cannot decode frame {f.name}: {_first_line(e)}") from None
     shapes = {a.shape for a in frames}

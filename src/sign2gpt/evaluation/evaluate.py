@@ -26,7 +26,7 @@ from sign2gpt.precision import select_precision
 from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.training.checkpoint import load_checkpoint
 from sign2gpt.training.translate import build_translator, make_split_loader
-from sign2gpt.utils import resolve_device, seed_everything
+from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 SPLITS = ("dev", "test")
@@ -108,11 +108,14 @@ def run_evaluate(
     state = load_checkpoint(checkpoint, model, restore_rng=False)
     start_id = start_token_id(model.lm.lm, tokenizer)
     beam, max_tokens = int(evaluate.get("beam", 4)), int(evaluate.get("max_tokens", 64))
+    workers = int(train.get("num_workers", 0)) if variant != "z" else 0  # cached features: read here
+    reserve_for_workers(workers)
     hyps = {}
     for split in SPLITS:
         loader = make_split_loader(variant, manifests[split], train=False, batch_size=int(train["batch_size"]), seed=seed,
                                    frames=(frames or {}).get(split), features=(features or {}).get(split),
-                                   pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg)
+                                   pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,
+                                   num_workers=workers, device=dev)
         with prec.autocast():
             hyps[split] = beam_translate(model, loader, tokenizer, start_id=start_id, beam=beam, max_tokens=max_tokens,
                                          desc=f"{split} beam search")

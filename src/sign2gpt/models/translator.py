@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sign2gpt.data.dataset import batch_frames
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.sign_model import SignModel
 
@@ -97,7 +98,7 @@ class SignTranslator(nn.Module):
         """The sign memory [B, T', D] and its mask, from frames or from cached features."""
         device = self.lm.device
         if self.sign_model is not None:
-            return self.sign_model(batch["frames"].to(device, non_blocking=True), batch["lengths"])
+            return self.sign_model(batch_frames(batch, device), batch["lengths"])
         return batch["memory"].to(device), batch["memory_mask"].to(device)
 
     def forward(self, batch: Mapping[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

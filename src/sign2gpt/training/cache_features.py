@@ -14,14 +14,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sign2gpt.data.dataset import SignDataset, make_loader
+from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader
 from sign2gpt.data.feature_cache import file_sha256, write_feature_cache
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.precision import select_precision
 from sign2gpt.training.checkpoint import load_weights
-from sign2gpt.utils import resolve_device, seed_everything
+from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ def run_cache_features(
     encoder: Mapping[str, Any],
     frames_cfg: Mapping[str, Any],
     batch_size: int = 8,
+    num_workers: int = 0,
     device: str = "auto",
     precision: str = "auto",
 ) -> int:
@@ -48,12 +49,13 @@ def run_cache_features(
     samples = read_manifest(manifest)
     dataset = SignDataset(samples, FrameStore(frames), train=False, image_size=spatial["image_size"],
                           stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"))
-    loader = make_loader(dataset, batch_size, False)
+    reserve_for_workers(num_workers)
+    loader = make_loader(dataset, batch_size, False, num_workers, device=dev)
 
     def features() -> Iterator[tuple[str, np.ndarray]]:
         with torch.no_grad(), prec.autocast():
             for batch in tqdm(loader, desc="cache features", leave=False):
-                z, mask = model(batch["frames"].to(dev), batch["lengths"])  # [B, T', D], [B, T']
+                z, mask = model(batch_frames(batch, dev), batch["lengths"])  # [B, T', D], [B, T']
                 for b, vid in enumerate(batch["ids"]):
                     yield vid, z[b, : int(mask[b].sum())].float().cpu().numpy()
 

@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from sign2gpt.data.dataset import SignDataset, make_loader, multi_hot
+from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader, multi_hot
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import Sample, read_manifest
 from sign2gpt.io import write_json
@@ -121,7 +121,7 @@ def localization(
     if not scorable:
         log.info("dev manifest has no gloss segments: localization is not scored, %d map(s) kept", examples)
     for batch in loader if scorable or examples > 0 else ():
-        _, E, mask = model(batch["frames"].to(device), batch["lengths"])
+        _, E, mask = model(batch_frames(batch, device), batch["lengths"])
         for b, vid in enumerate(batch["ids"]):
             ids = sorted(set(batch["targets"][b]))
             if not ids:
@@ -189,22 +189,22 @@ def run_pretrain(
     dev_ds = SignDataset(dev_samples, store, train=False, **data_kw)
     workers = int(train.get("num_workers", 0))
     reserve_for_workers(workers)
-    train_loader = make_loader(train_ds, train["batch_size"], True, workers, dist.distributed, seed=seed)
-    dev_loader = make_loader(dev_ds, train["batch_size"], False, workers, False, seed=seed)
+    train_loader = make_loader(train_ds, train["batch_size"], True, workers, dist.distributed, seed=seed, device=dist.device)
+    dev_loader = make_loader(dev_ds, train["batch_size"], False, workers, False, seed=seed, device=dist.device)
 
     optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001))
     scheduler = build_scheduler(optimizer, epochs=train["epochs"], steps_per_epoch=len(train_loader),
                                 warmup_epochs=train.get("warmup_epochs", 5), min_lr_ratio=train.get("min_lr_ratio", 0.01))
 
     def train_step(batch: dict[str, Any]) -> torch.Tensor:
-        scores, _, _ = model(batch["frames"].to(dist.device, non_blocking=True), batch["lengths"])
+        scores, _, _ = model(batch_frames(batch, dist.device), batch["lengths"])
         targets = multi_hot(batch["targets"], num_classes).to(dist.device)
         return core.head.loss(scores.float(), targets)
 
     def evaluate() -> dict[str, float]:
         all_scores, all_targets, losses = [], [], []
         for batch in dev_loader:
-            scores, _, _ = core(batch["frames"].to(dist.device), batch["lengths"])
+            scores, _, _ = core(batch_frames(batch, dist.device), batch["lengths"])
             targets = multi_hot(batch["targets"], num_classes).to(dist.device)
             losses.append(core.head.loss(scores.float(), targets).item())
             all_scores.append(scores.float().cpu())

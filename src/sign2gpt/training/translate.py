@@ -84,6 +84,7 @@ def make_split_loader(
     variant: str, manifest: str, *, train: bool, batch_size: int, seed: int, frames: list[str] | None = None,
     features: str | None = None, pretrained: str | None = None, spatial: Mapping[str, Any] | None = None,
     frames_cfg: Mapping[str, Any] | None = None, distributed: bool = False, num_workers: int = 0,
+    device: torch.device | str | None = None,
 ):
     """A loader of videos (frames) or of cached features for one split, as the variant needs."""
     samples = read_manifest(manifest)
@@ -97,7 +98,7 @@ def make_split_loader(
         stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"), seed=seed,
         augment_cfg={"enabled": frames_cfg.get("augment", True), "hflip": frames_cfg.get("hflip", True)},
     )
-    return make_loader(dataset, batch_size, train, num_workers, distributed, seed=seed)
+    return make_loader(dataset, batch_size, train, num_workers, distributed, seed=seed, device=device)
 
 
 def run_translate(
@@ -144,7 +145,7 @@ def run_translate(
     core: SignTranslator = model
 
     loader_kw = dict(seed=seed, pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,
-                     num_workers=int(train.get("num_workers", 0)))
+                     num_workers=int(train.get("num_workers", 0)), device=dist.device)
     if variant != "z":  # the z variant reads cached features in this process
         reserve_for_workers(loader_kw["num_workers"])
     features = features or {}
