@@ -12,6 +12,8 @@ What each figure includes (same store, same sampled frames, page cache warm, bes
   (read from the store beforehand, untimed): `PIL.Image.open(...).convert("RGB")`,
   `resize((224, 224), BILINEAR)`, `np.asarray`; nothing else. With W processes the frames are
   split over a pool of W, each timing its own share (the slowest counts).
+- bare_turbo_frames_per_s_per_process: the same with libjpeg-turbo's decoder through simplejpeg
+  (the decoder the frame store uses) instead of PIL's; ratio_*_vs_turbo compare with it.
 - loader_frames_per_s_per_worker (the path GPU training takes): `make_loader(..., device=<an
   accelerator>)` with W persistent workers, iterated over one epoch after a warm-up epoch: store
   read, JPEG decode, frame sampling, the augmentation draw, uint8 collate. The float work
@@ -99,21 +101,25 @@ def encoded_frames(path: str, items: list[tuple[str, np.ndarray]]) -> list[bytes
     return out
 
 
-def _bare_part(args: tuple[list[bytes], int]) -> tuple[int, float]:
+def _bare_part(args: tuple[list[bytes], int, str]) -> tuple[int, float]:
+    import simplejpeg
     from PIL import Image
 
-    frames, size = args
+    frames, size, decoder = args
     start = time.perf_counter()
     for b in frames:
-        with Image.open(io.BytesIO(b)) as im:
-            np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+        if decoder == "pil":
+            with Image.open(io.BytesIO(b)) as im:
+                np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+        else:
+            np.asarray(Image.fromarray(simplejpeg.decode_jpeg(b)).resize((size, size), Image.Resampling.BILINEAR))
     return len(frames), time.perf_counter() - start
 
 
-def bare(frames: list[bytes], size: int, processes: int, pool: ProcessPoolExecutor | None) -> float:
+def bare(frames: list[bytes], size: int, processes: int, pool: ProcessPoolExecutor | None, decoder: str) -> float:
     """Frames/s of bare decode + resize of in-memory JPEGs, split over `processes` processes
     (each process's own decode time, so sending the bytes to the pool is not counted)."""
-    parts = [(frames[p::processes], size) for p in range(processes)]
+    parts = [(frames[p::processes], size, decoder) for p in range(processes)]
     done = list(pool.map(_bare_part, parts)) if pool is not None else [_bare_part(parts[0])]
     return sum(n for n, _ in done) / max(t for _, t in done)
 
@@ -172,12 +178,13 @@ def main() -> None:
                        for kind, dev in (("uint8", "cuda"), ("float", "cpu"))}
             for loader in loaders.values():
                 loader_rate(loader, 0)  # warm-up: start the persistent workers, open the store
-            best = {"bare": 0.0, "uint8": 0.0, "float": 0.0}
+            best = {"bare": 0.0, "bare_turbo": 0.0, "uint8": 0.0, "float": 0.0}
             batches = None
             for r in range(args.repeats):  # alternated, so each sees the same machine load
                 epoch = r + 1
                 jpegs = encoded_frames(str(path), epoch_indices(store, samples, epoch, cfg))
-                best["bare"] = max(best["bare"], bare(jpegs, cfg["size"], w, pool))
+                best["bare"] = max(best["bare"], bare(jpegs, cfg["size"], w, pool, "pil"))
+                best["bare_turbo"] = max(best["bare_turbo"], bare(jpegs, cfg["size"], w, pool, "simplejpeg"))
                 for kind, loader in loaders.items():
                     rate, frames, got = loader_rate(loader, epoch)
                     best[kind] = max(best[kind], rate)
@@ -188,10 +195,13 @@ def main() -> None:
             del loaders
             row = {"workers": w, "frames_per_epoch": frames,
                    "bare_frames_per_s_per_process": round(best["bare"] / w, 1),
+                   "bare_turbo_frames_per_s_per_process": round(best["bare_turbo"] / w, 1),
                    "loader_frames_per_s_per_worker": round(best["uint8"] / w, 1),
                    "float_in_workers_frames_per_s_per_worker": round(best["float"] / w, 1),
                    "ratio_uint8": round(best["uint8"] / best["bare"], 3),
-                   "ratio_float_in_workers": round(best["float"] / best["bare"], 3)}
+                   "ratio_float_in_workers": round(best["float"] / best["bare"], 3),
+                   "ratio_uint8_vs_turbo": round(best["uint8"] / best["bare_turbo"], 3),
+                   "ratio_float_in_workers_vs_turbo": round(best["float"] / best["bare_turbo"], 3)}
             log.info("%s", row)
             rows.append(row)
         device = torch.device(args.device)

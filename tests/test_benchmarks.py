@@ -58,7 +58,8 @@ def test_loader_benchmark_smoke(tmp_path):
     for r in result["rows"]:
         assert r["frames_per_epoch"] > 0
         for key in ("bare_frames_per_s_per_process", "loader_frames_per_s_per_worker",
-                    "float_in_workers_frames_per_s_per_worker", "ratio_uint8", "ratio_float_in_workers"):
+                    "float_in_workers_frames_per_s_per_worker", "ratio_uint8", "ratio_float_in_workers",
+                    "bare_turbo_frames_per_s_per_process", "ratio_uint8_vs_turbo"):
             assert r[key] > 0, key
     assert result["settings"]["image_size"] == 224 and result["settings"]["augment"] is True
     assert result["device_frames_per_s"] > 0 and result["bytes_ratio"] > 2.5  # uint8 256² vs float32 224²
