@@ -71,6 +71,10 @@ def test_phoenix14t_preset_end_to_end_at_paper_scale(tmp_path):
     assert "Dinov2Model hidden 384, tune=lora" in pretrain_log
     translate_log = (tmp_path / "logs" / "phoenix14t" / "seed1" / "translate-pgp.log").read_text()
     assert f"adapted xglm: {LM_LAYERS} layers" in translate_log
+    logs = tmp_path / "logs" / "phoenix14t" / "seed1"  # the frame readers use the overlay's 2 workers
+    assert "evaluate pgp on cpu, 2 loader workers" in (logs / "evaluate-pgp.log").read_text()
+    assert "0 loader workers" in (logs / "evaluate-z.log").read_text()  # cached features: no frames to read
+    assert "2 loader workers" in (logs / "cache_features-dev.log").read_text()
     pipeline = json.loads((data / "text" / "pseudo_glosses.json").read_text())["pipeline"]
     assert pipeline["name"] == "weights/spacy-de"
     assert pipeline["version"].startswith("de_")  # from the loaded folder's meta.json, not the offline tagger

@@ -715,5 +715,40 @@ def test_video_longer_than_max_frames_is_capped_and_one_frame_video_runs(tmp_pat
         assert torch.isfinite(z[mask]).all()
 
 
+def test_cache_features_with_loader_workers_writes_the_same_cache(inputs, tmp_path, monkeypatch):
+    """cache_features reads frames with the configured workers (float work in the workers on a
+    CPU), and the cache is the one the main process alone writes."""
+    import sign2gpt.training.cache_features as cache_features
+    from sign2gpt.models.sign_model import build_sign_model
+
+    cfg = load_config(TEST_CONFIG)
+    torch.manual_seed(0)
+    model = build_sign_model(cfg["spatial"], cfg["encoder"])
+    checkpoint = tmp_path / "sign.safetensors"
+    save_file({f"sign_model.{k}": v.contiguous() for k, v in model.state_dict().items()}, checkpoint)
+    used = []
+
+    def recording_loader(*args, **kwargs):
+        loader = make_loader(*args, **kwargs)
+        used.append(loader.num_workers)
+        return loader
+
+    monkeypatch.setattr(cache_features, "make_loader", recording_loader)
+    dev = sorted(str(p) for p in (inputs / "frames" / "dev").glob("shard*.h5"))
+    features = {}
+    for workers in (0, 2):
+        out = tmp_path / f"features-{workers}.h5"
+        cache_features.run_cache_features(
+            checkpoint=str(checkpoint), manifest=str(inputs / "manifest" / "dev.tsv"), frames=dev, out_path=str(out),
+            spatial=cfg["spatial"], encoder=cfg["encoder"], frames_cfg=cfg["pretrain"], batch_size=3,
+            num_workers=workers, device="cpu")
+        with FeatureCache(out) as cache:
+            features[workers] = dict(cache)
+    assert used == [0, 2]
+    assert features[0].keys() == features[2].keys() and len(features[0]) == len(read_manifest(inputs / "manifest" / "dev.tsv"))
+    for vid, z in features[0].items():
+        np.testing.assert_allclose(features[2][vid], z, rtol=0, atol=1e-5, err_msg=vid)
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--serve"]:
     _serve()

@@ -51,6 +51,7 @@ def run_cache_features(
                           stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"))
     reserve_for_workers(num_workers)
     loader = make_loader(dataset, batch_size, False, num_workers, device=dev)
+    log.info("cache features of %d videos on %s, %d loader workers", len(samples), dev, num_workers)
 
     def features() -> Iterator[tuple[str, np.ndarray]]:
         with torch.no_grad(), prec.autocast():
