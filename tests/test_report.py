@@ -45,6 +45,30 @@ def test_aggregate_mean_and_sample_std_over_two_seeds():
     assert one["std"] is None and tables.format_cell(one) == "5.00"
 
 
+def test_one_seed_cells_carry_their_bootstrap_interval_in_md_csv_json_and_html(tmp_path):
+    iv = {m: {"low": 3.0 + i, "high": 7.5 + i, "mean": 5.1 + i, "ci": 2.25} for i, m in enumerate(tables.METRICS)}
+    rows = [_row("pgp", 1, "test", 5.0, intervals=iv), _row("pgp", 2, "test", 9.0, intervals=iv),
+            _row("scratch", 1, "test", 5.0, intervals=iv)]
+    paths = tables.write_report_tables(rows, tmp_path, html_path=tmp_path / "metrics.html",
+                                       warnings=["scratch (seed 1), test: 80% of the hypotheses are empty"],
+                                       sections=[("Paired tests", ["System", "p"], [["pgp", "0.001"]])])
+    table = json.loads(paths["json"].read_text())
+    scratch = next(v for v in table["variants"] if v["variant"] == "scratch")["cells"]["test"]["bleu1"]
+    assert scratch["intervals"] == {"1": [3.0, 7.5]} and tables.format_cell(scratch) == "5.00 [3.00, 7.50]"
+    pgp = next(v for v in table["variants"] if v["variant"] == "pgp")["cells"]["test"]["bleu4"]
+    assert pgp["intervals"] == {"1": [6.0, 10.5], "2": [6.0, 10.5]} and tables.format_cell(pgp) == "10.00 ± 2.83"
+    md = paths["md"].read_text()
+    assert md.index("> **Warning:** scratch (seed 1), test") < md.index("| Variant |")  # warnings come first
+    assert "| scratch | 1 | 5.00 [3.00, 7.50] |" in md and "### Paired tests" in md and "| pgp | 0.001 |" in md
+    csv_rows = {r["variant"]: r for r in csv.DictReader(io.StringIO(paths["csv"].read_text()))}
+    assert (csv_rows["scratch"]["bleu1_low"], csv_rows["scratch"]["bleu1_high"]) == ("3.0000", "7.5000")
+    assert csv_rows["pgp"]["bleu1_low"] == ""  # two seeds: per-seed intervals live in the JSON
+    html = paths["html"].read_text()
+    assert html.index("80% of the hypotheses are empty") < html.index("<table>")
+    assert "<td>5.00 [3.00, 7.50]</td>" in html and "<td>pgp</td><td>0.001</td>" in html
+    assert table["warnings"] == ["scratch (seed 1), test: 80% of the hypotheses are empty"]
+
+
 def test_aggregate_order_references_last_and_splits():
     table = tables.aggregate(_rows())
     names = [v["variant"] for v in table["variants"]]
@@ -72,7 +96,7 @@ def test_aggregate_rejects_bad_rows():
 def test_write_report_tables_md_csv_json(tmp_path):
     paths = tables.write_report_tables(_rows(), tmp_path, meta={"signature": "tok:none"},
                                        notes=["Scored without the final period."])
-    assert set(paths) == {"md", "csv", "json"}
+    assert set(paths) == {"md", "csv", "json"}  # HTML only when asked for
     md = (tmp_path / "metrics.md").read_text(encoding="utf-8")
     assert "| pgp | 2 | 13.00 ± 1.41 |" in md  # dev BLEU-1 of seeds (12, 14)
     assert "test BLEU-1" in md and "dev ROUGE-L" in md
@@ -180,11 +204,35 @@ def test_plot_training_curves(tmp_path):
     cols = plots.read_curves(tmp_path / "a.csv")
     assert set(cols) == {"epoch", "train_loss", "dev_loss", "dev_bleu4", "lr"}  # text column skipped
     assert np.isnan(cols["dev_bleu4"][0])
-    out = plots.plot_training_curves({"seed1": tmp_path / "a.csv", "seed2": tmp_path / "b.csv"},
+    out = plots.plot_training_curves({("pretrain", "1"): tmp_path / "a.csv", ("pretrain", "2"): tmp_path / "b.csv"},
                                      tmp_path / "fig" / "curves.png", title="pretrain")
     _assert_png(out)
     with pytest.raises(DataError, match="not found"):
-        plots.plot_training_curves({"x": tmp_path / "nope.csv"}, tmp_path / "n.png")
+        plots.plot_training_curves({("x", "1"): tmp_path / "nope.csv"}, tmp_path / "n.png")
+
+
+def test_training_curves_one_quantity_per_labelled_panel_colour_per_variant(tmp_path):
+    header = "epoch,train_loss,lr,dev_tf_bleu4,dev_beam_bleu4,gate_mean,seconds,dev_selection"
+    for name in ("scratch", "pgp"):
+        (tmp_path / f"{name}.csv").write_text(f"{header}\n1,3.0,1e-4,1.0,,0.0,2.0,0\n2,2.0,2e-4,2.0,4.0,0.1,2.1,0\n")
+    runs = {(v, seed): tmp_path / f"{v}.csv" for v in ("scratch", "pgp") for seed in ("1", "2")}
+    fig = plots.training_curves_figure(runs, title="Translation")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in axes]
+    assert titles == ["train loss", "dev BLEU-4, beam search", "dev BLEU-4, teacher-forced", "mean gate value",
+                      "learning rate", "seconds per epoch"]  # beam and teacher-forced apart; no selection score
+    for ax in axes:
+        assert ax.get_ylabel() == ax.get_title() and ax.get_xlabel() == "epoch"
+        lines = ax.get_lines()
+        assert len(lines) == 4  # 2 variants x 2 seeds, nothing else on the axis
+        colour = {line.get_label().split(",")[0]: line.get_color() for line in lines}
+        assert len(set(colour.values())) == 2  # one colour per variant ...
+        styles = {line.get_label(): line.get_linestyle() for line in lines}
+        assert styles["pgp, seed 1"] != styles["pgp, seed 2"]  # ... a line style per seed
+    beam = axes[1].get_lines()[0]
+    assert list(beam.get_xdata()) == [2.0]  # drawn only at the epochs it was computed
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "scratch, seed 1", "scratch, seed 2", "pgp, seed 1", "pgp, seed 2"]
 
 
 def test_plot_localization(tmp_path):

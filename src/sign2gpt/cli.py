@@ -45,9 +45,22 @@ def _score(args: argparse.Namespace) -> int:
     from sign2gpt.evaluation.conventions import score
     from sign2gpt.text.pseudo_glosses import read_sentences_file
 
+    from sign2gpt.errors import DataError
+    from sign2gpt.evaluation.conventions import normalise
+    from sign2gpt.evaluation.significance import paired_test
+
     hyps, refs = read_sentences_file(args.hypotheses), read_sentences_file(args.references)
-    result = score(hyps, refs, args.language, lowercase=args.lowercase, strip_final_period=not args.keep_final_period)
-    print(json.dumps({k: result[k] for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "n", "signature")}, indent=2))
+    opts = {"lowercase": args.lowercase, "strip_final_period": not args.keep_final_period}
+    result = score(hyps, refs, args.language, **opts)
+    keys = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "n", "signature", "intervals", "bootstrap")
+    out = {k: result[k] for k in keys}
+    if args.baseline:
+        base = read_sentences_file(args.baseline)
+        if len(base) != len(hyps):
+            raise DataError(args.baseline, f"{len(base)} sentences, the hypotheses have {len(hyps)}")
+        prep = lambda xs: [normalise(x, args.language, **opts) for x in xs]  # noqa: E731
+        out["paired_test"] = {"baseline": args.baseline, **paired_test(prep(hyps), prep(base), prep(refs))}
+    print(json.dumps(out, indent=2))
     return 0
 
 
@@ -75,12 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --preflight: skip the GPU check (a cluster's login node; the jobs get GPUs from SLURM)")
     p.set_defaults(func=_check_config)
 
-    p = sub.add_parser("score", help="BLEU-1..4 and ROUGE-L of a hypothesis file against a reference file")
+    p = sub.add_parser("score", help="BLEU-1..4 and ROUGE-L of a hypothesis file against a reference file, with 95%% "
+                                    "bootstrap intervals")
     p.add_argument("hypotheses", help="one sentence per line (UTF-8)")
     p.add_argument("references", help="one sentence per line (UTF-8), aligned with the hypotheses")
     p.add_argument("--language", default="de", help="de (word level) or zh (character level)")
     p.add_argument("--lowercase", action="store_true")
     p.add_argument("--keep-final-period", action="store_true", help="do not strip PHOENIX's final ' .'")
+    p.add_argument("--baseline", help="another system's hypotheses (aligned): adds a paired bootstrap test against it")
     p.set_defaults(func=_score)
     return parser
 

@@ -119,7 +119,7 @@ def spatial_param(wildcards, input):
 
 
 def report_targets():
-    return [f"{EXP_DIR}/metrics.md", f"{EXP_DIR}/metrics.json", f"{EXP_DIR}/run_card.md"]
+    return [f"{EXP_DIR}/metrics.md", f"{EXP_DIR}/metrics.html", f"{EXP_DIR}/metrics.json", f"{EXP_DIR}/run_card.md"]
 
 
 def translate_inputs(wc):

@@ -2,7 +2,8 @@
 
 
 rule report:
-    """Variants × dev/test × BLEU-1..4/ROUGE-L, training curves, Figure-4 maps, run card."""
+    """Variants × dev/test × BLEU-1..4/ROUGE-L with bootstrap intervals and paired tests, training
+    curves, Figure-4 maps, run card."""
     input:
         evaluations=expand(f"{RUN}/eval-{{variant}}/metrics.json", seed=SEEDS, variant=VARIANTS),
         hypotheses=expand(f"{RUN}/eval-{{variant}}/test.hyp.tsv", seed=SEEDS, variant=VARIANTS),
@@ -12,7 +13,8 @@ rule report:
         translate_metrics=expand(f"{RUN}/translate-{{variant}}/metrics.csv", seed=SEEDS, variant=VARIANTS),
         pseudo_gloss_stats=f"{DATA}/text/pseudo_gloss_stats.json",
     output:
-        md=report(f"{EXP_DIR}/metrics.md", caption="../report/metrics.rst", category="Results"),
+        md=f"{EXP_DIR}/metrics.md",
+        html=report(f"{EXP_DIR}/metrics.html", caption="../report/metrics.rst", category="Results"),
         json=f"{EXP_DIR}/metrics.json",
         csv=f"{EXP_DIR}/metrics.csv",
         card=report(f"{EXP_DIR}/run_card.md", caption="../report/run_card.rst", category="Run card"),

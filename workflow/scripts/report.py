@@ -18,6 +18,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         out_md=smk.output.md,
         out_json=smk.output.json,
         out_csv=smk.output.csv,
+        out_html=smk.output.html,
         out_card=smk.output.card,
         figures_dir=smk.output.figures,
     )

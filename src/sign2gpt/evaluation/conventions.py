@@ -26,7 +26,7 @@ import sacrebleu
 
 import sign2gpt
 from sign2gpt.errors import ConfigError
-from sign2gpt.evaluation import metrics
+from sign2gpt.evaluation import metrics, significance
 
 CHARACTER_LEVEL_LANGUAGES = frozenset({"zh"})
 
@@ -106,14 +106,16 @@ def score(
     *,
     lowercase: bool = DEFAULTS["lowercase"],
     strip_final_period: bool = DEFAULTS["strip_final_period"],
+    intervals: bool = True,
 ) -> dict:
-    """Normalise both sides and score: bleu1..4, rouge_l, n, signature, conventions, versions."""
+    """Normalise both sides and score: bleu1..4, rouge_l, n, signature, conventions, versions, and
+    (`intervals`) each score's 95% bootstrap interval (`sign2gpt.evaluation.significance`)."""
     metrics.check_pair(hyps, refs)
     opts = {"lowercase": lowercase, "strip_final_period": strip_final_period}
     hyp_n = [normalise(h, language, **opts) for h in hyps]
     ref_n = [normalise(r, language, **opts) for r in refs]
     b = metrics.bleu(hyp_n, ref_n)
-    return {
+    out = {
         **{f"bleu{n}": b[f"bleu{n}"] for n in range(1, metrics.MAX_ORDER + 1)},
         "rouge_l": metrics.rouge_l(hyp_n, ref_n),
         "n": len(hyp_n),
@@ -122,3 +124,8 @@ def score(
         "conventions": conventions_for(language, **opts),
         "versions": {"sacrebleu": sacrebleu.__version__, "sign2gpt": sign2gpt.__version__},
     }
+    if intervals:
+        out["intervals"] = significance.bootstrap_intervals(hyp_n, ref_n)
+        out["bootstrap"] = {"resamples": significance.RESAMPLES, "seed": significance.SEED,
+                            "method": significance.METHOD}
+    return out

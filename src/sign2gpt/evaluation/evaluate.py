@@ -16,7 +16,9 @@ from typing import Any, Mapping
 import torch
 
 from sign2gpt.data.manifest import read_manifest
-from sign2gpt.evaluation.conventions import score
+from sign2gpt.evaluation.conventions import normalise, score
+from sign2gpt.evaluation.metrics import output_health
+from sign2gpt.evaluation.significance import describe
 from sign2gpt.evaluation.translate_eval import beam_translate
 from sign2gpt.io import write_json, write_text
 from sign2gpt.lm.loading import load_causal_lm
@@ -67,10 +69,15 @@ def score_splits(
         s = result["splits"][split] = score(hyp_list, ref_list, language, **conv)
         # the other final-period choice beside it: the official code scores the text as it is
         other = {**conv, "strip_final_period": not conv["strip_final_period"]}
-        alt = score(hyp_list, ref_list, language, **other)
+        alt = score(hyp_list, ref_list, language, **other, intervals=False)
         s["alternative"] = {"strip_final_period": other["strip_final_period"],
                             **{k: alt[k] for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")}}
-        log.info("%s %s: BLEU-4 %.2f ROUGE-L %.2f (n=%d)", name, split, s["bleu4"], s["rouge_l"], s["n"])
+        log.info("%s %s: BLEU-4 %.2f %s ROUGE-L %.2f %s (n=%d, 95%% bootstrap intervals)", name, split, s["bleu4"],
+                 describe(s["intervals"], "bleu4"), s["rouge_l"], describe(s["intervals"], "rouge_l"), s["n"])
+        if not extra or not extra.get("reference"):  # a reference row repeats one sentence by design
+            s["health"] = output_health([normalise(h, language, **conv) for h in hyp_list])
+            for w in s["health"]["warnings"]:
+                log.warning("%s %s: %s: the model may have learned nothing from the video", name, split, w)
         if out_hyps:
             write_text(out_hyps[split], hypotheses_tsv(ids, refs, hyps))
     return result
@@ -110,6 +117,7 @@ def run_evaluate(
     beam, max_tokens = int(evaluate.get("beam", 4)), int(evaluate.get("max_tokens", 64))
     workers = int(train.get("num_workers", 0)) if variant != "z" else 0  # cached features: read here
     reserve_for_workers(workers)
+    log.info("evaluate %s on %s, %d loader workers", variant, dev, workers)
     hyps = {}
     for split in SPLITS:
         loader = make_split_loader(variant, manifests[split], train=False, batch_size=int(train["batch_size"]), seed=seed,
@@ -156,7 +164,7 @@ def run_baselines(
     log.info("frozen LM with gates shut says: %s", lm_sentence)
     gates_shut = {split: {i: lm_sentence for i in ids} for split, ids in split_ids.items()}
 
-    results = {name: score_splits(name, hyps, manifests, language=language, evaluate=evaluate)
+    results = {name: score_splits(name, hyps, manifests, language=language, evaluate=evaluate, extra={"reference": True})
                for name, hyps in (("text-only baseline", text_only), ("gates shut (no sign input)", gates_shut))}
     out = {"reference_rows": results, "text_only_sentence": most_common, "gates_shut_sentence": lm_sentence}
     write_json(out_metrics, out)

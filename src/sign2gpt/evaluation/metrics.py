@@ -43,7 +43,7 @@ def check_pair(hyps: Sequence[str], refs: Sequence[str]) -> None:
             raise DataError(f"reference {i}", f"expected a string, got {type(r).__name__}")
 
 
-def _bleu_metric(order: int) -> BLEU:
+def bleu_metric(order: int) -> BLEU:
     return BLEU(
         tokenize="none",
         smooth_method="floor",
@@ -64,7 +64,7 @@ def bleu(hyps: list[str], refs: list[str]) -> dict:
     score = None
     metric = None
     for n in range(1, MAX_ORDER + 1):
-        metric = _bleu_metric(n)
+        metric = bleu_metric(n)
         score = metric.corpus_score(list(hyps), [list(refs)])
         out[f"bleu{n}"] = float(score.score)
     assert score is not None and metric is not None
@@ -109,3 +109,22 @@ def rouge_l(hyps: list[str], refs: list[str], beta: float = ROUGE_BETA) -> float
         raise ValueError(f"beta must be positive, got {beta}")
     total = sum(rouge_l_sentence(h, r, beta) for h, r in zip(hyps, refs))
     return 100.0 * total / len(hyps)
+
+
+MOSTLY = 0.5  # a system whose output is at least this share empty, or one sentence, learned nothing
+
+
+def output_health(hyps: Sequence[str]) -> dict:
+    """Shares of empty hypotheses and of the most repeated one, and the warnings they call for."""
+    import collections
+
+    if not hyps:
+        raise DataError("hypotheses", "nothing to check (empty list)")
+    top, top_n = collections.Counter(hyps).most_common(1)[0]
+    empty = sum(1 for h in hyps if not h.strip()) / len(hyps)
+    warnings = []
+    if empty >= MOSTLY:
+        warnings.append(f"{empty:.0%} of the hypotheses are empty")
+    if top_n / len(hyps) >= MOSTLY and top.strip():
+        warnings.append(f"{top_n / len(hyps):.0%} of the hypotheses are the same sentence ({top[:60]!r})")
+    return {"empty": empty, "most_repeated": top_n / len(hyps), "most_repeated_sentence": top, "warnings": warnings}

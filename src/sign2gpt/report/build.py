@@ -17,6 +17,7 @@ import numpy as np
 
 from sign2gpt.evaluation.evaluate import read_hypotheses
 from sign2gpt.io import read_json, write_text
+from sign2gpt.report.comparisons import compare, tests_table
 from sign2gpt.report.plots import plot_localization, plot_training_curves
 from sign2gpt.report.run_card import collect_run_card, write_run_card
 from sign2gpt.report.tables import render_examples_md, write_report_tables
@@ -37,11 +38,28 @@ def result_rows(evaluations: Sequence[str], baselines: str) -> list[dict[str, An
         result = read_json(path)
         for split, s in result["splits"].items():
             rows.append({"variant": result["variant"], "seed": str(result.get("seed", _seed_of(path))), "split": split,
-                         **{m: s[m] for m in METRICS}})
+                         **{m: s[m] for m in METRICS}, "intervals": s.get("intervals")})
     for name, result in read_json(baselines)["reference_rows"].items():
         for split, s in result["splits"].items():
-            rows.append({"variant": name, "seed": "-", "split": split, "reference": True, **{m: s[m] for m in METRICS}})
+            rows.append({"variant": name, "seed": "-", "split": split, "reference": True, **{m: s[m] for m in METRICS},
+                         "intervals": s.get("intervals")})
     return rows
+
+
+REFERENCE_SENTENCES = {"text-only baseline": "text_only_sentence", "gates shut (no sign input)": "gates_shut_sentence"}
+
+
+def paired_comparisons(hypotheses: Sequence[str], baselines: str, conventions: Mapping[str, Any]) -> dict:
+    """`sign2gpt.report.comparisons.compare` on the test hypotheses of every variant and seed."""
+    by_variant: dict[str, dict[str, dict]] = {}
+    for path in hypotheses:
+        variant = Path(path).parent.name.removeprefix("eval-")
+        by_variant.setdefault(variant, {})[_seed_of(path)] = read_hypotheses(path)
+    base = read_json(baselines)
+    sentences = {name: base[key] for name, key in REFERENCE_SENTENCES.items() if name in base["reference_rows"]}
+    scores = {name: base["reference_rows"][name]["splits"]["test"] for name in sentences}
+    return compare(by_variant, sentences, scores, language=conventions["language"],
+                   lowercase=conventions["lowercase"], strip_final_period=conventions["strip_final_period"])
 
 
 def build_report(
@@ -61,6 +79,7 @@ def build_report(
     out_csv: str,
     out_card: str,
     figures_dir: str,
+    out_html: str | None = None,
     examples: int = 5,
 ) -> None:
     figures = Path(figures_dir)
@@ -82,21 +101,33 @@ def build_report(
             plot_localization(np.asarray(ex["E"]), ex["labels"], figures / f"localization_seed{seed}_{safe}.png",
                               frame_scale=ex["frame_scale"], true_segments=[tuple(t) for t in ex["segments"]] or None,
                               title=ex["text"])
-    plot_training_curves({f"pretrain seed{_seed_of(p)}": p for p in pretrain_metrics}, figures / "pretrain_curves.png",
+    plot_training_curves({("pretrain", _seed_of(p)): p for p in pretrain_metrics}, figures / "pretrain_curves.png",
                          title="Pseudo-gloss pretraining")
-    plot_training_curves({f"{Path(p).parent.name} seed{_seed_of(p)}": p for p in translate_metrics},
+    plot_training_curves({(Path(p).parent.name.removeprefix("translate-"), _seed_of(p)): p for p in translate_metrics},
                          figures / "translate_curves.png", title="Translation")
 
     stats = read_json(pseudo_gloss_stats)
-    notes = [*loc_notes,
+    conventions = read_json(evaluations[0])["splits"]["test"]["conventions"] if evaluations else None
+    significance = paired_comparisons(hypotheses, baselines, conventions) if conventions and hypotheses else None
+    warnings = significance["warnings"] if significance else []
+    for w in warnings:
+        log.warning("%s", w)
+    sections = []
+    if significance:
+        header, test_rows = tests_table(significance["tests"])
+        sections.append((f"Paired bootstrap tests (test split; p < {significance['alpha']} and Δ > 0 = beats)",
+                         header, test_rows))
+    notes = [*(significance["findings"] if significance else []), *loc_notes,
              "BLEU: sacreBLEU, tokenize=none, cumulative BLEU-n; ROUGE-L: sentence-level F (β=1.2) averaged; "
              "conventions and signature in metrics.json."]
     meta = {"dataset": config["dataset"]["name"], "experiment": config["experiment"], "seeds": list(config["seeds"]),
             "variants": list(variants), "localization": loc_summary, "pseudo_glosses": stats,
-            "conventions": read_json(evaluations[0])["splits"]["test"]["conventions"] if evaluations else None,
-            "signature": read_json(evaluations[0])["splits"]["test"]["signature"] if evaluations else None}
-    write_report_tables(rows, md_path=out_md, csv_path=out_csv, json_path=out_json, variant_order=list(variants),
-                        meta=meta, notes=notes)
+            "conventions": conventions,
+            "signature": read_json(evaluations[0])["splits"]["test"]["signature"] if evaluations else None,
+            "bootstrap": read_json(evaluations[0])["splits"]["test"].get("bootstrap") if evaluations else None}
+    write_report_tables(rows, md_path=out_md, csv_path=out_csv, json_path=out_json, html_path=out_html,
+                        variant_order=list(variants), meta=meta, notes=notes, warnings=warnings, sections=sections,
+                        extra={"significance": significance})
 
     # a few example translations (first seed) appended to the Markdown table
     first = {}

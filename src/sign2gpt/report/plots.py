@@ -65,55 +65,80 @@ def read_curves(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return columns
 
 
-def _panel_of(column: str) -> str:
-    name = column.lower()
-    if "loss" in name:
-        return "losses"
-    if name.startswith(("dev", "val", "valid", "eval")):
-        return "dev metrics"
-    return "other"
+QUANTITIES = {  # column -> what its panel shows, in panel order; other numeric columns follow by name
+    "train_loss": "train loss",
+    "dev_loss": "dev loss",
+    "dev_macro_f1": "dev macro-F1",
+    "dev_micro_f1": "dev micro-F1",
+    "dev_accuracy": "dev accuracy",
+    "dev_beam_bleu4": "dev BLEU-4, beam search",
+    "dev_beam_rouge_l": "dev ROUGE-L, beam search",
+    "dev_tf_bleu4": "dev BLEU-4, teacher-forced",
+    "dev_tf_rouge_l": "dev ROUGE-L, teacher-forced",
+    "gate_mean": "mean gate value",
+    "lr": "learning rate",
+    "seconds": "seconds per epoch",
+}
+HIDDEN = frozenset({"epoch", "dev_selection"})  # the x axis; the selection score (macro-F1 with a tie-break)
+LINESTYLES = ("-", "--", ":", "-.")
 
 
-def plot_training_curves(
-    metrics_csv_paths: Mapping[str, str | os.PathLike],
-    out_png: str | os.PathLike,
-    *,
-    title: str | None = None,
-) -> Path:
-    """Curves from per-epoch CSVs, one line per (run label, column).
-
-    Panels: every column whose name contains "loss"; dev metrics (names starting with dev, val,
-    valid or eval); and any other numeric column (e.g. the learning rate) in a third panel. The
-    x axis is the ``epoch`` column, or the row number when there is none.
-    """
-    if not metrics_csv_paths:
+def training_curves_figure(
+    runs: Mapping[tuple[str, str], str | os.PathLike], *, title: str | None = None, columns: int = 3
+) -> Figure:
+    """One panel per quantity (y axis labelled with it), one line per run: colour = series (the
+    variant), line style = seed. runs: {(series, seed): per-epoch metrics CSV}. The x axis is the
+    ``epoch`` column, or the row number when there is none; a dev metric computed only every few
+    epochs is drawn at the epochs it has."""
+    if not runs:
         raise DataError("training curves", "no metrics CSV given")
-    panels: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {"losses": [], "dev metrics": [], "other": []}
-    for label, path in metrics_csv_paths.items():
-        cols = read_curves(path)
-        x = cols.pop("epoch", None)
-        if x is None:
-            x = np.arange(1, len(next(iter(cols.values()))) + 1, dtype=np.float64) if cols else np.zeros(0)
-        for name, y in cols.items():
-            panels[_panel_of(name)].append((f"{label}: {name}", x, y))
-    used = [(name, lines) for name, lines in panels.items() if lines]
-    if not used:
-        raise DataError(", ".join(map(str, metrics_csv_paths.values())), "no numeric column to plot")
-    fig = Figure(figsize=(5.5 * len(used), 4.0), layout="constrained")
-    axes = fig.subplots(1, len(used), squeeze=False)[0]
-    for ax, (name, lines) in zip(axes, used):
-        for label, x, y in lines:
-            ok = ~np.isnan(y)  # dev metrics may exist only every few epochs
-            ax.plot(x[ok], y[ok], marker="o" if ok.sum() < 30 else None, markersize=3, label=label)
-        ax.set_title(name)
+    curves = {key: read_curves(path) for key, path in runs.items()}
+    names = {c for cols in curves.values() for c in cols} - HIDDEN
+    if not names:
+        raise DataError(", ".join(map(str, runs.values())), "no numeric column to plot")
+    order = [c for c in QUANTITIES if c in names] + sorted(names - set(QUANTITIES))
+    series = list(dict.fromkeys(series for series, _ in runs))
+    seeds = list(dict.fromkeys(seed for _, seed in runs))
+    colours = {name: f"C{i % 10}" for i, name in enumerate(series)}
+    styles = {seed: LINESTYLES[i % len(LINESTYLES)] for i, seed in enumerate(seeds)}
+
+    ncols = min(columns, len(order))
+    nrows = math.ceil(len(order) / ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.0 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, column in zip(axes, order):
+        label = QUANTITIES.get(column, column)
+        for (name, seed), cols in curves.items():
+            y = cols.get(column)
+            if y is None:
+                continue
+            x = cols.get("epoch", np.arange(1, len(y) + 1, dtype=np.float64))
+            ok = ~np.isnan(y)
+            ax.plot(x[ok], y[ok], color=colours[name], linestyle=styles[seed], marker="o" if ok.sum() < 30 else None,
+                    markersize=3, label=f"{name}, seed {seed}")
+        ax.set_title(label)
+        ax.set_ylabel(label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    for ax in axes[len(order):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize="small")
     if title:
         fig.suptitle(title)
-    return _save_png(fig, out_png)
+    return fig
+
+
+def plot_training_curves(
+    runs: Mapping[tuple[str, str], str | os.PathLike],
+    out_png: str | os.PathLike,
+    *,
+    title: str | None = None,
+) -> Path:
+    """`training_curves_figure` written as a PNG."""
+    return _save_png(training_curves_figure(runs, title=title), out_png)
 
 
 # ----------------------------------------------------------------------------- localization

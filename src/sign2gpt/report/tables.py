@@ -1,13 +1,15 @@
-"""The results table: variants x splits x (BLEU-1..4, ROUGE-L), mean ± std over seeds.
+"""The results table: variants x splits x (BLEU-1..4, ROUGE-L), mean ± std over seeds, each seed's
+95% bootstrap interval.
 
-Input is one row per evaluation result, ``{variant, seed, split, bleu1..bleu4, rouge_l}``.
+Input is one row per evaluation result, ``{variant, seed, split, bleu1..bleu4, rouge_l}`` and
+optionally ``intervals: {metric: {"low", "high", ...}}`` (`sign2gpt.evaluation.significance`).
 Reference rows (sanity checks such as a text-only language model or the model with its gates
 shut) use the same shape; they are recognised by ``"reference": True`` in the row or by the
 names in `REFERENCE_VARIANTS`, and are always listed after the trained variants.
 
 Aggregation: for every (variant, split, metric) the mean over seeds and, with two seeds or
 more, the sample standard deviation (ddof = 1); with one seed the std is None and the cell
-shows the mean alone. Variants keep the order given (`variant_order`) or their first
+shows the mean and its bootstrap interval, "13.69 [7.09, 20.29]". Variants keep the order given (`variant_order`) or their first
 appearance; splits are dev, test, then any other in alphabetical order.
 """
 
@@ -76,6 +78,10 @@ def aggregate(rows: Iterable[Mapping], *, variant_order: Sequence[str] | None = 
             if not math.isfinite(value):
                 raise DataError(_row_name(i, row), f"{m} is not finite: {value}")
             group["values"].setdefault(split, {}).setdefault(m, {})[seed] = value
+            if row.get("intervals"):
+                i = row["intervals"][m]
+                group.setdefault("intervals", {}).setdefault(split, {}).setdefault(m, {})[seed] = [
+                    float(i["low"]), float(i["high"])]
 
     order = list(variant_order or [])
     unknown = [v for v in order if v not in groups]
@@ -97,11 +103,13 @@ def aggregate(rows: Iterable[Mapping], *, variant_order: Sequence[str] | None = 
                 values = groups[v]["values"][split][m]
                 seeds.update(values)
                 xs = list(values.values())
+                intervals = groups[v].get("intervals", {}).get(split, {}).get(m, {})
                 cells[split][m] = {
                     "mean": statistics.fmean(xs),
                     "std": statistics.stdev(xs) if len(xs) > 1 else None,
                     "n": len(xs),
                     "values": dict(sorted(values.items(), key=lambda kv: _seed_key(kv[0]))),
+                    "intervals": dict(sorted(intervals.items(), key=lambda kv: _seed_key(kv[0]))),
                 }
         variants.append({"variant": v, "reference": groups[v]["reference"],
                          "seeds": sorted(seeds, key=_seed_key), "cells": cells})
@@ -113,12 +121,21 @@ def _seed_key(seed: str) -> tuple[int, int | str]:
 
 
 def format_cell(cell: Mapping | None, digits: int = 2) -> str:
-    """"15.00 ± 7.07" over several seeds, "15.00" for one, "–" when there is no result."""
+    """"15.00 ± 7.07" (s.d.) over several seeds; one seed: "15.00 [9.10, 21.30]" with its bootstrap
+    interval, or "15.00" without one; "–" when there is no result."""
     if cell is None:
         return "–"
     if cell["std"] is None:
-        return f"{cell['mean']:.{digits}f}"
+        (low, high), = cell.get("intervals", {}).values() or [(None, None)]
+        if low is None:
+            return f"{cell['mean']:.{digits}f}"
+        return f"{cell['mean']:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
     return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
+
+
+CAPTION = ("One seed: the score and its 95% bootstrap interval [low, high] over the test sentences "
+           "(sacreBLEU's resampling: 1,000 resamples, seed 12345). Several seeds: mean ± sample standard "
+           "deviation (ddof = 1) across seeds; each seed's interval is in metrics.json.")
 
 
 def _md_escape(text: str) -> str:
@@ -126,11 +143,22 @@ def _md_escape(text: str) -> str:
     return text if text.strip() else "*(empty)*"
 
 
-def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Sequence[str] = ()) -> str:
-    """One Markdown table: a row per variant, a column per split x metric."""
+Section = tuple[str, Sequence[str], Sequence[Sequence[str]]]  # heading, header, rows
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return (["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+            + ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows])
+
+
+def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Sequence[str] = (),
+                    warnings: Sequence[str] = (), sections: Sequence[Section] = ()) -> str:
+    """One Markdown table: a row per variant, a column per split x metric; the warnings above
+    it, then each extra section and the notes."""
     splits, metrics = table["splits"], table["metrics"]
     header = ["Variant", "Seeds"] + [f"{s} {METRIC_NAMES[m]}" for s in splits for m in metrics]
     lines = [f"## {title}", ""] if title else []
+    lines += [f"> **Warning:** {w}" for w in warnings] + ([""] if warnings else [])
     lines += ["| " + " | ".join(header) + " |",
               "|" + "|".join([":---", "---:"] + ["---:"] * (len(header) - 2)) + "|"]
     for v in table["variants"]:
@@ -138,17 +166,52 @@ def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Seq
         cells = [format_cell(v["cells"].get(s, {}).get(m)) for s in splits for m in metrics]
         lines.append("| " + " | ".join([name, str(len(v["seeds"]))] + cells) + " |")
     lines.append("")
-    lines.append("Mean ± sample standard deviation (ddof = 1) over seeds; a single seed shows the mean.")
-    lines += [str(n) for n in notes]
+    lines.append(CAPTION)
+    for heading, sec_header, sec_rows in sections:
+        lines += ["", f"### {heading}", "", *_md_table(sec_header, sec_rows)]
+    lines += ["", *[str(n) for n in notes]] if notes else []
     return "\n".join(lines) + "\n"
 
 
+def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[str] = (),
+                sections: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]] = (),
+                notes: Sequence[str] = ()) -> str:
+    """The results as one self-contained HTML page (the Snakemake report shows it inline): the
+    warnings first, the table, then each (heading, header, rows) section, then the notes."""
+    from html import escape
+
+    def table_html(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+        head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    splits, metrics = table["splits"], table["metrics"]
+    header = ["Variant", "Seeds"] + [f"{s} {METRIC_NAMES[m]}" for s in splits for m in metrics]
+    rows = [[v["variant"] + (" (reference)" if v["reference"] else ""), str(len(v["seeds"]))]
+            + [format_cell(v["cells"].get(s, {}).get(m)) for s in splits for m in metrics] for v in table["variants"]]
+    parts = [f"<h2>{escape(title)}</h2>"]
+    if warnings:
+        parts.append('<div class="warn"><b>Warning</b><ul>' + "".join(f"<li>{escape(w)}</li>" for w in warnings)
+                     + "</ul></div>")
+    parts += [table_html(header, rows), f"<p>{escape(CAPTION)}</p>"]
+    for heading, sec_header, sec_rows in sections:
+        parts += [f"<h3>{escape(heading)}</h3>", table_html(sec_header, sec_rows)]
+    parts += [f"<p>{escape(str(n))}</p>" for n in notes]
+    style = ("body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0 1em}"
+             "th,td{border:1px solid #bbb;padding:3px 8px;text-align:right;white-space:nowrap}"
+             "th:first-child,td:first-child{text-align:left}thead{background:#eef}"
+             ".warn{background:#fff3cd;border:1px solid #e0b000;padding:.3em 1em;margin-bottom:1em}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
 def render_csv(table: Mapping) -> str:
-    """One CSV row per (variant, split): mean and std of every metric (std empty for one seed)."""
+    """One CSV row per (variant, split): mean and std of every metric (std empty for one seed), and
+    for one seed its bootstrap interval low / high (several seeds: per seed in metrics.json)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["variant", "reference", "split", "n_seeds", "seeds"]
-               + [f"{m}_{stat}" for m in table["metrics"] for stat in ("mean", "std")])
+               + [f"{m}_{stat}" for m in table["metrics"] for stat in ("mean", "std", "low", "high")])
     for v in table["variants"]:
         for split in table["splits"]:
             if split not in v["cells"]:
@@ -157,8 +220,10 @@ def render_csv(table: Mapping) -> str:
             n = max(c["n"] for c in cells.values())
             stats = []
             for m in table["metrics"]:
+                one = list(cells[m].get("intervals", {}).values()) if cells[m]["n"] == 1 else []
                 stats += [f"{cells[m]['mean']:.4f}",
-                          "" if cells[m]["std"] is None else f"{cells[m]['std']:.4f}"]
+                          "" if cells[m]["std"] is None else f"{cells[m]['std']:.4f}",
+                          *([f"{one[0][0]:.4f}", f"{one[0][1]:.4f}"] if one else ["", ""])]
             w.writerow([v["variant"], str(v["reference"]).lower(), split, n,
                         " ".join(cells[table["metrics"][0]]["values"])] + stats)
     return buf.getvalue()
@@ -171,32 +236,40 @@ def write_report_tables(
     md_path: str | os.PathLike | None = None,
     csv_path: str | os.PathLike | None = None,
     json_path: str | os.PathLike | None = None,
+    html_path: str | os.PathLike | None = None,
     variant_order: Sequence[str] | None = None,
     meta: Mapping | None = None,
     notes: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+    sections: Sequence[Section] = (),
+    extra: Mapping | None = None,
 ) -> dict[str, Path]:
     """Aggregate and write metrics.{md,csv,json} atomically; returns the paths written.
 
-    Paths default to ``out_dir/metrics.<ext>``; an explicit path overrides its default. The
-    JSON holds the aggregated table (with per-seed values), the raw input rows, and `meta`
-    (e.g. the scoring conventions and the sacreBLEU signature).
+    Paths default to ``out_dir/metrics.<ext>``; an explicit path overrides its default (HTML only
+    when asked for). The JSON holds the aggregated table (with per-seed values and intervals), the
+    raw input rows, `meta` (e.g. the scoring conventions and the sacreBLEU signature), the
+    warnings and `extra` (e.g. the paired tests).
     """
     rows = [dict(r) for r in rows]
     table = aggregate(rows, variant_order=variant_order)
     paths: dict[str, Path] = {}
-    for ext, explicit in (("md", md_path), ("csv", csv_path), ("json", json_path)):
+    for ext, explicit in (("md", md_path), ("csv", csv_path), ("json", json_path), ("html", html_path)):
         if explicit is not None:
             paths[ext] = Path(explicit)
-        elif out_dir is not None:
+        elif out_dir is not None and ext != "html":
             paths[ext] = Path(out_dir) / f"metrics.{ext}"
     if not paths:
         raise ValueError("write_report_tables needs out_dir or at least one explicit path")
     if "md" in paths:
-        write_text(paths["md"], render_markdown(table, notes=notes))
+        write_text(paths["md"], render_markdown(table, notes=notes, warnings=warnings, sections=sections))
     if "csv" in paths:
         write_text(paths["csv"], render_csv(table))
     if "json" in paths:
-        write_json(paths["json"], {**table, "rows": rows, "meta": dict(meta or {})})
+        write_json(paths["json"], {**table, "rows": rows, "meta": dict(meta or {}), "warnings": list(warnings),
+                                   **dict(extra or {})})
+    if "html" in paths:
+        write_text(paths["html"], render_html(table, warnings=warnings, sections=sections, notes=notes))
     return paths
 
 

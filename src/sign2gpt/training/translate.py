@@ -177,12 +177,12 @@ def run_translate(
     def run_eval() -> dict[str, float]:
         ids = list(references)
         tf = teacher_forced_translate(core, dev_loader, tokenizer, start_id=start_id, max_tokens=max_tokens)
-        tf_scores = score([tf[i] for i in ids], [references[i] for i in ids], language, **conv)
+        tf_scores = score([tf[i] for i in ids], [references[i] for i in ids], language, **conv, intervals=False)
         metrics = {"dev_tf_bleu4": tf_scores["bleu4"], "dev_tf_rouge_l": tf_scores["rouge_l"]}
         if select_on == "beam_bleu4":
             hyps = beam_translate(core, dev_loader, tokenizer, start_id=start_id, beam=int(evaluate.get("beam", 4)),
                                   max_tokens=int(evaluate.get("max_tokens", max_tokens)), desc="dev beam search")
-            s = score([hyps[i] for i in ids], [references[i] for i in ids], language, **conv)
+            s = score([hyps[i] for i in ids], [references[i] for i in ids], language, **conv, intervals=False)
             metrics.update({"dev_beam_bleu4": s["bleu4"], "dev_beam_rouge_l": s["rouge_l"]})
         metrics["gate_mean"] = float(core.lm.gate_values().mean())
         return metrics

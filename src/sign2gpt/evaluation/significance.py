@@ -1,0 +1,99 @@
+"""How sure a score is: bootstrap confidence intervals and paired bootstrap tests, done the way
+sacreBLEU 2.x does them, so that its command line reproduces every BLEU figure.
+
+Resampling: the test sentences are drawn with replacement, 1,000 times, with indices from
+`numpy.random.default_rng(12345)` (sacreBLEU's default `SACREBLEU_SEED`). A resample's BLEU-n is
+computed from the summed n-gram statistics of its sentences; its ROUGE-L is the mean of its
+sentences' ROUGE-L, so both metrics see the same resamples. The 95% interval is sacreBLEU's:
+the 25th and 975th of the 1,000 sorted resample scores, reported as the mean of the resamples ±
+half that range. The paired test is sacreBLEU's `--paired-bs` (Koehn 2004, as in Moses): both
+systems on the same resamples; p = (1 + #{|Δ*| - mean|Δ*| > |Δ|}) / (1 + 1,000).
+
+    sacrebleu REF -i HYP -tok none -s floor -sv 0 --confidence -w 4          # BLEU-4 interval
+    sacrebleu REF -i BASELINE SYSTEM -tok none -s floor -sv 0 --paired-bs    # p-value
+
+reproduce the BLEU-4 figures from the normalised text (tested). sacreBLEU's command line has no
+`effective_order` for corpus BLEU; it differs from this project's BLEU only for a corpus with no
+n-gram of some order at all (every hypothesis shorter than n tokens), where both give ~0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from sign2gpt.evaluation import metrics
+
+RESAMPLES = 1000
+SEED = 12345  # sacreBLEU's default SACREBLEU_SEED
+SCORES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
+METHOD = ("sacreBLEU bootstrap: sentences resampled with replacement, 1,000 resamples, numpy default_rng(12345); "
+          "95% interval = 2.5th..97.5th percentile of the resample scores; paired test as sacreBLEU --paired-bs")
+
+
+def resample_indices(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """[resamples, n] sentence indices, exactly those sacreBLEU draws for n sentences."""
+    if n < 1:
+        raise ValueError("cannot resample an empty corpus")
+    return np.random.default_rng(seed).choice(n, size=(resamples, n), replace=True)
+
+
+def resampled_scores(hyps: Sequence[str], refs: Sequence[str], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Every score of every resample: {metric: float [resamples]} (x100, as the scores)."""
+    metrics.check_pair(hyps, refs)
+    out = {}
+    for n in range(1, metrics.MAX_ORDER + 1):
+        metric = metrics.bleu_metric(n)
+        stats = np.array(metric._extract_corpus_statistics(list(hyps), [list(refs)]), dtype="float32")
+        out[f"bleu{n}"] = np.array([metric._compute_score_from_stats(s.sum(0)).score for s in stats[idx]])
+    sentence = np.array([metrics.rouge_l_sentence(h, r) for h, r in zip(hyps, refs)])
+    out["rouge_l"] = 100.0 * sentence[idx].mean(axis=1)
+    return out
+
+
+def interval(samples: np.ndarray) -> dict[str, float]:
+    """sacreBLEU's 95% interval of resample scores: mean, half-width `ci`, and its `low`..`high`."""
+    s = np.sort(np.asarray(samples, dtype=float))
+    lower = len(s) // 40
+    low, high = float(s[lower]), float(s[len(s) - lower - 1])
+    return {"mean": float(s.mean()), "ci": 0.5 * (high - low), "low": low, "high": high}
+
+
+def bootstrap_intervals(hyps: Sequence[str], refs: Sequence[str], *, resamples: int = RESAMPLES,
+                        seed: int = SEED) -> dict[str, dict[str, float]]:
+    """{metric: interval} for BLEU-1..4 and ROUGE-L of normalised hypotheses."""
+    samples = resampled_scores(hyps, refs, resample_indices(len(hyps), resamples, seed))
+    return {m: interval(samples[m]) for m in SCORES}
+
+
+def paired_test(system: Sequence[str], baseline: Sequence[str], refs: Sequence[str], *,
+                resamples: int = RESAMPLES, seed: int = SEED) -> dict[str, dict[str, float]]:
+    """Paired bootstrap of `system` against `baseline` on the same sentences (normalised text):
+    {metric: {"system", "baseline", "delta" (system - baseline), "p"}}; p is two-sided (|Δ|)."""
+    if len(system) != len(baseline):
+        raise ValueError(f"paired test: {len(system)} system vs {len(baseline)} baseline sentences")
+    idx = resample_indices(len(refs), resamples, seed)
+    sys_samples, base_samples = resampled_scores(system, refs, idx), resampled_scores(baseline, refs, idx)
+    sys_scores, base_scores = corpus_scores(system, refs), corpus_scores(baseline, refs)
+    out = {}
+    for m in SCORES:
+        diff = abs(sys_scores[m] - base_scores[m])
+        sample_diffs = np.abs(sys_samples[m] - base_samples[m])
+        centred = sample_diffs - sample_diffs.mean()
+        p = (int(np.sum(centred > diff)) + 1) / (len(centred) + 1)
+        out[m] = {"system": sys_scores[m], "baseline": base_scores[m], "delta": sys_scores[m] - base_scores[m], "p": p}
+    return out
+
+
+def corpus_scores(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float]:
+    """BLEU-1..4 and ROUGE-L of normalised text (the figures the intervals are around)."""
+    b = metrics.bleu(list(hyps), list(refs))
+    return {**{f"bleu{n}": b[f"bleu{n}"] for n in range(1, metrics.MAX_ORDER + 1)},
+            "rouge_l": metrics.rouge_l(list(hyps), list(refs))}
+
+
+def describe(intervals: Mapping[str, Mapping[str, float]], metric: str = "bleu4") -> str:
+    """'[low, high]' of one metric, for logs and tables."""
+    i = intervals[metric]
+    return f"[{i['low']:.2f}, {i['high']:.2f}]"
