@@ -117,7 +117,8 @@ def build_report(
         header, test_rows = tests_table(significance["tests"])
         sections.append((f"Paired bootstrap tests (test split; p < {significance['alpha']} and Δ > 0 = beats)",
                          header, test_rows))
-    notes = [*(significance["findings"] if significance else []), *loc_notes,
+    findings = "\n".join(f"- {f}" for f in significance["findings"]) if significance else ""
+    notes = [*([f"Findings (test split):\n\n{findings}"] if findings else []), *loc_notes,
              "BLEU: sacreBLEU, tokenize=none, cumulative BLEU-n; ROUGE-L: sentence-level F (β=1.2) averaged; "
              "conventions and signature in metrics.json."]
     meta = {"dataset": config["dataset"]["name"], "experiment": config["experiment"], "seeds": list(config["seeds"]),

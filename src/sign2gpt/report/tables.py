@@ -133,7 +133,7 @@ def format_cell(cell: Mapping | None, digits: int = 2) -> str:
     return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
 
 
-CAPTION = ("One seed: the score and its 95% bootstrap interval [low, high] over the test sentences "
+CAPTION = ("One seed: the score and its 95% bootstrap interval [low, high] over the sentences of its split "
            "(sacreBLEU's resampling: 1,000 resamples, seed 12345). Several seeds: mean ± sample standard "
            "deviation (ddof = 1) across seeds; each seed's interval is in metrics.json.")
 
@@ -169,7 +169,8 @@ def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Seq
     lines.append(CAPTION)
     for heading, sec_header, sec_rows in sections:
         lines += ["", f"### {heading}", "", *_md_table(sec_header, sec_rows)]
-    lines += ["", *[str(n) for n in notes]] if notes else []
+    for n in notes:
+        lines += ["", str(n)]
     return "\n".join(lines) + "\n"
 
 
