@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--config", default="config.yaml")
     ap.add_argument("--stride", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")), help="where the JSON goes")
     ap.add_argument("--architectures", type=int, default=0, metavar="EPOCHS",
                     help="also train each candidate backbone supervised for EPOCHS epochs (0: skip)")
     args = ap.parse_args()
@@ -148,7 +149,7 @@ def main() -> None:
         out[f"supervised_{name}_seconds"] = round(time.perf_counter() - start, 1)
         print(f"{name} trained supervised for {args.architectures} epochs: {acc:.3f}", file=sys.stderr)
     line = json.dumps(out)
-    (Path(__file__).with_suffix(".json")).write_text(line + "\n")
+    Path(args.out).write_text(line + "\n")
     print(line)
 
 

@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=64, help="training videos")
     parser.add_argument("--config", default=str(REPO / "config.yaml"), help="model and frame settings to use")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")), help="where the JSON goes")
     args = parser.parse_args()
 
     import torch
@@ -88,7 +89,7 @@ def main() -> None:
     result = {"benchmark": "translation epoch time, z (cached features) vs pgp (frames)", "train_videos": args.videos,
               "threads": args.threads, "pgp_epoch_s": round(epoch_s["pgp"], 3), "z_epoch_s": round(epoch_s["z"], 3),
               "speedup": round(epoch_s["pgp"] / epoch_s["z"], 2)}
-    (Path(__file__).with_suffix(".json")).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
 
 

@@ -91,7 +91,7 @@ def test_end_to_end_report(finished_run):
     md = (exp / "metrics.md").read_text()
     assert "Paired bootstrap tests" in md and md.count("| pgp | scratch |") == 2
     html = (exp / "metrics.html").read_text()
-    assert html.count("<tr>") == 1 + len(variants) + len(tests) + 0 and "gates shut (no sign input)" in html
+    assert html.count("<tr>") == (1 + len(variants)) + (1 + len(tests)) and "gates shut (no sign input)" in html
     stage_rows = [line.split(" | ") for line in (exp / "run_card.md").read_text().splitlines() if "pretrain" in line]
     assert any(len(r) >= 3 and float(r[2]) > 0 for r in stage_rows if r[0].startswith("| ")), stage_rows  # timed
     assert list((exp / "figures").glob("localization_*.png"))
@@ -156,3 +156,34 @@ def test_snakemake_html_report(finished_run):
     html = (finished_run / "report.html").read_text(errors="replace")
     assert "metrics.html" in html and "sacreBLEU" in html  # the table and its caption are in the report
     assert "Start with the results" in html  # the workflow description (report/workflow.rst) leads to it
+
+
+@pytest.mark.slow
+def test_backbone_probe_benchmark_on_the_finished_run(finished_run, tmp_path):
+    """benchmarks/backbone_probe.py (which reads a finished run) with the test configuration."""
+    import yaml
+
+    from sign2gpt.config import load_config
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(load_config(TEST_CONFIG)))
+    out = tmp_path / "probe.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "backbone_probe.py"), "--results",
+                           str(finished_run / "results" / "synthetic-test"), "--config", str(config), "--threads", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == json.loads(out.read_text())
+    assert result["train_frames"] > 0 and result["dev_frames"] > 0 and result["classes"] > 1
+    assert 0 <= result["random_init_accuracy"] <= 1 and 0 <= result["pretrained_accuracy"] <= 1 and result["ratio"] > 0
+
+
+@pytest.mark.slow
+def test_dry_run_benchmark_on_the_finished_run(finished_run, tmp_path):
+    out = tmp_path / "dry.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "dry_run.py"), "--workdir", str(finished_run),
+                           "--repeats", "1", "--out", str(out), "--", "--snakefile", str(REPO / "Snakefile"),
+                           "--configfile", str(TEST_CONFIG)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == json.loads(out.read_text()) and result["dry_run_s"] > result["startup_s"] > 0

@@ -197,7 +197,7 @@ def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[st
     parts += [table_html(header, rows), f"<p>{escape(CAPTION)}</p>"]
     for heading, sec_header, sec_rows in sections:
         parts += [f"<h3>{escape(heading)}</h3>", table_html(sec_header, sec_rows)]
-    parts += [f"<p>{escape(str(n))}</p>" for n in notes]
+    parts += [f"<p>{escape(str(n)).replace(chr(10), '<br>')}</p>" for n in notes]
     style = ("body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0 1em}"
              "th,td{border:1px solid #bbb;padding:3px 8px;text-align:right;white-space:nowrap}"
              "th:first-child,td:first-child{text-align:left}thead{background:#eef}"
