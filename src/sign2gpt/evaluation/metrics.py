@@ -20,6 +20,7 @@ not done here but in :mod:`sign2gpt.evaluation.conventions`.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 
 from sacrebleu.metrics import BLEU
@@ -116,8 +117,6 @@ MOSTLY = 0.5  # a system whose output is at least this share empty, or one sente
 
 def output_health(hyps: Sequence[str]) -> dict:
     """Shares of empty hypotheses and of the most repeated one, and the warnings they call for."""
-    import collections
-
     if not hyps:
         raise DataError("hypotheses", "nothing to check (empty list)")
     top, top_n = collections.Counter(hyps).most_common(1)[0]

@@ -39,17 +39,29 @@ def resample_indices(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np
     return np.random.default_rng(seed).choice(n, size=(resamples, n), replace=True)
 
 
-def resampled_scores(hyps: Sequence[str], refs: Sequence[str], idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Every score of every resample: {metric: float [resamples]} (x100, as the scores)."""
+def scores_and_samples(hyps: Sequence[str], refs: Sequence[str], idx: np.ndarray
+                       ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The corpus scores and every resample's scores, {metric: float} and {metric: float
+    [resamples]} (x100), from one pass over the sentences: the corpus BLEU-n from the sentence
+    statistics as sacreBLEU's `corpus_score` aggregates them (= `metrics.bleu`), the corpus ROUGE-L
+    as `metrics.rouge_l` averages the same sentence scores."""
     metrics.check_pair(hyps, refs)
-    out = {}
+    full, samples = {}, {}
     for n in range(1, metrics.MAX_ORDER + 1):
         metric = metrics.bleu_metric(n)
-        stats = np.array(metric._extract_corpus_statistics(list(hyps), [list(refs)]), dtype="float32")
-        out[f"bleu{n}"] = np.array([metric._compute_score_from_stats(s.sum(0)).score for s in stats[idx]])
-    sentence = np.array([metrics.rouge_l_sentence(h, r) for h, r in zip(hyps, refs)])
-    out["rouge_l"] = 100.0 * sentence[idx].mean(axis=1)
-    return out
+        raw = metric._extract_corpus_statistics(list(hyps), [list(refs)])
+        full[f"bleu{n}"] = float(metric._aggregate_and_compute(raw).score)  # what corpus_score does
+        stats = np.array(raw, dtype="float32")  # resamples: sacreBLEU sums float32 statistics
+        samples[f"bleu{n}"] = np.array([metric._compute_score_from_stats(s.sum(0)).score for s in stats[idx]])
+    sentence = [metrics.rouge_l_sentence(h, r) for h, r in zip(hyps, refs)]
+    full["rouge_l"] = 100.0 * sum(sentence) / len(sentence)
+    samples["rouge_l"] = 100.0 * np.asarray(sentence)[idx].mean(axis=1)
+    return full, samples
+
+
+def resampled_scores(hyps: Sequence[str], refs: Sequence[str], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Every score of every resample: {metric: float [resamples]} (x100, as the scores)."""
+    return scores_and_samples(hyps, refs, idx)[1]
 
 
 def interval(samples: np.ndarray) -> dict[str, float]:
@@ -74,8 +86,8 @@ def paired_test(system: Sequence[str], baseline: Sequence[str], refs: Sequence[s
     if len(system) != len(baseline):
         raise ValueError(f"paired test: {len(system)} system vs {len(baseline)} baseline sentences")
     idx = resample_indices(len(refs), resamples, seed)
-    sys_samples, base_samples = resampled_scores(system, refs, idx), resampled_scores(baseline, refs, idx)
-    sys_scores, base_scores = corpus_scores(system, refs), corpus_scores(baseline, refs)
+    sys_scores, sys_samples = scores_and_samples(system, refs, idx)
+    base_scores, base_samples = scores_and_samples(baseline, refs, idx)
     out = {}
     for m in SCORES:
         diff = abs(sys_scores[m] - base_scores[m])

@@ -107,7 +107,8 @@ def build_report(
                          figures / "translate_curves.png", title="Translation")
 
     stats = read_json(pseudo_gloss_stats)
-    conventions = read_json(evaluations[0])["splits"]["test"]["conventions"] if evaluations else None
+    first_test = read_json(evaluations[0])["splits"]["test"] if evaluations else None  # conventions are shared
+    conventions = first_test["conventions"] if first_test else None
     significance = paired_comparisons(hypotheses, baselines, conventions) if conventions and hypotheses else None
     warnings = significance["warnings"] if significance else []
     for w in warnings:
@@ -124,8 +125,8 @@ def build_report(
     meta = {"dataset": config["dataset"]["name"], "experiment": config["experiment"], "seeds": list(config["seeds"]),
             "variants": list(variants), "localization": loc_summary, "pseudo_glosses": stats,
             "conventions": conventions,
-            "signature": read_json(evaluations[0])["splits"]["test"]["signature"] if evaluations else None,
-            "bootstrap": read_json(evaluations[0])["splits"]["test"].get("bootstrap") if evaluations else None}
+            "signature": first_test["signature"] if first_test else None,
+            "bootstrap": first_test.get("bootstrap") if first_test else None}
     write_report_tables(rows, md_path=out_md, csv_path=out_csv, json_path=out_json, html_path=out_html,
                         variant_order=list(variants), meta=meta, notes=notes, warnings=warnings, sections=sections,
                         extra={"significance": significance})

@@ -151,20 +151,22 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
             + ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows])
 
 
+def _results_table(table: Mapping, reference_mark: str) -> tuple[list[str], list[list[str]]]:
+    """The results as header and rows: a row per variant, a column per split x metric."""
+    splits, metrics = table["splits"], table["metrics"]
+    header = ["Variant", "Seeds"] + [f"{s} {METRIC_NAMES[m]}" for s in splits for m in metrics]
+    rows = [[v["variant"] + (reference_mark if v["reference"] else ""), str(len(v["seeds"]))]
+            + [format_cell(v["cells"].get(s, {}).get(m)) for s in splits for m in metrics] for v in table["variants"]]
+    return header, rows
+
+
 def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Sequence[str] = (),
                     warnings: Sequence[str] = (), sections: Sequence[Section] = ()) -> str:
     """One Markdown table: a row per variant, a column per split x metric; the warnings above
     it, then each extra section and the notes."""
-    splits, metrics = table["splits"], table["metrics"]
-    header = ["Variant", "Seeds"] + [f"{s} {METRIC_NAMES[m]}" for s in splits for m in metrics]
     lines = [f"## {title}", ""] if title else []
     lines += [f"> **Warning:** {w}" for w in warnings] + ([""] if warnings else [])
-    lines += ["| " + " | ".join(header) + " |",
-              "|" + "|".join([":---", "---:"] + ["---:"] * (len(header) - 2)) + "|"]
-    for v in table["variants"]:
-        name = _md_escape(v["variant"]) + (" *(reference)*" if v["reference"] else "")
-        cells = [format_cell(v["cells"].get(s, {}).get(m)) for s in splits for m in metrics]
-        lines.append("| " + " | ".join([name, str(len(v["seeds"]))] + cells) + " |")
+    lines += _md_table(*_results_table(table, " *(reference)*"))
     lines.append("")
     lines.append(CAPTION)
     for heading, sec_header, sec_rows in sections:
@@ -175,8 +177,7 @@ def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Seq
 
 
 def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[str] = (),
-                sections: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]] = (),
-                notes: Sequence[str] = ()) -> str:
+                sections: Sequence[Section] = (), notes: Sequence[str] = ()) -> str:
     """The results as one self-contained HTML page (the Snakemake report shows it inline): the
     warnings first, the table, then each (heading, header, rows) section, then the notes."""
     from html import escape
@@ -186,15 +187,11 @@ def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[st
         body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    splits, metrics = table["splits"], table["metrics"]
-    header = ["Variant", "Seeds"] + [f"{s} {METRIC_NAMES[m]}" for s in splits for m in metrics]
-    rows = [[v["variant"] + (" (reference)" if v["reference"] else ""), str(len(v["seeds"]))]
-            + [format_cell(v["cells"].get(s, {}).get(m)) for s in splits for m in metrics] for v in table["variants"]]
     parts = [f"<h2>{escape(title)}</h2>"]
     if warnings:
         parts.append('<div class="warn"><b>Warning</b><ul>' + "".join(f"<li>{escape(w)}</li>" for w in warnings)
                      + "</ul></div>")
-    parts += [table_html(header, rows), f"<p>{escape(CAPTION)}</p>"]
+    parts += [table_html(*_results_table(table, " (reference)")), f"<p>{escape(CAPTION)}</p>"]
     for heading, sec_header, sec_rows in sections:
         parts += [f"<h3>{escape(heading)}</h3>", table_html(sec_header, sec_rows)]
     parts += [f"<p>{escape(str(n)).replace(chr(10), '<br>')}</p>" for n in notes]
