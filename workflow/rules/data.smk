@@ -14,7 +14,7 @@ if config["dataset"]["kind"] == "synthetic":
             f"{LOGS}/synthetic_corpus.log",
         benchmark:
             f"{BENCH}/synthetic_corpus.tsv"
-        threads: 1
+        threads: config["synthetic"].get("workers", 1)  # one CPU per rendering process
         conda:
             f"{ENVS}/data.yaml"
         script:
