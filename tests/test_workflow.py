@@ -145,9 +145,65 @@ def test_translate_cli_on_a_freshly_rendered_video(finished_run, tmp_path):
         lines = proc.stdout.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(str(video) + "\t"), proc.stdout
         assert lines[0].split("\t", 1)[1].strip(), f"{variant}: empty translation"
-    proc = subprocess.run([cli, "translate", str(tmp_path / "missing.mp4"), "--run", str(run)],
+    # good, bad, good: both good ones translated, one line for the bad one, exit 1; quiet (no loading bars)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    proc = subprocess.run([cli, "translate", str(video), str(tmp_path / "broken.mp4"), str(video), "--run", str(run)],
                           capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1 and "missing.mp4" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 2, proc.stdout
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 2 and "broken.mp4" in err[0] and "1 of 3" in err[1], proc.stderr
+
+
+@pytest.mark.slow
+def test_export_from_pretrained_round_trip(finished_run, tmp_path):
+    """An exported model folder is the run's model: the same tensors, the same translations of the
+    test videos as the evaluate stage wrote; moved elsewhere it still loads (base models copied),
+    and a changed or incomplete folder is refused naming the file. The run folder itself moves too."""
+    import csv
+    import shutil
+
+    import torch
+
+    from sign2gpt.cli import main
+    from sign2gpt.data.manifest import read_manifest
+    from sign2gpt.errors import DataError
+    from sign2gpt.translate_video import VideoTranslator, read_inference_settings
+
+    data = finished_run / "results" / "synthetic-test"
+    moved = tmp_path / "moved-results"
+    shutil.copytree(data, moved)  # a results folder copied elsewhere: its inference.json paths are relative
+    settings = read_inference_settings(moved / "test" / "seed1" / "translate-pgp")
+    assert settings["lm"] == str((moved / "lm").resolve()) and settings["pretrained"].startswith(str(moved.resolve()))
+    run = moved / "test"
+    test_videos = read_manifest(data / "manifest" / "test.tsv")
+    for variant, copy in (("pgp", False), ("z", True)):
+        out = tmp_path / f"export-{variant}"
+        assert main(["export", str(run), str(out), "--variant", variant, "--seed", "1"] + ["--copy-base"] * copy) == 0
+        if copy:  # self-contained: it loads from anywhere
+            (tmp_path / "elsewhere").mkdir()
+            out = Path(shutil.move(str(out), tmp_path / "elsewhere" / out.name))
+        original = VideoTranslator.from_run(run, variant=variant, seed=1)
+        exported = VideoTranslator.from_pretrained(out)
+        mine, theirs = original.model.state_dict(), exported.model.state_dict()
+        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine), variant
+        with open(data / "test" / "seed1" / f"eval-{variant}" / "test.hyp.tsv", newline="") as f:
+            written = {r["id"]: r["hypothesis"] for r in csv.DictReader(f, delimiter="\t")}
+        assert {s.id: exported.translate(s.video) for s in test_videos} == written, variant
+        card = (out / "README.md").read_text()
+        assert "| test | 6 |" in card and "[" in card and ("copied into `base/lm`" in card) == copy, card[:2000]
+
+    broken = tmp_path / "tampered"
+    shutil.copytree(tmp_path / "export-pgp", broken)
+    blob = bytearray((broken / "model.safetensors").read_bytes())
+    blob[-3] ^= 0xFF
+    (broken / "model.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(DataError, match="model.safetensors.*SHA-256"):
+        VideoTranslator.from_pretrained(broken)
+    (broken / "tokenizer" / "tokenizer.json").unlink()
+    shutil.copy(tmp_path / "export-pgp" / "model.safetensors", broken / "model.safetensors")
+    with pytest.raises(DataError, match="tokenizer.json.*missing"):
+        VideoTranslator.from_pretrained(broken)
 
 
 @pytest.mark.slow

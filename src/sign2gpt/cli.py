@@ -1,4 +1,5 @@
-"""The `sign2gpt` command: translate new videos with a trained run, check a config, score files.
+"""The `sign2gpt` command: translate new videos with a trained run or an exported model, export a
+model, check a config, score files.
 
 The workflow (`snakemake`) runs the stages; this command is for what users do around it.
 """
@@ -14,13 +15,67 @@ from typing import Sequence
 log = logging.getLogger("sign2gpt")
 
 
-def _translate(args: argparse.Namespace) -> int:
-    from sign2gpt.translate_video import VideoTranslator
+def _quiet_transformers(verbose: bool) -> None:
+    """No weight-loading progress bars or transformers warnings unless -v."""
+    if not verbose:
+        from transformers.utils import logging as hf_logging
 
-    translator = VideoTranslator.from_run(args.run, variant=args.variant, seed=args.seed, device=args.device)
-    for video in args.videos:
-        hypothesis = translator.translate(video, beam=args.beam)
-        print(f"{video}\t{hypothesis}", flush=True)
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+
+
+def _translate(args: argparse.Namespace) -> int:
+    """Check every input first, translate every good one, exit 1 if any input failed."""
+    from tqdm import tqdm
+
+    from sign2gpt.errors import DataError
+    from sign2gpt.io import atomic_path
+    from sign2gpt.translate_video import VideoTranslator, collect_videos
+    from sign2gpt.utils import resolve_device
+
+    videos, errors = collect_videos(args.videos)
+    for line in errors:
+        print(f"sign2gpt translate: {line}", file=sys.stderr)
+    rows = [(line.split(": ", 1)[0], "", line.split(": ", 1)[-1]) for line in errors]
+    if videos:
+        resolve_device(args.device)
+        _quiet_transformers(args.verbose)
+        if args.model:
+            translator = VideoTranslator.from_pretrained(args.model, device=args.device)
+        else:
+            translator = VideoTranslator.from_run(args.run, variant=args.variant, seed=args.seed, device=args.device)
+        for video in tqdm(videos, desc="translate", unit="video", disable=not args.verbose):
+            try:
+                hypothesis = translator.translate(video, beam=args.beam)
+            except DataError as e:
+                print(f"sign2gpt translate: {e}", file=sys.stderr)
+                rows.append((video, "", e.problem))
+                continue
+            print(f"{video}\t{hypothesis}", flush=True)
+            rows.append((video, hypothesis, ""))
+    if args.output:
+        with atomic_path(args.output) as tmp:
+            tmp.write_text("video\ttranslation\terror\n" + "".join(
+                "\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n" for row in rows),
+                encoding="utf-8")
+    failed = sum(1 for row in rows if row[2])
+    if failed:
+        print(f"sign2gpt translate: {failed} of {len(rows)} input(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sign2gpt.io import read_json
+    from sign2gpt.model_folder import CONFIG, export_model
+
+    _quiet_transformers(args.verbose)
+    out = export_model(args.run, args.out, variant=args.variant, seed=args.seed, copy_base=args.copy_base)
+    config = read_json(out / CONFIG)
+    print(f"exported {config['variant']} (seed {config['seed']}) to {out}: {config['weights']['parameters']:,} "
+          "trained parameters in model.safetensors")
+    for base, ref in config["base_models"].items():
+        print(f"  {base}: {ref['source']} " + (f"(copied into {ref['path']})" if ref["copied"] else
+                                               "(named, not copied: --copy-base to include it)"))
     return 0
 
 
@@ -67,15 +122,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("translate", help="translate sign language videos with a trained run",
-                       description="Decode, encode and beam-search each video; prints 'video<TAB>translation'.")
-    p.add_argument("videos", nargs="+", help="video files (mp4, ...) or folders of frame images")
-    p.add_argument("--run", required=True, help="the experiment folder, e.g. results/synthetic-de/default")
+    p = sub.add_parser("translate", help="translate sign language videos with a trained run or an exported model",
+                       description="Checks every input, then decodes, encodes and beam-searches each readable one; "
+                                   "prints 'video<TAB>translation' per video and one error line per bad input (stderr); "
+                                   "exit status 1 if any input failed.")
+    p.add_argument("videos", nargs="+", help="video files (mp4, ...), folders of frame images, folders of videos, or "
+                                             ".csv/.tsv/.txt lists of videos (a 'video' column, or the first column)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="the experiment folder, e.g. results/synthetic-de/default")
+    source.add_argument("--model", help="a model folder written by `sign2gpt export`")
+    p.add_argument("--variant", default="pgp", choices=("scratch", "pgp", "z"), help="with --run (default: pgp)")
+    p.add_argument("--seed", type=int, default=None, help="with --run: which seed's model (default: the first one found)")
+    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's evaluate.beam)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--output", help="also write video, translation, error as a TSV file (written atomically)")
+    p.set_defaults(func=_translate)
+
+    p = sub.add_parser("export", help="write one trained variant of a run as a self-contained model folder",
+                       description="config.json, model.safetensors (the trained weights), tokenizer, pseudo-gloss "
+                                   "vocabulary and a model card README.md; the frozen base models (LM, backbone) are "
+                                   "named by hub id or folder, or copied in with --copy-base. `hf upload` publishes it.")
+    p.add_argument("run", help="the experiment folder, e.g. results/synthetic-de/default")
+    p.add_argument("out", help="the new model folder (must not exist, or be empty)")
     p.add_argument("--variant", default="pgp", choices=("scratch", "pgp", "z"))
     p.add_argument("--seed", type=int, default=None, help="which seed's model (default: the first one found)")
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's evaluate.beam)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    p.set_defaults(func=_translate)
+    p.add_argument("--copy-base", action="store_true",
+                   help="copy the frozen base models into the folder (from their local folder or the local Hugging "
+                        "Face cache; nothing is downloaded), so it needs nothing else")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("check-config", help="validate config.yaml plus overlays, as the workflow does")
     p.add_argument("configfiles", nargs="*", help="overlays applied on top of config.yaml, in order")

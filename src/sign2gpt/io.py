@@ -58,3 +58,19 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def portable_path(value: str | None, folder: str | os.PathLike) -> str | None:
+    """A local path as a run folder records it: relative to `folder` ("../../lm"), so the results
+    folder can move; a hub id or None as it is."""
+    if not value or not Path(value).exists():
+        return value
+    return os.path.relpath(Path(value).resolve(), Path(folder).resolve())
+
+
+def resolve_portable_path(value: str | None, folder: str | os.PathLike) -> str | None:
+    """The inverse of portable_path: "./x" or "../x" is relative to `folder`; anything else (an
+    absolute path, as older runs wrote, or a hub id) is kept."""
+    if value and (value.startswith("./") or value.startswith("../") or value == ".."):
+        return str((Path(folder) / value).resolve())
+    return value

@@ -34,10 +34,26 @@ def setup_logging(log_file: str | os.PathLike | None = None, level: int = loggin
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` picks CUDA when present, else CPU."""
+    """`auto` picks CUDA when present, else CPU; a device this machine does not have is a
+    ConfigError that says why (instead of a traceback from deep inside the first `.to()`)."""
+    from sign2gpt.errors import ConfigError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"device {name!r}: not a device name ({e}); use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda":
+        if torch.version.cuda is None:
+            raise ConfigError(f"device {name!r}: this torch ({torch.__version__}) was built without CUDA; use --device cpu "
+                              "or install a CUDA build of torch")
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r}: no CUDA GPU is visible (CUDA_VISIBLE_DEVICES="
+                              f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} GPU(s) visible")
+    return device
 
 
 def job_cpus(rule_threads: int | None) -> int | None:

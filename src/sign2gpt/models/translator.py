@@ -94,6 +94,14 @@ class SignTranslator(nn.Module):
         self.sign_model = sign_model
         self.lm = lm
 
+    @classmethod
+    def from_pretrained(cls, folder: str, *, device: str = "cpu") -> "SignTranslator":
+        """The model of an exported model folder (`sign2gpt export`); for its tokenizer and
+        preprocessing too, use `sign2gpt.translate_video.VideoTranslator.from_pretrained`."""
+        from sign2gpt.model_folder import load_model_folder
+
+        return load_model_folder(folder, device=device).model
+
     def encode(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The sign memory [B, T', D] and its mask, from frames or from cached features."""
         device = self.lm.device

@@ -20,7 +20,7 @@ import logging
 import os
 import random
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Collection, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -50,7 +50,8 @@ def unwrap(model: nn.Module) -> nn.Module:
 # digest and file reading
 
 
-def _digest(tensors: Mapping[str, torch.Tensor], state_json: str) -> str:
+def tensor_digest(tensors: Mapping[str, torch.Tensor], state_json: str) -> str:
+    """SHA-256 of every tensor (name, dtype, shape, bytes) and of the JSON state."""
     h = hashlib.sha256()
     h.update(FORMAT.encode())
     for name in sorted(tensors):
@@ -80,7 +81,7 @@ def _verify(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], meta: 
     if meta.get("format") != FORMAT:
         raise DataError(str(path), f"not a sign2gpt checkpoint (format {meta.get('format')!r}, expected {FORMAT!r})")
     state_json = meta.get("state", "")
-    if _digest(tensors, state_json) != meta.get("sha256"):
+    if tensor_digest(tensors, state_json) != meta.get("sha256"):
         raise DataError(str(path), "content does not match its stored SHA-256 (tampered or corrupt); refusing to load")
     try:
         return json.loads(state_json)
@@ -100,13 +101,15 @@ def frozen_parameter_names(model: nn.Module) -> set[str]:
 
 
 def _model_tensors(model: nn.Module, only_trainable: bool) -> dict[str, torch.Tensor]:
-    """CPU, contiguous, non-aliasing copies-or-views of the state_dict (safetensors refuses
-    tensors that share memory, e.g. tied embeddings: the second name gets its own copy)."""
     model = unwrap(model)
-    state = model.state_dict()
-    if only_trainable:
-        frozen = frozen_parameter_names(model)
-        state = {k: v for k, v in state.items() if k not in frozen}
+    return model_tensors(model, exclude=frozen_parameter_names(model) if only_trainable else ())
+
+
+def model_tensors(model: nn.Module, exclude: Collection[str] = ()) -> dict[str, torch.Tensor]:
+    """The state_dict less `exclude`, as CPU, contiguous, non-aliasing copies-or-views, ready for
+    safetensors (which refuses tensors that share memory, e.g. tied embeddings: the second name
+    gets its own copy)."""
+    state = {k: v for k, v in unwrap(model).state_dict().items() if k not in exclude}
     out: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     for name, t in state.items():
@@ -284,7 +287,7 @@ def save_checkpoint(
         state_json = json.dumps(state, allow_nan=True)
     except TypeError as e:
         raise TypeError(f"checkpoint state for {path} is not JSON-serialisable: {e}") from e
-    meta = {"format": FORMAT, "state": state_json, "sha256": _digest(tensors, state_json)}
+    meta = {"format": FORMAT, "state": state_json, "sha256": tensor_digest(tensors, state_json)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
         with open(tmp, "rb+") as f:

@@ -26,7 +26,7 @@ from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.conventions import score
 from sign2gpt.evaluation.translate_eval import beam_translate, teacher_forced_translate
-from sign2gpt.io import write_json
+from sign2gpt.io import portable_path, write_json
 from sign2gpt.lm.loading import load_causal_lm
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.sign_model import build_sign_model
@@ -194,11 +194,13 @@ def run_translate(
                       device=dist.device, precision=prec)
     summary = trainer.fit()
     if is_main():
-        # local paths absolute, so `sign2gpt translate` works from any directory; hub names as they are
-        absolute = lambda x: str(Path(x).resolve()) if x and Path(x).exists() else x  # noqa: E731
+        # local paths relative to this folder, so a moved or copied results folder still translates;
+        # hub names as they are
+        local = lambda x: portable_path(x, out)  # noqa: E731
         write_json(out / "inference.json", {
-            "variant": variant, "lm": absolute(lm), "pretrained": absolute(pretrained),
-            "spatial": {**spatial, "pretrained": absolute(spatial.get("pretrained"))}, "encoder": dict(encoder), "frames": dict(frames_cfg), "decode": dict(decode or {}),
+            "variant": variant, "lm": local(lm), "pretrained": local(pretrained),
+            "spatial": {**spatial, "pretrained": local(spatial.get("pretrained"))}, "encoder": dict(encoder),
+            "frames": dict(frames_cfg), "decode": dict(decode or {}),
             "lora": dict(train.get("lora", {})), "freeze_sign": bool(train.get("freeze_sign", False)),
             "evaluate": dict(evaluate), "language": language, "seed": seed, "precision": prec.name,
         })
