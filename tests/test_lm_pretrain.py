@@ -15,6 +15,7 @@ from sign2gpt.errors import ConfigError, DataError
 from sign2gpt.io import read_json
 from sign2gpt.lm.loading import load_causal_lm
 from sign2gpt.lm.pretrain import STATS_FILE, pretrain_lm
+from sign2gpt.training.tensorboard import read_scalars
 
 WORDS = "regen sonne wind schnee wolken nebel morgen heute abend nacht norden süden über und im es gibt".split()
 CONFIG = dict(d_model=32, num_layers=2, attention_heads=4, ffn_dim=64, max_position_embeddings=32,
@@ -57,6 +58,10 @@ def test_loss_is_recorded_and_learned(lm_dir):
     assert stats["train_loss_no_dropout"] < math.log(vocab) - 0.5
     assert math.isfinite(stats["final_train_loss"])
     assert stats["final_train_perplexity"] == pytest.approx(math.exp(stats["final_train_loss"]))
+    events = read_scalars(lm_dir / "tensorboard")  # the per-epoch curve, for TensorBoard
+    assert [step for step, _ in events["train/loss"]] == list(range(1, stats["epochs"] + 1))
+    assert events["train/loss"][-1][1] == pytest.approx(stats["final_train_loss"])
+    assert {"train/learning_rate", "train/perplexity", "time/seconds_per_epoch"} <= set(events)
 
 
 def test_pretraining_is_deterministic(lm_dir, tmp_path):

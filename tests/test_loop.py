@@ -14,7 +14,8 @@ from torch.utils.data._utils.collate import default_collate
 from sign2gpt.data.dataset import make_loader
 from sign2gpt.errors import ConfigError
 from sign2gpt.training.checkpoint import load_checkpoint
-from sign2gpt.training.loop import Trainer, TrainingInterrupted
+from sign2gpt.training.loop import TIMING_COLUMNS, Trainer, TrainingInterrupted
+from sign2gpt.training.tensorboard import EpochEvents, read_scalars
 from sign2gpt.training.optim import build_optimizer, build_scheduler
 from sign2gpt.utils import seed_everything
 
@@ -65,9 +66,29 @@ def test_resume_matches_an_uninterrupted_run_exactly(tmp_path):
         assert torch.equal(a, b), k
     hist_a = json.loads((tmp_path / "a" / "metrics.json").read_text())
     hist_b = json.loads((tmp_path / "b" / "metrics.json").read_text())
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in rows]  # noqa: E731
     assert strip(hist_a) == strip(hist_b) and len(hist_a) == 3
     assert load_checkpoint(tmp_path / "b" / "last.safetensors", model_b)["epoch"] == 3
+    # TensorBoard: one point per epoch and tag in the resumed run, the same values as the straight one
+    events_a, events_b = read_scalars(tmp_path / "a" / "tensorboard"), read_scalars(tmp_path / "b" / "tensorboard")
+    assert {"train/loss", "train/learning_rate", "other/neg_mse", "other/extra", "time/seconds_per_epoch"} <= set(events_b)
+    for tag in ("train/loss", "train/learning_rate", "other/neg_mse"):
+        assert [step for step, _ in events_b[tag]] == [1, 2, 3]
+        assert events_b[tag] == events_a[tag]
+
+
+def test_tensorboard_resume_purges_repeated_epochs(tmp_path):
+    """A run that crashed after writing epoch 3's events but before its checkpoint repeats epoch 3."""
+    first = EpochEvents(tmp_path)
+    for epoch in (1, 2, 3):
+        first.add({"epoch": epoch, "train_loss": 10.0 + epoch, "note": "text is skipped"})
+    first.close()
+    again = EpochEvents(tmp_path, first_epoch=3)
+    for epoch in (3, 4):
+        again.add({"epoch": epoch, "train_loss": 20.0 + epoch, "dev_bleu4": float("nan")})
+    again.close()
+    scalars = read_scalars(tmp_path)
+    assert scalars == {"train/loss": [(1, 11.0), (2, 12.0), (3, 23.0), (4, 24.0)]}
 
 
 def test_a_finished_run_does_not_train_again(tmp_path):
@@ -94,7 +115,8 @@ def test_best_checkpoint_metrics_files_and_eval_every(tmp_path):
     assert [r["neg_mse"] for r in rows] == ["", "0.3", "", "0.9", "0.5"]
     assert {"train_loss", "lr", "seconds", "bleu"} <= set(rows[0])
     assert all(float(r["train_loss"]) > 0 for r in rows)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json", "state"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json",
+                                                         "state", "tensorboard"]
 
 
 def test_select_mode_min(tmp_path):

@@ -55,6 +55,7 @@ from sign2gpt.data.manifest import Sample, read_manifest, write_manifest
 from sign2gpt.data.video import count_frames, read_frames
 from sign2gpt.errors import DataError
 from sign2gpt.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from sign2gpt.training.loop import TIMING_COLUMNS
 
 from media import make_video
 
@@ -234,7 +235,7 @@ def tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def metric_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
-        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+        return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in csv.DictReader(f)]
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from sign2gpt.errors import ConfigError, DataError
 from sign2gpt.io import read_json
 from sign2gpt.models import SpatialModel, build_backbone
 from sign2gpt.training.spatial_pretrain import STATS_FILE, nt_xent, pretrain_spatial, sample_pairs
+from sign2gpt.training.tensorboard import read_scalars
 
 RESNET = {"model_type": "resnet", "embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1]}
 
@@ -84,6 +85,9 @@ def test_writes_a_backbone_stage_one_loads_and_is_deterministic(tmp_path):
     _run(tmp_path, tmp_path / "b")
     assert len(stats["loss_per_epoch"]) == 2 and all(math.isfinite(x) for x in stats["loss_per_epoch"])
     assert read_json(tmp_path / "a" / STATS_FILE)["backbone"] == "ResNetModel"
+    events = read_scalars(tmp_path / "a" / "tensorboard")
+    assert [v for _, v in events["train/loss"]] == pytest.approx(stats["loss_per_epoch"])
+    assert [s for s, _ in events["throughput/train_frames_per_s"]] == [1, 2]
     a, b = build_backbone(str(tmp_path / "a")), build_backbone(str(tmp_path / "b"))
     assert isinstance(a, ResNetModel)
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):

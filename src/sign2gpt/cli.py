@@ -15,13 +15,16 @@ from typing import Sequence
 log = logging.getLogger("sign2gpt")
 
 
-def _quiet_transformers(verbose: bool) -> None:
-    """No weight-loading progress bars or transformers warnings unless -v."""
+def _quiet(verbose: bool) -> None:
+    """Unless -v: no weight-loading progress bars or transformers warnings, and no FFmpeg/decord
+    messages on stderr for a bad video (its one-line error says what is wrong)."""
     if not verbose:
+        import decord
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        decord.logging.set_level(decord.logging.QUIET)
 
 
 def _translate(args: argparse.Namespace) -> int:
@@ -33,13 +36,13 @@ def _translate(args: argparse.Namespace) -> int:
     from sign2gpt.translate_video import VideoTranslator, collect_videos
     from sign2gpt.utils import resolve_device
 
+    _quiet(args.verbose)
     videos, errors = collect_videos(args.videos)
     for line in errors:
         print(f"sign2gpt translate: {line}", file=sys.stderr)
     rows = [(line.split(": ", 1)[0], "", line.split(": ", 1)[-1]) for line in errors]
     if videos:
         resolve_device(args.device)
-        _quiet_transformers(args.verbose)
         if args.model:
             translator = VideoTranslator.from_pretrained(args.model, device=args.device)
         else:
@@ -68,7 +71,7 @@ def _export(args: argparse.Namespace) -> int:
     from sign2gpt.io import read_json
     from sign2gpt.model_folder import CONFIG, export_model
 
-    _quiet_transformers(args.verbose)
+    _quiet(args.verbose)
     out = export_model(args.run, args.out, variant=args.variant, seed=args.seed, copy_base=args.copy_base)
     config = read_json(out / CONFIG)
     print(f"exported {config['variant']} (seed {config['seed']}) to {out}: {config['weights']['parameters']:,} "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 
 import torch
@@ -26,6 +27,7 @@ from transformers import XGLMConfig, XGLMForCausalLM
 from sign2gpt.errors import ConfigError, DataError
 from sign2gpt.io import atomic_path, write_json
 from sign2gpt.lm.tokenizer import train_xglm_tokenizer
+from sign2gpt.training.tensorboard import write_epoch_events
 from sign2gpt.utils import seed_everything, set_threads
 
 log = logging.getLogger(__name__)
@@ -157,9 +159,10 @@ def pretrain_lm(
     log.info("pretraining XGLM (%d parameters, vocab %d) on %d sentences, %d steps",
              n_params, len(tokenizer), len(sequences), total_steps)
 
-    epoch_loss = float("nan")
+    epoch_loss, rows = float("nan"), []
     bar = tqdm(range(epochs), desc="lm_pretrain", unit="epoch")
     for epoch in bar:
+        t0 = time.time()
         order = torch.randperm(len(sequences), generator=order_rng).tolist()
         total, count = 0.0, 0
         for start in range(0, len(order), batch_size):
@@ -173,6 +176,8 @@ def pretrain_lm(
             scheduler.step()
             total, count = total + loss_sum.item(), count + n
         epoch_loss = total / max(1, count)
+        rows.append({"epoch": epoch + 1, "train_loss": epoch_loss, "train_perplexity": math.exp(min(epoch_loss, 50)),
+                     "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - t0, 3)})
         bar.set_postfix(loss=f"{epoch_loss:.3f}", ppl=f"{math.exp(min(epoch_loss, 50)):.1f}")
         log.info("epoch %d/%d: train loss %.4f, perplexity %.2f, lr %.2e",
                  epoch + 1, epochs, epoch_loss, math.exp(min(epoch_loss, 50)), scheduler.get_last_lr()[0])
@@ -198,4 +203,5 @@ def pretrain_lm(
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / STATS_FILE, stats)
+        write_epoch_events(tmp / "tensorboard", rows)
     log.info("wrote %s", out_dir)

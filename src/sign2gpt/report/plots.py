@@ -78,8 +78,10 @@ QUANTITIES = {  # column -> what its panel shows, in panel order; other numeric 
     "gate_mean": "mean gate value",
     "lr": "learning rate",
     "seconds": "seconds per epoch",
+    "frames_per_s": "training frames per second",
 }
-HIDDEN = frozenset({"epoch", "dev_selection"})  # the x axis; the selection score (macro-F1 with a tie-break)
+# the x axis; the selection score (macro-F1 with a tie-break); videos/s (frames/s says it, and TensorBoard has it)
+HIDDEN = frozenset({"epoch", "dev_selection", "videos_per_s"})
 LINESTYLES = ("-", "--", ":", "-.")
 
 

@@ -3,7 +3,8 @@
 Per epoch: train (in the job's precision, `sign2gpt.precision`: bf16 autocast, fp16 autocast with
 a GradScaler, or fp32; clip by value then by norm; the schedule steps per iteration), evaluate every `eval_every` epochs and at the
 last, append a row to metrics.csv / metrics.json, save `last.safetensors` every epoch and
-`best.safetensors` when the selection metric improves. A run resumes exactly from `last`.
+`best.safetensors` when the selection metric improves, and the row as TensorBoard scalars in
+`tensorboard/` (with the epoch's training throughput). A run resumes exactly from `last`.
 
 Exact resume: the checkpoint is written after evaluation, so it holds the RNG state the next
 epoch starts from; the sampler order and the per-item augmentation depend only on
@@ -39,9 +40,12 @@ from sign2gpt.io import atomic_path, write_json, write_text
 from sign2gpt.training.checkpoint import load_checkpoint, save_checkpoint
 from sign2gpt.training.distributed import all_reduce_sum, barrier, is_main
 from sign2gpt.training.optim import clip_gradients
+from sign2gpt.training.tensorboard import EpochEvents
 from sign2gpt.precision import Precision, select_precision
 
 log = logging.getLogger(__name__)
+
+TIMING_COLUMNS = frozenset({"seconds", "frames_per_s", "videos_per_s"})  # per-epoch columns that measure time
 
 
 class TrainingInterrupted(SystemExit):
@@ -142,6 +146,8 @@ class Trainer:
         self.best_metric: float | None = None
         self.best_epoch: int | None = None
         self.last_metrics: dict[str, Any] = {}
+        self.throughput: dict[str, float] = {}
+        self.events: EpochEvents | None = None
 
     @property
     def last_path(self) -> Path:
@@ -222,7 +228,8 @@ class Trainer:
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
         self.model.train()
-        total = torch.zeros(2, dtype=torch.float64, device=self.device)  # loss sum, steps
+        total = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss sum, steps, frames, videos
+        t0 = time.time()
         desc = f"epoch {epoch + 1}/{self.epochs}"
         bar = tqdm(self.train_loader, desc=desc, disable=not is_main(), leave=False, dynamic_ncols=True)
         for step, batch in enumerate(bar):
@@ -245,10 +252,18 @@ class Trainer:
                 self.scheduler.step()
             total[0] += loss.detach().double()
             total[1] += 1
+            if isinstance(batch, Mapping):  # what the step consumed: videos, and frames for a video batch
+                total[3] += len(batch.get("ids", ()))
+                if "pixels" in batch or "frames" in batch:
+                    total[2] += sum(batch.get("lengths", ()))
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
             self._check_stop()
         all_reduce_sum(total)
+        seconds = max(time.time() - t0, 1e-9)
+        self.throughput = {"frames_per_s": float(total[2]) / seconds} if total[2] > 0 else {}
+        if total[3] > 0:
+            self.throughput["videos_per_s"] = float(total[3]) / seconds
         return float(total[0] / total[1]) if total[1] > 0 else float("nan")
 
     def run_evaluation(self) -> dict[str, Any]:
@@ -269,6 +284,8 @@ class Trainer:
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        if is_main():
+            self.events = EpochEvents(self.out_dir / "tensorboard", first_epoch=start + 1)
         t0 = time.time()
         try:
             for epoch in range(start, self.epochs):
@@ -276,6 +293,9 @@ class Trainer:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+            if self.events is not None:
+                self.events.close()
+                self.events = None
         seconds = time.time() - t0
         summary = {
             "epochs": self.epochs,
@@ -294,7 +314,8 @@ class Trainer:
     def _run_epoch(self, epoch: int) -> None:
         t0 = time.time()
         train_loss = self.train_epoch(epoch)
-        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"]}
+        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"],
+                               **self.throughput}
         improved = False
         if (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs:
             metrics = self.run_evaluation()
@@ -313,6 +334,9 @@ class Trainer:
         row["seconds"] = round(time.time() - t0, 3)
         self.history.append(row)
         if is_main():
+            # events first: a crash before the checkpoint repeats this epoch, and the resumed writer
+            # purges the epoch's first events; after it, they are already there
+            self.events.add(row)
             if improved:
                 save_checkpoint(self.best_state_path, self.model, epoch=epoch + 1, best_metric=self.best_metric,
                                 extra=self._state_extra(), rng_state=False, only_trainable=self.only_trainable)

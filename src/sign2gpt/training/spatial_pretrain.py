@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,7 @@ from ..data.manifest import read_manifest
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, write_json
 from ..models.spatial import SpatialModel, backbone_width, build_backbone
+from .tensorboard import write_epoch_events
 from ..utils import resolve_device, seed_everything, set_threads
 from .optim import build_optimizer, build_scheduler
 
@@ -146,9 +148,9 @@ def pretrain_spatial(
              "%d anchors per step", type(backbone).__name__, sum(p.numel() for p in backbone.parameters()),
              len(samples), sum(num_frames), int(s["epochs"]), steps, per_batch)
 
-    history = []
+    history, rows = [], []
     for epoch in range(int(s["epochs"])):
-        total = 0.0
+        total, t0 = 0.0, time.time()
         bar = tqdm(range(steps), desc=f"spatial_pretrain {epoch + 1}/{s['epochs']}", unit="step", leave=False)
         for _ in bar:
             batch = sample_pairs(num_frames, rng, videos=int(s["videos"]), frames=int(s["frames"]),
@@ -167,6 +169,9 @@ def pretrain_spatial(
             total += loss.item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         history.append(total / steps)
+        seconds = time.time() - t0
+        rows.append({"epoch": epoch + 1, "train_loss": history[-1], "lr": optimizer.param_groups[0]["lr"],
+                     "frames_per_s": 2 * per_batch * steps / max(seconds, 1e-9), "seconds": round(seconds, 3)})
         # chance level is log(2N - 1): the loss of embeddings that tell nothing apart
         log.info("epoch %d/%d: NT-Xent %.4f (chance %.4f)", epoch + 1, s["epochs"], history[-1],
                  math.log(2 * per_batch - 1))
@@ -178,4 +183,5 @@ def pretrain_spatial(
     with atomic_path(out_dir, is_dir=True) as tmp:
         backbone.save_pretrained(tmp, safe_serialization=True)
         write_json(tmp / STATS_FILE, stats)
+        write_epoch_events(tmp / "tensorboard", rows)
     return stats
