@@ -11,7 +11,7 @@ import torch
 
 from sign2gpt.errors import ConfigError
 from sign2gpt.precision import Precision, select_precision
-from sign2gpt.training.checkpoint import load_checkpoint
+from sign2gpt.checkpoint import load_checkpoint
 
 from test_loop import make_run
 

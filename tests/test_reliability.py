@@ -54,7 +54,7 @@ from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import Sample, read_manifest, write_manifest
 from sign2gpt.data.video import count_frames, read_frames
 from sign2gpt.errors import DataError
-from sign2gpt.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from sign2gpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from sign2gpt.training.loop import TIMING_COLUMNS
 
 from media import make_video
@@ -471,7 +471,7 @@ def test_feature_cache_round_trip_and_provenance(tmp_path):
 
 def test_translation_refuses_a_cache_made_from_another_checkpoint_or_manifest(tmp_path):
     """The `z` variant's loader checks the cache against the checkpoint and manifest it is given."""
-    from sign2gpt.training.translate import make_split_loader
+    from sign2gpt.data.loaders import make_split_loader
 
     ckpt_a, ckpt_b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     save_file({"w": torch.zeros(2)}, str(ckpt_a))
@@ -521,7 +521,7 @@ def test_partial_foreign_or_failed_feature_caches_are_refused_or_never_appear(tm
 
 
 def test_unreadable_or_foreign_last_checkpoint_is_not_resumed(tmp_path, caplog):
-    from sign2gpt.training.pretrain import config_fingerprint, discard_stale_checkpoint
+    from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint
 
     model = nn.Linear(3, 2)
     fp = config_fingerprint({"lr": 1e-3})

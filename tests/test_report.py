@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sign2gpt.errors import DataError
+from sign2gpt.evaluation import localization
 from sign2gpt.report import plots, run_card, tables
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -260,7 +261,7 @@ def _hand_case():
 
 def test_localization_scores_hand_made():
     E, labels, segs = _hand_case()
-    s = plots.localization_scores(E, labels, segs, frame_scale=2, threshold=0.2)
+    s = localization.localization_scores(E, labels, segs, frame_scale=2, threshold=0.2)
     # TP: regen t0, t1; sonne t4, t6, t7 = 5; predicted 6; true 4 + 4 = 8
     assert (s["tp"], s["predicted"], s["true"]) == (5, 6, 8)
     assert s["precision"] == pytest.approx(5 / 6)
@@ -268,20 +269,20 @@ def test_localization_scores_hand_made():
     assert s["f1"] == pytest.approx(2 * (5 / 6) * (5 / 8) / (5 / 6 + 5 / 8))
     assert s["unmatched_glosses"] == ["WIND"] and s["unscored_labels"] == []
     # a higher threshold drops regen t4 (0.3) and sonne t7 (0.4)
-    s5 = plots.localization_scores(E, labels, segs, frame_scale=2, threshold=0.5)
+    s5 = localization.localization_scores(E, labels, segs, frame_scale=2, threshold=0.5)
     assert (s5["tp"], s5["predicted"]) == (4, 4)
 
 
 def test_localization_mapping_and_unscored_labels():
     E, _, segs = _hand_case()
     labels = ["nass", "sonne"]
-    s = plots.localization_scores(E, labels, segs, frame_scale=2)
+    s = localization.localization_scores(E, labels, segs, frame_scale=2)
     assert s["scored_labels"] == ["sonne"] and s["unscored_labels"] == ["nass"]
     assert (s["tp"], s["predicted"], s["true"]) == (3, 3, 4)
-    mapped = plots.localization_scores(E, labels, segs, frame_scale=2,
+    mapped = localization.localization_scores(E, labels, segs, frame_scale=2,
                                        gloss_to_pseudo={"REGEN": "nass", "SONNE": "sonne"})
     assert (mapped["tp"], mapped["predicted"], mapped["true"]) == (5, 6, 8)
-    both = plots.combine_localization([s, mapped])
+    both = localization.combine_localization([s, mapped])
     assert (both["tp"], both["predicted"], both["true"], both["videos"]) == (8, 9, 12, 2)
     assert both["precision"] == pytest.approx(8 / 9)
 
@@ -289,8 +290,8 @@ def test_localization_mapping_and_unscored_labels():
 def test_localization_rejects_bad_input():
     E, labels, segs = _hand_case()
     with pytest.raises(DataError, match="non-negative"):
-        plots.localization_scores(-E - 1, labels, segs, frame_scale=2)
+        localization.localization_scores(-E - 1, labels, segs, frame_scale=2)
     with pytest.raises(DataError, match="end must be after start"):
-        plots.localization_scores(E, labels, [("REGEN", 5, 5)], frame_scale=2)
+        localization.localization_scores(E, labels, [("REGEN", 5, 5)], frame_scale=2)
     with pytest.raises(ValueError):
-        plots.localization_scores(E, labels, segs, frame_scale=0)
+        localization.localization_scores(E, labels, segs, frame_scale=0)

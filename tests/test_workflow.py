@@ -100,7 +100,7 @@ def test_end_to_end_report(finished_run):
             rows = list(csv.DictReader(f, delimiter="\t"))
         assert rows and sum(bool(r["hypothesis"].strip()) for r in rows) >= len(rows) / 2  # mostly non-empty
     # TensorBoard event files from every training stage, one point per epoch
-    from sign2gpt.training.tensorboard import read_scalars
+    from sign2gpt.tensorboard_log import read_scalars
 
     data = finished_run / "results" / "synthetic-test"
     for folder, epochs, tags in [
@@ -258,3 +258,21 @@ def test_dry_run_benchmark_on_the_finished_run(finished_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == json.loads(out.read_text()) and result["dry_run_s"] > result["startup_s"] > 0
+
+
+@pytest.mark.slow
+def test_data_size_benchmark_reads_a_finished_run(finished_run):
+    """benchmarks/data_size.py's reading of a report (its runs are minutes each: not run here)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import data_size
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    result = data_size.read_result(finished_run)
+    assert set(result["pgp_vs_reference"]) == {"1", "2"} and set(result["pgp_test_bleu4"]) == {"1", "2"}
+    table = json.loads((finished_run / "results" / "synthetic-test" / "test" / "metrics.json").read_text())
+    assert result["better_reference"] == table["significance"]["better_reference"]
+    for seed, row in result["pgp_vs_reference"].items():
+        assert row["beats"] == (row["delta_bleu4"] > 0 and row["p"] < 0.05)
+    assert result["beats_on_every_seed"] == all(r["beats"] for r in result["pgp_vs_reference"].values())
+

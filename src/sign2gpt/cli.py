@@ -103,7 +103,7 @@ def _score(args: argparse.Namespace) -> int:
     from sign2gpt.errors import DataError
     from sign2gpt.evaluation.conventions import normalise, score
     from sign2gpt.evaluation.significance import paired_test
-    from sign2gpt.text.pseudo_glosses import read_sentences_file
+    from sign2gpt.text.vocab_file import read_sentences_file
 
     hyps, refs = read_sentences_file(args.hypotheses), read_sentences_file(args.references)
     opts = {"lowercase": args.lowercase, "strip_final_period": not args.keep_final_period}

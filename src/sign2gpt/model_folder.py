@@ -54,7 +54,7 @@ def base_parameter_names(model: torch.nn.Module, bases: set[str]) -> set[str]:
 def export_model(run: str | os.PathLike, out_dir: str | os.PathLike, *, variant: str = "pgp", seed: int | None = None,
                  copy_base: bool = False) -> Path:
     """Write the model folder of one trained variant of `run` (an experiment folder) to `out_dir`."""
-    from sign2gpt.training.checkpoint import model_tensors, tensor_digest
+    from sign2gpt.checkpoint import model_tensors, tensor_digest
     from sign2gpt.translate_video import VideoTranslator, find_variant_dir, read_inference_settings
 
     out = Path(out_dir)
@@ -194,7 +194,7 @@ def load_model_folder(folder: str | os.PathLike, *, device: str = "cpu"):
     from transformers import AutoTokenizer
 
     from sign2gpt.models.sign_model import build_sign_model
-    from sign2gpt.training.translate import build_translator
+    from sign2gpt.models.build import build_translator
     from sign2gpt.translate_video import VideoTranslator
     from sign2gpt.utils import resolve_device
 

@@ -24,8 +24,8 @@ from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.io import read_json, resolve_portable_path
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import SignTranslator, start_token_id
-from sign2gpt.training.checkpoint import load_checkpoint, load_weights
-from sign2gpt.training.translate import build_translator
+from sign2gpt.checkpoint import load_checkpoint, load_weights
+from sign2gpt.models.build import build_translator
 from sign2gpt.utils import resolve_device
 
 log = logging.getLogger(__name__)

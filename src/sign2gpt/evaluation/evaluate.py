@@ -26,8 +26,9 @@ from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.translator import start_token_id
 from sign2gpt.precision import select_precision
 from sign2gpt.evaluation.beam_search import beam_search
-from sign2gpt.training.checkpoint import load_checkpoint
-from sign2gpt.training.translate import build_translator, make_split_loader
+from sign2gpt.checkpoint import load_checkpoint
+from sign2gpt.data.loaders import make_split_loader
+from sign2gpt.models.build import build_translator
 from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.precision import select_precision
-from sign2gpt.training.checkpoint import load_weights
+from sign2gpt.checkpoint import load_weights
 from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)

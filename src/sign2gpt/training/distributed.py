@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sign2gpt.training.checkpoint import unwrap
+from sign2gpt.checkpoint import unwrap
 from sign2gpt.utils import resolve_device
 
 log = logging.getLogger(__name__)

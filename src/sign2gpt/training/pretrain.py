@@ -8,28 +8,26 @@ gloss segments (synthetic data) and a few dev videos are exported for the Figure
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from torch import nn
 
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader, multi_hot
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import Sample, read_manifest
+from sign2gpt.evaluation.localization import combine_localization, localization_scores
+from sign2gpt.evaluation.multilabel import f1_scores
 from sign2gpt.io import write_json
 from sign2gpt.models.pgp_head import PseudoGlossHead
 from sign2gpt.models.sign_model import SignModel, build_sign_model
 from sign2gpt.precision import select_precision
-from sign2gpt.report.plots import combine_localization, localization_scores
 from sign2gpt.text.prototypes import load_prototypes
-from sign2gpt.text.pseudo_glosses import PseudoGlossVocab
-from sign2gpt.training.checkpoint import load_weights
+from sign2gpt.text.vocab_file import PseudoGlossVocab
+from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint, load_weights
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
@@ -50,45 +48,6 @@ class PretrainModel(nn.Module):
         z, mask = self.sign_model(frames, lengths)  # [B, T', D], [B, T']
         scores, E = self.head(z, mask)  # [B, V], [B, T', V]
         return scores, E, mask
-
-
-def f1_scores(scores: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
-    """Dev metrics of spec §7: accuracy, micro-F1, macro-F1 over classes with a positive in dev."""
-    pred = scores >= threshold
-    gold = targets > 0.5
-    tp = (pred & gold).sum(0).double()
-    fp = (pred & ~gold).sum(0).double()
-    fn = (~pred & gold).sum(0).double()
-    present = gold.any(0)
-    per_class = tp / (tp + 0.5 * (fp + fn)).clamp_min(1e-12)
-    macro = per_class[present].mean().item() if present.any() else 0.0
-    micro_den = (tp.sum() + 0.5 * (fp.sum() + fn.sum())).item()
-    micro = tp.sum().item() / micro_den if micro_den else 0.0
-    return {
-        "dev_accuracy": (pred == gold).double().mean().item(),
-        "dev_micro_f1": micro,
-        "dev_macro_f1": macro,
-    }
-
-
-def config_fingerprint(cfg: Mapping[str, Any]) -> str:
-    """A stable hash of everything that shapes a run, so a stale `last` checkpoint is not resumed."""
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def discard_stale_checkpoint(path: Path, fingerprint: str) -> None:
-    """Delete `path` when it was written by a run with other settings (Snakemake reran the job)."""
-    if not path.exists():
-        return
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            state = json.loads((f.metadata() or {}).get("state", "{}"))
-        stored = state.get("extra", {}).get("fingerprint")
-    except Exception:  # unreadable: the loader would refuse it anyway; start over
-        stored = None
-    if stored != fingerprint:
-        log.warning("ignoring %s: written with other settings; starting from scratch", path)
-        path.unlink()
 
 
 def _frame_scale(train_cfg: Mapping[str, Any], store: FrameStore, sign_model: SignModel) -> float:

@@ -42,7 +42,7 @@ from ..data.manifest import read_manifest
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, write_json
 from ..models.spatial import SpatialModel, backbone_width, build_backbone
-from .tensorboard import write_epoch_events
+from ..tensorboard_log import write_epoch_events
 from ..utils import resolve_device, seed_everything, set_threads
 from .optim import build_optimizer, build_scheduler
 

@@ -15,90 +15,22 @@ from typing import Any, Mapping
 
 import torch
 
-from sign2gpt.data.dataset import SignDataset, make_loader
-from sign2gpt.data.feature_cache import (
-    FeatureCache,
-    FeatureDataset,
-    collate_features,
-    file_sha256,
-)
-from sign2gpt.data.frame_store import FrameStore
+from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint
+from sign2gpt.data.feature_cache import file_sha256
+from sign2gpt.data.loaders import make_split_loader
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.conventions import score
 from sign2gpt.evaluation.translate_eval import beam_translate, teacher_forced_translate
 from sign2gpt.io import portable_path, write_json
-from sign2gpt.lm.loading import load_causal_lm
-from sign2gpt.models.gated_lm import SignConditionedLM
-from sign2gpt.models.sign_model import build_sign_model
-from sign2gpt.models.translator import (
-    VARIANTS,
-    SignTranslator,
-    encode_targets,
-    start_token_id,
-)
+from sign2gpt.models.build import build_translator
+from sign2gpt.models.translator import SignTranslator, encode_targets, start_token_id
 from sign2gpt.precision import select_precision
-from sign2gpt.training.checkpoint import load_weights
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
-from sign2gpt.training.pretrain import config_fingerprint, discard_stale_checkpoint
 from sign2gpt.utils import reserve_for_workers, seed_everything
 
 log = logging.getLogger(__name__)
-
-
-def build_translator(
-    variant: str,
-    *,
-    lm: str,
-    spatial: Mapping[str, Any],
-    encoder: Mapping[str, Any],
-    lora: Mapping[str, Any],
-    device: torch.device,
-    pretrained: str | None = None,
-    freeze_sign: bool = False,
-    lm_dtype: torch.dtype | None = None,
-) -> tuple[SignTranslator, Any]:
-    """The stage-2 model of one variant (and the LM's tokenizer), on `device`; the frozen LM in
-    `lm_dtype` (default: the device's `precision: auto` dtype)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
-    lm_model, tokenizer = load_causal_lm(lm, device=device, dtype=lm_dtype)
-    sign_model = None
-    memory_dim = int(encoder["dim"])
-    if variant != "z":
-        sign_model = build_sign_model(spatial, encoder)
-        if variant == "pgp":
-            if not pretrained:
-                raise ValueError("the pgp variant needs the pretrained checkpoint")
-            load_weights(pretrained, sign_model, prefix_map={"sign_model.": ""})
-        if freeze_sign:
-            sign_model.requires_grad_(False)
-        sign_model.to(device)
-    adapted = SignConditionedLM(lm_model, memory_dim, lora_r=int(lora.get("r", 4)), lora_alpha=float(lora.get("alpha", 4)),
-                                lora_dropout=float(lora.get("dropout", 0.1)))
-    return SignTranslator(sign_model, adapted).to(device), tokenizer
-
-
-def make_split_loader(
-    variant: str, manifest: str, *, train: bool, batch_size: int, seed: int, frames: list[str] | None = None,
-    features: str | None = None, pretrained: str | None = None, spatial: Mapping[str, Any] | None = None,
-    frames_cfg: Mapping[str, Any] | None = None, distributed: bool = False, num_workers: int = 0,
-    device: torch.device | str | None = None,
-):
-    """A loader of videos (frames) or of cached features for one split, as the variant needs."""
-    samples = read_manifest(manifest)
-    if variant == "z":
-        cache = FeatureCache(features, checkpoint_sha256=file_sha256(pretrained), manifest_sha256=file_sha256(manifest))
-        dataset = FeatureDataset(samples, cache)
-        return make_loader(dataset, batch_size, train, 0, distributed, seed=seed, collate_fn=collate_features)
-    frames_cfg = frames_cfg or {}
-    dataset = SignDataset(
-        samples, FrameStore(frames), train=train, image_size=spatial["image_size"],
-        stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"), seed=seed,
-        augment_cfg={"enabled": frames_cfg.get("augment", True), "hflip": frames_cfg.get("hflip", True)},
-    )
-    return make_loader(dataset, batch_size, train, num_workers, distributed, seed=seed, device=device)
 
 
 def run_translate(

@@ -339,3 +339,27 @@ def load_checkpoint(
     if restore_rng and "rng" in state:
         _restore_rng(tensors, state["rng"])
     return {"epoch": state["epoch"], "best_metric": state["best_metric"], "extra": state["extra"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# stale checkpoints
+
+
+def config_fingerprint(cfg: Mapping[str, Any]) -> str:
+    """A stable hash of everything that shapes a run, so a stale `last` checkpoint is not resumed."""
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def discard_stale_checkpoint(path: Path, fingerprint: str) -> None:
+    """Delete `path` when it was written by a run with other settings (Snakemake reran the job)."""
+    if not path.exists():
+        return
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = json.loads((f.metadata() or {}).get("state", "{}"))
+        stored = state.get("extra", {}).get("fingerprint")
+    except Exception:  # unreadable: the loader would refuse it anyway; start over
+        stored = None
+    if stored != fingerprint:
+        log.warning("ignoring %s: written with other settings; starting from scratch", path)
+        path.unlink()

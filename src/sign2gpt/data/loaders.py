@@ -1,0 +1,35 @@
+"""The data loader of one split for a translation variant: video frames, or cached sign features
+for `z`. Shared by training and evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from sign2gpt.data.dataset import SignDataset, make_loader
+from sign2gpt.data.feature_cache import FeatureCache, FeatureDataset, collate_features, file_sha256
+from sign2gpt.data.frame_store import FrameStore
+from sign2gpt.data.manifest import read_manifest
+
+
+def make_split_loader(
+    variant: str, manifest: str, *, train: bool, batch_size: int, seed: int, frames: list[str] | None = None,
+    features: str | None = None, pretrained: str | None = None, spatial: Mapping[str, Any] | None = None,
+    frames_cfg: Mapping[str, Any] | None = None, distributed: bool = False, num_workers: int = 0,
+    device: torch.device | str | None = None,
+):
+    """A loader of videos (frames) or of cached features for one split, as the variant needs."""
+    samples = read_manifest(manifest)
+    if variant == "z":
+        cache = FeatureCache(features, checkpoint_sha256=file_sha256(pretrained), manifest_sha256=file_sha256(manifest))
+        dataset = FeatureDataset(samples, cache)
+        return make_loader(dataset, batch_size, train, 0, distributed, seed=seed, collate_fn=collate_features)
+    frames_cfg = frames_cfg or {}
+    dataset = SignDataset(
+        samples, FrameStore(frames), train=train, image_size=spatial["image_size"],
+        stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"), seed=seed,
+        augment_cfg={"enabled": frames_cfg.get("augment", True), "hflip": frames_cfg.get("hflip", True)},
+    )
+    return make_loader(dataset, batch_size, train, num_workers, distributed, seed=seed, device=device)

@@ -1,0 +1,49 @@
+"""Assembling the stage-2 translator of a variant: the frozen causal LM with its adapters, and the
+sign model (from scratch, from pseudo-gloss pretraining, or none for `z`). Shared by training,
+evaluation, `sign2gpt translate` and the model folders.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from sign2gpt.checkpoint import load_weights
+from sign2gpt.lm.loading import load_causal_lm
+from sign2gpt.models.gated_lm import SignConditionedLM
+from sign2gpt.models.sign_model import build_sign_model
+from sign2gpt.models.translator import VARIANTS, SignTranslator
+
+
+def build_translator(
+    variant: str,
+    *,
+    lm: str,
+    spatial: Mapping[str, Any],
+    encoder: Mapping[str, Any],
+    lora: Mapping[str, Any],
+    device: torch.device,
+    pretrained: str | None = None,
+    freeze_sign: bool = False,
+    lm_dtype: torch.dtype | None = None,
+) -> tuple[SignTranslator, Any]:
+    """The stage-2 model of one variant (and the LM's tokenizer), on `device`; the frozen LM in
+    `lm_dtype` (default: the device's `precision: auto` dtype)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    lm_model, tokenizer = load_causal_lm(lm, device=device, dtype=lm_dtype)
+    sign_model = None
+    memory_dim = int(encoder["dim"])
+    if variant != "z":
+        sign_model = build_sign_model(spatial, encoder)
+        if variant == "pgp":
+            if not pretrained:
+                raise ValueError("the pgp variant needs the pretrained checkpoint")
+            load_weights(pretrained, sign_model, prefix_map={"sign_model.": ""})
+        if freeze_sign:
+            sign_model.requires_grad_(False)
+        sign_model.to(device)
+    adapted = SignConditionedLM(lm_model, memory_dim, lora_r=int(lora.get("r", 4)), lora_alpha=float(lora.get("alpha", 4)),
+                                lora_dropout=float(lora.get("dropout", 0.1)))
+    return SignTranslator(sign_model, adapted).to(device), tokenizer
