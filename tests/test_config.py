@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from sign2gpt.config import DEFAULT_CONFIG, REPO_ROOT, deep_merge, load_config, validate_config
+from sign2gpt.config import DEFAULT_CONFIG, REPO_ROOT, coerce_config, deep_merge, load_config, validate_config
 from sign2gpt.errors import ConfigError
 
 
@@ -77,3 +77,21 @@ def test_load_config_overlays_deeply(tmp_path):
     bad.write_text("pretrain: {epochs: -1}\n")
     with pytest.raises(ConfigError, match="pretrain.epochs"):
         load_config(bad)
+
+
+def test_strings_become_what_the_schema_expects(config):
+    """What `snakemake --config` hands over below the top level (YAML BaseLoader: all strings)."""
+    base = yaml.BaseLoader
+    over = {"translate": yaml.load("{label_smoothing: 0.2, lr: 1e-3, epochs: 3, variants: [pgp, z]}", Loader=base),
+            "seeds": yaml.load("[1, 2, 3]", Loader=base), "experiment": "007",
+            "dataset": {"skip_bad_items": "true"}}
+    merged = coerce_config(deep_merge(config, over))
+    validate_config(merged)
+    t = merged["translate"]
+    assert (t["label_smoothing"], t["lr"], t["epochs"], t["variants"]) == (0.2, 1e-3, 3, ["pgp", "z"])
+    assert merged["seeds"] == [1, 2, 3] and merged["experiment"] == "007"  # a string key stays a string
+    assert merged["dataset"]["skip_bad_items"] is True
+    bad = coerce_config(deep_merge(config, {"translate": {"label_smoothing": "lots"}}))
+    with pytest.raises(ConfigError, match="translate.label_smoothing"):
+        validate_config(bad)
+

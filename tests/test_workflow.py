@@ -38,6 +38,14 @@ def test_dry_run_shows_the_stage_dag(tmp_path, planned_jobs):
     assert jobs["decode"] == 3 * 2  # three splits × two shards
 
 
+def test_command_line_overrides_of_nested_numbers_and_lists(tmp_path, planned_jobs):
+    """`--config` values below the top level arrive as strings; the schema's types are applied."""
+    proc = snakemake("-n", "--config", "translate={label_smoothing: 0.2, lr: 1e-3}", "seeds=[1,2,3]", cwd=tmp_path)
+    assert planned_jobs(proc.stdout + proc.stderr)["translate"] == 3 * 3  # three variants × three seeds
+    proc = snakemake("-n", "--config", "translate={label_smoothing: lots}", cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "translate.label_smoothing" in proc.stdout + proc.stderr
+
+
 def test_lint_is_clean():
     proc = subprocess.run([SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -3,6 +3,11 @@
 Snakemake reads `config.yaml` plus any `--configfile` overlays (deep-merged); the CLI does the
 same through `load_config`. Both call `validate_config`, which checks the JSON schema and the
 few rules a schema cannot express, and stops with a message that names the offending key.
+
+Command-line values (`--config 'translate={label_smoothing: 0.2}'`, `--config seeds=[1,2,3]`)
+reach the workflow as strings below the top level (Snakemake parses them with YAML's BaseLoader);
+`coerce_config` turns a string into the number, boolean, list or null the schema asks for at
+that key first, so the documented overrides work.
 """
 
 from __future__ import annotations
@@ -54,6 +59,47 @@ def load_config(*paths: str | os.PathLike, base: str | os.PathLike | None = DEFA
 def _key_path(error: jsonschema.ValidationError) -> str:
     parts = [str(p) for p in error.absolute_path]
     return ".".join(parts) if parts else "<top level>"
+
+
+def _resolve(node: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    while isinstance(node, Mapping) and "$ref" in node:
+        node = schema["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _coerce(value: Any, node: Mapping[str, Any] | None, schema: Mapping[str, Any]) -> Any:
+    if node is None:
+        return value
+    node = _resolve(node, schema)
+    if isinstance(value, dict):
+        props, extra = node.get("properties", {}), node.get("additionalProperties")
+        for key, item in value.items():
+            value[key] = _coerce(item, props.get(key, extra if isinstance(extra, Mapping) else None), schema)
+        return value
+    if isinstance(value, list):
+        items = node.get("items")
+        return [_coerce(v, items, schema) for v in value] if isinstance(items, Mapping) else value
+    kinds = node.get("type")
+    kinds = {kinds} if isinstance(kinds, str) else set(kinds or ())
+    if not isinstance(value, str) or not kinds or "string" in kinds:
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(parsed, str) and "number" in kinds:  # YAML 1.1 reads "1e-3" as a string
+        try:
+            parsed = float(value)
+        except ValueError:
+            return value
+    return value if isinstance(parsed, str) else _coerce(parsed, node, schema)
+
+
+def coerce_config(config: dict, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    """Turn string values into what the schema expects at their key (in place; returns `config`)."""
+    with open(schema_path, encoding="utf-8") as f:
+        schema = yaml.safe_load(f)
+    return _coerce(config, schema, schema)
 
 
 def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> None:
