@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--model", help="a model folder written by `sign2gpt export`")
     p.add_argument("--variant", default="pgp", choices=("scratch", "pgp", "z"), help="with --run (default: pgp)")
     p.add_argument("--seed", type=int, default=None, help="with --run: which seed's model (default: the first one found)")
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's evaluate.beam)")
+    p.add_argument("--beam", type=int, default=None, help="beam width (default: the one the run's evaluate stage used)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--output", help="also write video, translation, error as a TSV file (written atomically)")
     p.set_defaults(func=_translate)

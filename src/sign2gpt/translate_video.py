@@ -108,6 +108,10 @@ def read_inference_settings(folder: str | os.PathLike) -> dict[str, Any]:
     s = read_json(folder / "inference.json")
     s["lm"], s["pretrained"] = resolve_portable_path(s["lm"], folder), resolve_portable_path(s.get("pretrained"), folder)
     s["spatial"] = {**s["spatial"], "pretrained": resolve_portable_path(s["spatial"].get("pretrained"), folder)}
+    evaluated = folder.parent / f"eval-{s['variant']}" / "metrics.json"  # decode as the reported scores did
+    if evaluated.is_file():
+        e = read_json(evaluated)
+        s["evaluate"] = {**s.get("evaluate", {}), "beam": e["beam"], "max_tokens": e["max_tokens"]}
     return s
 
 

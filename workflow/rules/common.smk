@@ -119,6 +119,43 @@ def spatial_param(wildcards, input):
     return {**config["spatial"], "pretrained": input.spatial[0]} if input.spatial else config["spatial"]
 
 
+# Each rule's params hold what it reads, and only what can change its outputs: the loader workers
+# (`num_workers`: same results with any number, tested) and how many localization maps to keep
+# (`pretrain.localization_examples`) are read from the config by the scripts instead, so changing
+# them reruns nothing; `translate.variants` only chooses which jobs exist.
+NOT_PARAMS = {"pretrain": ("num_workers", "localization_examples"), "translate": ("num_workers", "variants")}
+FRAME_SAMPLING = ("frame_stride", "max_frames")  # how a video's frames are chosen (every stage that reads frames)
+AUGMENTATION = ("augment", "hflip")  # only the training stages draw augmentations
+SCORING = ("max_tokens", "lowercase", "strip_final_period")  # of `evaluate:`, what dev selection also uses
+
+
+def section_params(section, *drop):
+    """config[section] less the keys that change no output (NOT_PARAMS) and `drop`."""
+    return {k: v for k, v in config[section].items() if k not in NOT_PARAMS.get(section, ()) + drop}
+
+
+def frame_params(training):
+    """The frame sampling (and, for training, augmentation) settings, from `pretrain:`."""
+    keys = FRAME_SAMPLING + (AUGMENTATION if training else ())
+    return {k: config["pretrain"][k] for k in keys if k in config["pretrain"]}
+
+
+def translate_train_params(wildcards):
+    """translate: without the epoch count the variant does not read."""
+    return section_params("translate", "epochs" if wildcards.variant == "z" else "z_epochs")
+
+
+def evaluate_train_params(wildcards):
+    """What evaluate reads of `translate:`: the adapters' shape and the batch size."""
+    return {k: config["translate"][k] for k in ("lora", "batch_size") if k in config["translate"]}
+
+
+def variant_frame_params(training):
+    """Frame settings for a variant's rule; z reads cached features, so no augmentation (its
+    sampling is what cache_features used, recorded for `sign2gpt translate`)."""
+    return lambda wildcards: frame_params(training and wildcards.variant != "z")
+
+
 def report_targets():
     return [f"{EXP_DIR}/metrics.md", f"{EXP_DIR}/metrics.html", f"{EXP_DIR}/metrics.json", f"{EXP_DIR}/run_card.md"]
 

@@ -43,7 +43,7 @@ rule pretrain:
         spatial=spatial_param,
         encoder=config["encoder"],
         head=config.get("pgp_head", {}),
-        train=config["pretrain"],
+        train=section_params("pretrain"),
         language=config["dataset"]["language"],
     log:
         f"{LOGS}/seed{{seed}}/pretrain.log",

@@ -13,11 +13,11 @@ rule translate:
         decode=config["decode"],
         spatial=spatial_param,
         encoder=config["encoder"],
-        train=config["translate"],
-        frames=config["pretrain"],
+        train=translate_train_params,
+        frames=variant_frame_params(training=True),
         lm=lm_param,
         language=config["dataset"]["language"],
-        evaluate=config["evaluate"],
+        evaluate={k: config["evaluate"][k] for k in SCORING if k in config["evaluate"]},
     log:
         f"{LOGS}/seed{{seed}}/translate-{{variant}}.log",
     benchmark:
@@ -42,8 +42,8 @@ rule evaluate:
     params:
         spatial=spatial_param,
         encoder=config["encoder"],
-        train=config["translate"],
-        frames=config["pretrain"],
+        train=evaluate_train_params,
+        frames=variant_frame_params(training=False),
         lm=lm_param,
         language=config["dataset"]["language"],
         evaluate=config["evaluate"],

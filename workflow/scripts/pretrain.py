@@ -16,7 +16,9 @@ with run_stage(snakemake) as smk:  # noqa: F821
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
         head=dict(smk.params.head),
-        train=dict(smk.params.train),
+        # loader workers and kept maps change no result: from the config, not params (nothing reruns)
+        train={**smk.params.train, **{k: smk.config["pretrain"][k] for k in ("num_workers", "localization_examples")
+                                      if k in smk.config["pretrain"]}},
         seed=int(smk.wildcards.seed),
         device=smk.config.get("device", "auto"),
         precision=smk.config.get("precision", "auto"),

@@ -89,6 +89,7 @@ def run_translate(
     epochs = int(train["z_epochs"] if variant == "z" else train["epochs"])
     max_tokens = int(train.get("max_tokens", 64))
     select_on = train.get("select_on", "beam_bleu4")
+    select_beam = int(train.get("select_beam", evaluate.get("beam", 4)))  # its own key: evaluate.beam retrains nothing
     conv = {"lowercase": evaluate.get("lowercase", False), "strip_final_period": evaluate.get("strip_final_period", True)}
 
     optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001),
@@ -112,7 +113,7 @@ def run_translate(
         tf_scores = score([tf[i] for i in ids], [references[i] for i in ids], language, **conv, intervals=False)
         metrics = {"dev_tf_bleu4": tf_scores["bleu4"], "dev_tf_rouge_l": tf_scores["rouge_l"]}
         if select_on == "beam_bleu4":
-            hyps = beam_translate(core, dev_loader, tokenizer, start_id=start_id, beam=int(evaluate.get("beam", 4)),
+            hyps = beam_translate(core, dev_loader, tokenizer, start_id=start_id, beam=select_beam,
                                   max_tokens=int(evaluate.get("max_tokens", max_tokens)), desc="dev beam search")
             s = score([hyps[i] for i in ids], [references[i] for i in ids], language, **conv, intervals=False)
             metrics.update({"dev_beam_bleu4": s["bleu4"], "dev_beam_rouge_l": s["rouge_l"]})
@@ -134,7 +135,7 @@ def run_translate(
             "spatial": {**spatial, "pretrained": local(spatial.get("pretrained"))}, "encoder": dict(encoder),
             "frames": dict(frames_cfg), "decode": dict(decode or {}),
             "lora": dict(train.get("lora", {})), "freeze_sign": bool(train.get("freeze_sign", False)),
-            "evaluate": dict(evaluate), "language": language, "seed": seed, "precision": prec.name,
+            "evaluate": {**evaluate, "beam": select_beam}, "language": language, "seed": seed, "precision": prec.name,
         })
     cleanup()
     return summary
