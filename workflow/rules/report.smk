@@ -28,6 +28,7 @@ rule report:
         benchmarks=BENCH,
         seeds=SEEDS,
         variants=VARIANTS,
+        examples=config["evaluate"]["examples"],
     log:
         f"{LOGS}/report.log",
     benchmark:

@@ -46,7 +46,7 @@ rule evaluate:
         frames=variant_frame_params(training=False),
         lm=lm_param,
         language=config["dataset"]["language"],
-        evaluate=config["evaluate"],
+        evaluate=section_params("evaluate"),
     log:
         f"{LOGS}/seed{{seed}}/evaluate-{{variant}}.log",
     benchmark:
@@ -72,7 +72,7 @@ rule baselines:
     params:
         lm=lm_param,
         language=config["dataset"]["language"],
-        evaluate=config["evaluate"],
+        evaluate=section_params("evaluate"),
     log:
         f"{LOGS}/baselines.log",
     benchmark:

@@ -15,6 +15,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         benchmarks_dir=smk.params.benchmarks,
         config=smk.config,
         variants=smk.params.variants,
+        examples=int(smk.params.examples),
         out_md=smk.output.md,
         out_json=smk.output.json,
         out_csv=smk.output.csv,
