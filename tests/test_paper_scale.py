@@ -104,6 +104,22 @@ def test_phoenix14t_preset_end_to_end_at_paper_scale(tmp_path):
                     and ".lora_" not in n and ".gate" not in n and "cross" not in n], names[:10]
         assert (run / f"translate-{variant}" / "best.safetensors").stat().st_size < 100e6  # the LM alone is 1.1 GB
 
+    # export at the preset's scale: LoRA on a frozen DINOv2 and a frozen XGLM are left to their base
+    # models, and the folder loads back to the very same tensors
+    import torch
+
+    from sign2gpt.model_folder import export_model, read_model_folder
+    from sign2gpt.translate_video import VideoTranslator
+
+    folder = export_model(exp, tmp_path / "export", variant="pgp", seed=1)
+    config = read_model_folder(folder)
+    assert set(config["base_models"]) == {"lm", "backbone"} and not any(r["copied"] for r in config["base_models"].values())
+    assert (folder / "model.safetensors").stat().st_size < 100e6
+    original, loaded = VideoTranslator.from_run(exp, variant="pgp", seed=1), VideoTranslator.from_pretrained(folder)
+    mine, theirs = original.model.state_dict(), loaded.model.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    del original, loaded, mine, theirs
+
     # nothing left to do
     proc = run_workflow(tmp_path, "phoenix14t.yaml", "paper-scale.yaml", "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
