@@ -47,8 +47,9 @@ def test_inputs_are_expanded_and_each_bad_one_named(tmp_path):
     listing.write_text("id,video\n1,../a.mp4\n# a comment,\n2,../gone.mp4\n")
     image = frames / "0000.png"
 
-    videos, errors = collect_videos([str(good), str(tmp_path / "missing.mp4"), str(empty), str(frames), str(batch),
-                                     str(listing), str(image), str(tmp_path / "lists")])
+    videos, problems = collect_videos([str(good), str(tmp_path / "missing.mp4"), str(empty), str(frames), str(batch),
+                                       str(listing), str(image), str(tmp_path / "lists")])
+    errors = [str(e) for e in problems]  # "item: problem"
     assert videos == [str(good), str(frames), str(v1), str(v2), str(nested), str(listing.parent / "../a.mp4")]
     assert len(errors) == 5, errors
     for name, problem in [("missing.mp4", "not found"), ("empty.mp4", "empty"), ("gone.mp4", "not found"),

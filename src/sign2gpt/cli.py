@@ -38,9 +38,9 @@ def _translate(args: argparse.Namespace) -> int:
 
     _quiet(args.verbose)
     videos, errors = collect_videos(args.videos)
-    for line in errors:
-        print(f"sign2gpt translate: {line}", file=sys.stderr)
-    rows = [(line.split(": ", 1)[0], "", line.split(": ", 1)[-1]) for line in errors]
+    for e in errors:
+        print(f"sign2gpt translate: {e}", file=sys.stderr)
+    rows = [(e.item, "", e.problem) for e in errors]
     if videos:
         resolve_device(args.device)
         if args.model:

@@ -95,17 +95,20 @@ def _coerce(value: Any, node: Mapping[str, Any] | None, schema: Mapping[str, Any
     return value if isinstance(parsed, str) else _coerce(parsed, node, schema)
 
 
+def _read_schema(schema_path: str | os.PathLike) -> dict:
+    with open(schema_path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
 def coerce_config(config: dict, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict:
     """Turn string values into what the schema expects at their key (in place; returns `config`)."""
-    with open(schema_path, encoding="utf-8") as f:
-        schema = yaml.safe_load(f)
+    schema = _read_schema(schema_path)
     return _coerce(config, schema, schema)
 
 
 def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> None:
     """Raise ConfigError naming the first bad key (unknown key, wrong type, out of range)."""
-    with open(schema_path, encoding="utf-8") as f:
-        schema = yaml.safe_load(f)
+    schema = _read_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:

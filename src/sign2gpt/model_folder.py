@@ -55,14 +55,13 @@ def export_model(run: str | os.PathLike, out_dir: str | os.PathLike, *, variant:
                  copy_base: bool = False) -> Path:
     """Write the model folder of one trained variant of `run` (an experiment folder) to `out_dir`."""
     from sign2gpt.checkpoint import model_tensors, tensor_digest
-    from sign2gpt.translate_video import VideoTranslator, find_variant_dir, read_inference_settings
+    from sign2gpt.translate_video import VideoTranslator
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise DataError(str(out), "exists and is not empty; choose a new folder")
-    folder = find_variant_dir(run, variant, seed)
-    settings = read_inference_settings(folder)
-    translator = VideoTranslator.from_run(run, variant=variant, seed=settings["seed"], device="cpu")
+    translator = VideoTranslator.from_run(run, variant=variant, seed=seed, device="cpu")
+    settings = translator.settings  # inference.json with its paths resolved (read_inference_settings)
     sources = {"lm": settings["lm"], "backbone": settings["spatial"].get("pretrained")}
     bases = {b for b, src in sources.items() if src}
 
@@ -91,8 +90,8 @@ def export_model(run: str | os.PathLike, out_dir: str | os.PathLike, *, variant:
         }
         config["files"] = {name: file_sha256(tmp / name) for name in _hashed_files(tmp)}
         write_json(tmp / CONFIG, config)
-        (tmp / CARD).write_text(model_card(config, Path(run), folder), encoding="utf-8")
-    log.info("exported %s (%s, seed %s) to %s", folder, variant, settings["seed"], out)
+        (tmp / CARD).write_text(model_card(config, Path(run)), encoding="utf-8")
+    log.info("exported %s (%s, seed %s) to %s", run, variant, settings["seed"], out)
     return out
 
 
@@ -126,7 +125,7 @@ def _hashed_files(root: Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------- card
 
 
-def model_card(config: dict[str, Any], run: Path, variant_dir: Path) -> str:
+def model_card(config: dict[str, Any], run: Path) -> str:
     """README.md of the model folder: how to use it, its scores, conventions, base models, run card."""
     variant, seed, language = config["variant"], config["seed"], config["language"]
     bases = config["base_models"]

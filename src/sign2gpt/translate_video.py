@@ -70,9 +70,9 @@ def _folder_videos(path: Path) -> list[str]:
            [str(p) for p in inside if p.is_dir() and not p.name.startswith(".") and list_frame_files(p)]
 
 
-def collect_videos(items: list[str]) -> tuple[list[str], list[str]]:
+def collect_videos(items: list[str]) -> tuple[list[str], list[DataError]]:
     """The videos named by `items` (video files, frame folders, folders of videos, lists of videos),
-    each opened once to check it: (readable videos, one 'item: problem' line per bad one)."""
+    each opened once to check it: (readable videos, one DataError per bad one)."""
     videos, errors = [], []
     for item in items:
         path = Path(item)
@@ -86,10 +86,10 @@ def collect_videos(items: list[str]) -> tuple[list[str], list[str]]:
             if not candidates:
                 raise DataError(item, "no videos or frame folders in it")
         except (OSError, UnicodeDecodeError) as e:
-            errors.append(f"{item}: cannot read: {e}")
+            errors.append(DataError(item, f"cannot read: {e}"))
             continue
         except DataError as e:
-            errors.append(str(e))
+            errors.append(e)
             continue
         for video in candidates:
             try:
@@ -98,7 +98,7 @@ def collect_videos(items: list[str]) -> tuple[list[str], list[str]]:
                 count_frames(video)
                 videos.append(video)
             except DataError as e:
-                errors.append(str(e))
+                errors.append(e)
     return videos, errors
 
 
