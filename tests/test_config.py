@@ -1,12 +1,19 @@
 """The configuration is checked before any job runs, with a message naming the bad key."""
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from sign2gpt.config import DEFAULT_CONFIG, REPO_ROOT, coerce_config, deep_merge, load_config, validate_config
+from sign2gpt.config import DEFAULT_CONFIG, coerce_config, deep_merge, load_config, validate_config
 from sign2gpt.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -95,3 +102,41 @@ def test_strings_become_what_the_schema_expects(config):
     with pytest.raises(ConfigError, match="translate.label_smoothing"):
         validate_config(bad)
 
+
+
+def test_repository_links_point_at_the_shipped_files():
+    """config.yaml and the schema are kept once, in the package; the workflow's paths link to them."""
+    assert (REPO_ROOT / "config.yaml").resolve() == DEFAULT_CONFIG
+    assert (REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml").resolve() == DEFAULT_CONFIG.with_name(
+        "config.schema.yaml")
+
+
+def test_check_config_from_a_wheel_install(tmp_path):
+    """A non-editable install (a wheel, no repository beside it) carries the default config and the
+    schema: `sign2gpt check-config` validates them and an overlay, and names a bad key."""
+    src = tmp_path / "src"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):  # a copy of the tracked tree: the build writes build/
+        if (REPO_ROOT / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / rel, src / rel)  # follows the links, as an sdist would
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=600)
+    (wheel,) = (tmp_path / "dist").glob("sign2gpt-*.whl")
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, timeout=600)
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("seeds: [4, 5]\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("translate: {label_smoothing: lots}\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}  # the wheel's package before the editable one
+    code = ("import sys, sign2gpt; from sign2gpt.cli import main; print(sign2gpt.__file__); "
+            "sys.argv = ['sign2gpt', 'check-config', *sys.argv[1:]]; sys.exit(main())")
+    run = [sys.executable, "-c", code]
+    ok = subprocess.run(run + [str(overlay)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[0].startswith(str(site)), ok.stdout  # not the repository's src/
+    assert "seeds [4, 5]" in ok.stdout
+    refused = subprocess.run(run + [str(bad)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "translate.label_smoothing" in refused.stdout + refused.stderr

@@ -22,9 +22,11 @@ import yaml
 
 from sign2gpt.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
-DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+# Shipped inside the package (a wheel install has no repository); the repository's `config.yaml`
+# and `workflow/schemas/config.schema.yaml` are links to these files.
+RESOURCES = Path(__file__).resolve().parent / "resources"
+SCHEMA_PATH = RESOURCES / "config.schema.yaml"
+DEFAULT_CONFIG = RESOURCES / "config.yaml"
 
 
 def deep_merge(base: dict, overlay: Mapping) -> dict:
