@@ -66,22 +66,20 @@ onstart:
             raise WorkflowError(str(exc))
 
 
-def frame_shards(split):
-    return expand(f"{DATA}/frames/{split}/shard{{shard}}.h5", shard=SHARDS)
-
-
-def all_frame_shards():
-    return {split: frame_shards(split) for split in SPLITS}
-
-
 def manifests():
+    """prepare's outputs, by split (the other rules name them as rules.prepare.output[split])."""
     return {split: f"{DATA}/manifest/{split}.tsv" for split in SPLITS}
+
+
+def frame_shards(split):
+    """The decoded frame stores of one split: every shard of rules.decode's output."""
+    return expand(rules.decode.output.frames, split=split, shard=SHARDS)
 
 
 def fasttext_bin():
     """The configured pretrained fastText .bin, or the one the workflow trains."""
     path = config["prototypes"]["fasttext"]
-    return path if path else f"{DATA}/text/fasttext.bin"
+    return path if path else rules.fasttext.output[0]
 
 
 def lm_param(wildcards, input):
@@ -104,14 +102,16 @@ def model_input(name, made_by_workflow):
 
 def lm_input():
     """The LM: the dir lm_pretrain makes, a local pretrained dir, or nothing (hub name)."""
-    return model_input(config["lm"]["pretrained"], f"{DATA}/lm")
+    name = config["lm"]["pretrained"]
+    return model_input(name, None if name else rules.lm_pretrain.output[0])
 
 
 def spatial_input():
     """The backbone: the dir spatial_pretrain makes, a local pretrained dir, or nothing (a hub
     name, or a backbone built from spatial.config with random weights)."""
     sp = config["spatial"]
-    return model_input(sp.get("pretrained"), f"{DATA}/spatial" if sp.get("pretrain") else None)
+    made = not sp.get("pretrained") and sp.get("pretrain")
+    return model_input(sp.get("pretrained"), rules.spatial_pretrain.output[0] if made else None)
 
 
 def spatial_param(wildcards, input):
@@ -158,41 +158,28 @@ def variant_frame_params(training):
 
 
 def report_targets():
-    return [f"{EXP_DIR}/metrics.md", f"{EXP_DIR}/metrics.html", f"{EXP_DIR}/metrics.json", f"{EXP_DIR}/run_card.md"]
+    return [rules.report.output[key] for key in ("md", "html", "json", "card")]
+
+
+def variant_inputs(wc, splits):
+    """What a job of translation variant `wc.variant` reads for `splits`: each split's manifest and
+    its frames (for z, its cached features), the models, and for pgp and z the pretrained encoder.
+    translate reads train and dev, evaluate dev and test."""
+    inputs = {split: rules.prepare.output[split] for split in splits}
+    for split in splits:
+        if wc.variant == "z":
+            inputs[f"features_{split}"] = expand(rules.cache_features.output[0], seed=wc.seed, split=split)
+        else:
+            inputs[f"frames_{split}"] = frame_shards(split)
+    inputs.update(lm=lm_input(), spatial=spatial_input())
+    if wc.variant in ("pgp", "z"):
+        inputs["pretrained"] = expand(rules.pretrain.output.best, seed=wc.seed)
+    return inputs
 
 
 def translate_inputs(wc):
-    inputs = {
-        "train": f"{DATA}/manifest/train.tsv",
-        "dev": f"{DATA}/manifest/dev.tsv",
-        "lm": lm_input(),
-        "spatial": spatial_input(),
-    }
-    if wc.variant == "z":
-        inputs["features_train"] = f"{RUN}/features/train.h5".format(seed=wc.seed)
-        inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)
-    else:
-        inputs["frames_train"] = frame_shards("train")
-        inputs["frames_dev"] = frame_shards("dev")
-    if wc.variant in ("pgp", "z"):
-        inputs["pretrained"] = f"{RUN}/pretrain/best.safetensors".format(seed=wc.seed)
-    return inputs
+    return variant_inputs(wc, ("train", "dev"))
 
 
 def evaluate_inputs(wc):
-    inputs = {
-        "checkpoint": f"{RUN}/translate-{wc.variant}/best.safetensors".format(seed=wc.seed),
-        "dev": f"{DATA}/manifest/dev.tsv",
-        "test": f"{DATA}/manifest/test.tsv",
-        "lm": lm_input(),
-        "spatial": spatial_input(),
-    }
-    if wc.variant == "z":
-        inputs["features_dev"] = f"{RUN}/features/dev.h5".format(seed=wc.seed)
-        inputs["features_test"] = f"{RUN}/features/test.h5".format(seed=wc.seed)
-    else:
-        inputs["frames_dev"] = frame_shards("dev")
-        inputs["frames_test"] = frame_shards("test")
-    if wc.variant in ("pgp", "z"):
-        inputs["pretrained"] = f"{RUN}/pretrain/best.safetensors".format(seed=wc.seed)
-    return inputs
+    return {"checkpoint": expand(rules.translate.output.best, seed=wc.seed, variant=wc.variant), **variant_inputs(wc, ("dev", "test"))}

@@ -24,7 +24,7 @@ if config["dataset"]["kind"] == "synthetic":
 rule prepare:
     """Ingest the corpus into one manifest TSV per split (and a list of skipped items)."""
     input:
-        [f"{DATA}/raw"] if config["dataset"]["kind"] == "synthetic" else [],
+        rules.synthetic_corpus.output if config["dataset"]["kind"] == "synthetic" else [],
     output:
         **manifests(),
         skipped=f"{DATA}/manifest/skipped.tsv",
@@ -46,9 +46,9 @@ rule prepare:
 rule decode:
     """Decode one shard of a split's videos into an HDF5 frame store."""
     input:
-        manifest=f"{DATA}/manifest/{{split}}.tsv",
+        manifest=lambda wc: rules.prepare.output[wc.split],
     output:
-        f"{DATA}/frames/{{split}}/shard{{shard}}.h5",
+        frames=f"{DATA}/frames/{{split}}/shard{{shard}}.h5",
     params:
         decode=config["decode"],
         num_shards=len(SHARDS),

@@ -7,7 +7,7 @@ if not config["lm"]["pretrained"]:
     rule lm_pretrain:
         """Train the tokenizer and pretrain a small XGLM on the training-split text."""
         input:
-            train=f"{DATA}/manifest/train.tsv",
+            train=rules.prepare.output.train,
         output:
             directory(f"{DATA}/lm"),
         params:

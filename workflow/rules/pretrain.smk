@@ -7,7 +7,7 @@ if not config["spatial"].get("pretrained") and config["spatial"].get("pretrain")
     rule spatial_pretrain:
         """Time-contrastive self-supervised pretraining of the spatial backbone."""
         input:
-            train=f"{DATA}/manifest/train.tsv",
+            train=rules.prepare.output.train,
             frames=frame_shards("train"),
         output:
             directory(f"{DATA}/spatial"),
@@ -30,10 +30,10 @@ rule pretrain:
     """Pseudo-gloss pretraining (multi-label BCE on pseudo-gloss presence)."""
     input:
         unpack(lambda wc: {f"frames_{s}": frame_shards(s) for s in ("train", "dev")}),
-        train=f"{DATA}/manifest/train.tsv",
-        dev=f"{DATA}/manifest/dev.tsv",
-        pseudo_glosses=f"{DATA}/text/pseudo_glosses.json",
-        prototypes=f"{DATA}/text/prototypes.safetensors",
+        train=rules.prepare.output.train,
+        dev=rules.prepare.output.dev,
+        pseudo_glosses=rules.pseudo_glosses.output.json,
+        prototypes=rules.prototypes.output[0],
         spatial=spatial_input(),
     output:
         best=f"{RUN}/pretrain/best.safetensors",
@@ -61,8 +61,8 @@ rule pretrain:
 rule cache_features:
     """Run the frozen pretrained encoder once per video (eval mode) and store Z in HDF5."""
     input:
-        checkpoint=f"{RUN}/pretrain/best.safetensors",
-        manifest=f"{DATA}/manifest/{{split}}.tsv",
+        checkpoint=rules.pretrain.output.best,
+        manifest=lambda wc: rules.prepare.output[wc.split],
         frames=lambda wc: frame_shards(wc.split),
         spatial=spatial_input(),
     output:

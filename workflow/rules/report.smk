@@ -5,13 +5,13 @@ rule report:
     """Variants × dev/test × BLEU-1..4/ROUGE-L with bootstrap intervals and paired tests, training
     curves, Figure-4 maps, run card."""
     input:
-        evaluations=expand(f"{RUN}/eval-{{variant}}/metrics.json", seed=SEEDS, variant=VARIANTS),
-        hypotheses=expand(f"{RUN}/eval-{{variant}}/test.hyp.tsv", seed=SEEDS, variant=VARIANTS),
-        baselines=f"{EXP_DIR}/baselines/metrics.json",
-        pretrain_metrics=expand(f"{RUN}/pretrain/metrics.csv", seed=SEEDS),
-        localization=expand(f"{RUN}/pretrain/localization.json", seed=SEEDS),
-        translate_metrics=expand(f"{RUN}/translate-{{variant}}/metrics.csv", seed=SEEDS, variant=VARIANTS),
-        pseudo_gloss_stats=f"{DATA}/text/pseudo_gloss_stats.json",
+        evaluations=expand(rules.evaluate.output.metrics, seed=SEEDS, variant=VARIANTS),
+        hypotheses=expand(rules.evaluate.output.test, seed=SEEDS, variant=VARIANTS),
+        baselines=rules.baselines.output.metrics,
+        pretrain_metrics=expand(rules.pretrain.output.metrics, seed=SEEDS),
+        localization=expand(rules.pretrain.output.localization, seed=SEEDS),
+        translate_metrics=expand(rules.translate.output.metrics, seed=SEEDS, variant=VARIANTS),
+        pseudo_gloss_stats=rules.pseudo_glosses.output.stats,
     output:
         md=f"{EXP_DIR}/metrics.md",
         html=report(f"{EXP_DIR}/metrics.html", caption="../report/metrics.rst", category="Results"),

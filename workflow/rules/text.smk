@@ -4,7 +4,7 @@
 rule pseudo_glosses:
     """Pseudo-glosses per sentence, the vocabulary and the frequency cut."""
     input:
-        **manifests(),
+        **{split: rules.prepare.output[split] for split in SPLITS},
     output:
         json=f"{DATA}/text/pseudo_glosses.json",
         stats=f"{DATA}/text/pseudo_gloss_stats.json",
@@ -26,7 +26,7 @@ if not config["prototypes"]["fasttext"]:
     rule fasttext:
         """Embedded default only: a skipgram fastText model trained on the training text."""
         input:
-            train=f"{DATA}/manifest/train.tsv",
+            train=rules.prepare.output.train,
         output:
             f"{DATA}/text/fasttext.bin",
         params:
@@ -46,7 +46,7 @@ if not config["prototypes"]["fasttext"]:
 rule prototypes:
     """One fastText vector per pseudo-gloss, plus the zero prototype."""
     input:
-        pseudo_glosses=f"{DATA}/text/pseudo_glosses.json",
+        pseudo_glosses=rules.pseudo_glosses.output.json,
         fasttext=fasttext_bin(),
     output:
         f"{DATA}/text/prototypes.safetensors",

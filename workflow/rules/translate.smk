@@ -63,9 +63,9 @@ rule evaluate:
 rule baselines:
     """Reference rows: the most frequent training sentence, and the frozen LM with gates shut."""
     input:
-        train=f"{DATA}/manifest/train.tsv",
-        dev=f"{DATA}/manifest/dev.tsv",
-        test=f"{DATA}/manifest/test.tsv",
+        train=rules.prepare.output.train,
+        dev=rules.prepare.output.dev,
+        test=rules.prepare.output.test,
         lm=lm_input(),
     output:
         metrics=f"{EXP_DIR}/baselines/metrics.json",
