@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from sign2gpt.stage import run_stage
-from sign2gpt.job_resources import job_threads
+from sign2gpt.config import load_config
+from sign2gpt.job_resources import job_threads, stage_resources
 from sign2gpt.utils import job_cpus, reserve_for_workers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,9 +82,16 @@ def test_one_process_stages_reading_a_training_section_ask_for_one_rank():
     assert job_threads(config, "translate", distributed=False) == 9  # evaluate: one process + 8 workers
 
 
+def test_stage_resources_take_the_rule_entry_over_the_default():
+    config = {"resources": {"default": {"mem_mb": 2000, "runtime": 30}, "translate": {"runtime": 4320}}}
+    assert stage_resources(config, "translate") == {"mem_mb": 2000, "runtime": 4320}
+    assert stage_resources(config, "decode") == {"mem_mb": 2000, "runtime": 30}
+
+
 def test_preset_training_jobs_ask_for_their_loader_workers(tmp_path):
     """configs/phoenix14t.yaml: num_workers 8 -> pretrain and translate jobs take 9 CPUs (sbatch -c via
-    the SLURM profile's cpus_per_task: threads), the other torch stages `threads`."""
+    the SLURM profile's cpus_per_task: threads), the other torch stages `threads`; every job's memory
+    and wall time are the preset's `resources:` for its rule."""
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "cc.de.300.bin").touch()  # the preset's fastText file, only for planning
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(REPO / "configs" / "phoenix14t.yaml"),
@@ -91,12 +99,19 @@ def test_preset_training_jobs_ask_for_their_loader_workers(tmp_path):
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     threads: dict[str, set[int]] = {}
+    resources: dict[str, set[tuple[int, int]]] = {}
     rule = None
     for line in proc.stdout.splitlines():
         if line.startswith(("rule ", "localrule ")):
             rule = line.split()[1].rstrip(":")
         elif line.strip().startswith("threads:") and rule:
             threads.setdefault(rule, set()).add(int(line.split()[1]))
+        elif line.strip().startswith("resources:") and rule != "all":
+            fields = dict(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", "))
+            resources.setdefault(rule, set()).add((int(fields["mem_mb"]), int(fields["runtime"])))
+    preset = load_config(REPO / "configs" / "phoenix14t.yaml")
+    assert resources and all(got == {tuple(stage_resources(preset, r).values())} for r, got in resources.items()), resources
+    assert resources["translate"] == {(64000, 4320)}, resources  # the preset's own entry, not the default
     assert threads.get("pretrain") == {9} and threads.get("translate") == {9}, threads
     assert threads.get("cache_features") == {9} and threads.get("evaluate") == {9}, threads  # loader workers too
     assert "baselines" not in threads  # 1 thread (config threads): Snakemake prints none

@@ -1,4 +1,4 @@
-"""What a workflow job asks Snakemake (and SLURM) for: CPUs and GPUs.
+"""What a workflow job asks Snakemake (and SLURM) for: CPUs, GPUs, memory and wall time.
 
 `workflow/rules/common.smk` calls these with the config and what it knows of the run; they are
 plain functions so that the rules stay wiring and the policy is unit-tested.
@@ -20,6 +20,13 @@ from typing import Any, Mapping
 from sign2gpt.errors import ConfigError
 
 DDP_STAGES = ("pretrain", "translate")  # the stages torchrun spreads over `gpus` GPUs
+
+
+def stage_resources(config: Mapping[str, Any], rule: str) -> dict[str, int]:
+    """mem_mb and runtime (minutes) of a rule's jobs: `resources.default` with the rule's entry
+    over it (the config's `resources:` section; SLURM books them, a profile may still override)."""
+    section = config["resources"]
+    return {**section["default"], **section.get(rule, {})}
 
 
 def job_threads(config: Mapping[str, Any], section: str | None = None, *, distributed: bool = True) -> int:

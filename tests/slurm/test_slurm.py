@@ -25,6 +25,9 @@ import pytest
 import yaml
 import yte
 
+from sign2gpt.config import load_config
+from sign2gpt.job_resources import stage_resources
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 HERE = Path(__file__).resolve().parent
@@ -73,24 +76,23 @@ def node_size() -> tuple[int, int, int]:
     return int(out[0]), int(out[1]), int(gpus.group(1)) if gpus else 0
 
 
-def node_sized_overlay(cpus: int, mem_mb: int) -> dict:
-    """The profile's resources shrunk to fit this node (at least two jobs side by side), with
-    squeue status checks (no accounting database) and short polling for a quick test."""
+def node_sized_overlay(cpus: int) -> dict:
+    """The profile's CPU requests shrunk to fit this node (at least two jobs side by side), with
+    squeue status checks (no accounting database) and short polling for a quick test. Memory and
+    wall time are the rules' own (the tiny config's `resources:`), so they stay as they are."""
     with open(PROFILE / "config.yaml", encoding="utf-8") as f:
         profile = yte.process_yaml(f, require_use_yte=True)  # as Snakemake reads it (env included)
-    cpu_cap, mem_cap = max(1, cpus // 2), mem_mb // max(2, cpus)
+    cpu_cap = max(1, cpus // 2)
 
     def fit(resources: dict) -> dict:
         fitted = dict(resources)
         if isinstance(fitted.get("cpus_per_task"), int):
             fitted["cpus_per_task"] = min(fitted["cpus_per_task"], cpu_cap)
-        if isinstance(fitted.get("mem_mb"), int):
-            fitted["mem_mb"] = min(fitted["mem_mb"], mem_cap)
         return fitted
 
     return {
         "default-resources": fit(profile["default-resources"]),
-        "set-resources": {rule: fit(res) for rule, res in profile["set-resources"].items()},
+        "set-resources": {rule: fit(res) for rule, res in profile.get("set-resources", {}).items()},
         "set-threads": {rule: min(int(n), cpu_cap) for rule, n in profile.get("set-threads", {}).items()},
         "slurm-status-command": "squeue",
         "slurm-init-seconds-before-status-checks": 2,
@@ -98,6 +100,12 @@ def node_sized_overlay(cpus: int, mem_mb: int) -> dict:
         "latency-wait": 5,
         "slurm-keep-successful-logs": True,
     }
+
+
+def slurm_mb(value: str) -> int:
+    """scontrol's memory field (2000M, 4G, ...) in MB."""
+    number, unit = re.fullmatch(r"([\d.]+)([KMGT]?)", value).groups()
+    return round(float(number) * {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 ** 2}[unit])
 
 
 def slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
@@ -149,7 +157,9 @@ def test_tiny_workflow_runs_job_by_job_on_slurm(slurm_cluster, tmp_path, monkeyp
     monkeypatch.setenv("SIGN2GPT_SLURM_GPU_PARTITION", GPU_PARTITION)
     monkeypatch.delenv("SIGN2GPT_SLURM_ACCOUNT", raising=False)  # no accounts without an accounting database
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    overlay = node_sized_overlay(cpus, mem_mb)
+    overlay = node_sized_overlay(cpus)
+    config = load_config(TEST_CONFIG)
+    assert stage_resources(config, "pretrain")["mem_mb"] * 2 <= mem_mb, "the node cannot hold two tiny jobs"
     (tmp_path / "node").mkdir()
     (tmp_path / "node" / "config.yaml").write_text(yaml.safe_dump(overlay))
     (tmp_path / "gpu.yaml").write_text("gpus: 1\n")  # the GPU stages request one GPU each
@@ -185,6 +195,10 @@ def test_tiny_workflow_runs_job_by_job_on_slurm(slurm_cluster, tmp_path, monkeyp
         assert job["JobState"] == "COMPLETED", (rule, job_id, job["JobState"])
         expected_partition = GPU_PARTITION if rule in GPU_STAGES else CPU_PARTITION
         assert job["Partition"] == expected_partition, (rule, job_id, job["Partition"])
+        # memory and wall time are what the config's resources: section gives the rule
+        wanted = stage_resources(config, rule)
+        assert slurm_mb(job["MinMemoryNode"]) == wanted["mem_mb"], (rule, job_id, job["MinMemoryNode"])
+        assert job["TimeLimit"] == f"{wanted['runtime'] // 60:02d}:{wanted['runtime'] % 60:02d}:00", (rule, job)
         asks_gpu = "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")
         if rule in NEEDS_GPU:
             assert asks_gpu, (rule, job_id, job)

@@ -52,6 +52,11 @@ def gpu_request(stage):
     return lambda wc: job_resources.gpu_request(config, stage, one_machine=one_machine(), declared=declared_gpus())
 
 
+def job_memory_and_time(rule):
+    """mem_mb and runtime (minutes) of a rule's jobs, from the config's `resources:` section."""
+    return job_resources.stage_resources(config, rule)
+
+
 def job_threads(section=None, distributed=True):
     """CPUs a torch job asks for: `threads`, or a stage's loader workers + its processes."""
     return job_resources.job_threads(config, section, distributed=distributed)

@@ -15,6 +15,8 @@ if config["dataset"]["kind"] == "synthetic":
         benchmark:
             f"{BENCH}/synthetic_corpus.tsv"
         threads: config["synthetic"].get("workers", 1)  # one CPU per rendering process
+        resources:
+            **job_memory_and_time("synthetic_corpus"),
         conda:
             f"{ENVS}/data.yaml"
         script:
@@ -37,6 +39,8 @@ rule prepare:
         f"{LOGS}/prepare.log",
     benchmark:
         f"{BENCH}/prepare.tsv"
+    resources:
+        **job_memory_and_time("prepare"),
     conda:
         f"{ENVS}/data.yaml"
     script:
@@ -58,6 +62,8 @@ rule decode:
     benchmark:
         f"{BENCH}/decode/{{split}}-shard{{shard}}.tsv"
     threads: config["decode"].get("threads", 1)
+    resources:
+        **job_memory_and_time("decode"),
     conda:
         f"{ENVS}/data.yaml"
     script:

@@ -20,6 +20,7 @@ if not config["lm"]["pretrained"]:
             f"{BENCH}/lm_pretrain.tsv"
         threads: job_threads()
         resources:
+            **job_memory_and_time("lm_pretrain"),
             gpu=gpu_request("lm_pretrain"),
         conda:
             f"{ENVS}/torch.yaml"

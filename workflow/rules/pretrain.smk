@@ -19,6 +19,7 @@ if not config["spatial"].get("pretrained") and config["spatial"].get("pretrain")
             f"{BENCH}/spatial_pretrain.tsv"
         threads: job_threads()
         resources:
+            **job_memory_and_time("spatial_pretrain"),
             gpu=gpu_request("spatial_pretrain"),
         conda:
             f"{ENVS}/torch.yaml"
@@ -51,6 +52,7 @@ rule pretrain:
         f"{BENCH}/seed{{seed}}/pretrain.tsv"
     threads: job_threads("pretrain")
     resources:
+        **job_memory_and_time("pretrain"),
         gpu=gpu_request("pretrain"),
     conda:
         f"{ENVS}/torch.yaml"
@@ -78,6 +80,7 @@ rule cache_features:
         f"{BENCH}/seed{{seed}}/cache_features-{{split}}.tsv"
     threads: job_threads("pretrain", distributed=False)
     resources:
+        **job_memory_and_time("cache_features"),
         gpu=gpu_request("cache_features"),
     conda:
         f"{ENVS}/torch.yaml"

@@ -33,6 +33,8 @@ rule report:
         f"{LOGS}/report.log",
     benchmark:
         f"{BENCH}/report.tsv"
+    resources:
+        **job_memory_and_time("report"),
     conda:
         f"{ENVS}/report.yaml"
     script:

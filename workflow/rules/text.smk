@@ -15,6 +15,8 @@ rule pseudo_glosses:
         f"{LOGS}/pseudo_glosses.log",
     benchmark:
         f"{BENCH}/pseudo_glosses.tsv"
+    resources:
+        **job_memory_and_time("pseudo_glosses"),
     conda:
         f"{ENVS}/text.yaml"
     script:
@@ -37,6 +39,8 @@ if not config["prototypes"]["fasttext"]:
             f"{LOGS}/fasttext.log",
         benchmark:
             f"{BENCH}/fasttext.tsv"
+        resources:
+            **job_memory_and_time("fasttext"),
         conda:
             f"{ENVS}/text.yaml"
         script:
@@ -54,6 +58,8 @@ rule prototypes:
         f"{LOGS}/prototypes.log",
     benchmark:
         f"{BENCH}/prototypes.tsv"
+    resources:
+        **job_memory_and_time("prototypes"),
     conda:
         f"{ENVS}/text.yaml"
     script:

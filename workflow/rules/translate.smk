@@ -24,6 +24,7 @@ rule translate:
         f"{BENCH}/seed{{seed}}/translate-{{variant}}.tsv"
     threads: job_threads("translate")
     resources:
+        **job_memory_and_time("translate"),
         gpu=gpu_request("translate"),
     conda:
         f"{ENVS}/torch.yaml"
@@ -53,6 +54,7 @@ rule evaluate:
         f"{BENCH}/seed{{seed}}/evaluate-{{variant}}.tsv"
     threads: job_threads("translate", distributed=False)
     resources:
+        **job_memory_and_time("evaluate"),
         gpu=gpu_request("evaluate"),
     conda:
         f"{ENVS}/torch.yaml"
@@ -79,6 +81,7 @@ rule baselines:
         f"{BENCH}/baselines.tsv"
     threads: job_threads()
     resources:
+        **job_memory_and_time("baselines"),
         gpu=gpu_request("baselines"),
     conda:
         f"{ENVS}/torch.yaml"
