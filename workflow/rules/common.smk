@@ -128,8 +128,11 @@ def spatial_param(wildcards, input):
 # (`num_workers`: same results with any number, tested) and how many localization maps to keep
 # (`pretrain.localization_examples`) are read from the config by the scripts instead, so changing
 # them reruns nothing; `translate.variants` only chooses which jobs exist.
-NOT_PARAMS = {"pretrain": ("num_workers", "localization_examples"), "translate": ("num_workers", "variants"),
-              "evaluate": ("examples",)}  # evaluate.examples: the report's, not evaluate's
+NOT_PARAMS = {
+    "pretrain": ("num_workers", "localization_examples"),
+    "translate": ("num_workers", "variants"),
+    "evaluate": ("examples",),
+}  # evaluate.examples: the report's, not evaluate's
 FRAME_SAMPLING = ("frame_stride", "max_frames")  # how a video's frames are chosen (every stage that reads frames)
 AUGMENTATION = ("augment", "hflip")  # only the training stages draw augmentations
 SCORING = ("max_tokens", "lowercase", "strip_final_period")  # of `evaluate:`, what dev selection also uses
@@ -187,4 +190,7 @@ def translate_inputs(wc):
 
 
 def evaluate_inputs(wc):
-    return {"checkpoint": expand(rules.translate.output.best, seed=wc.seed, variant=wc.variant), **variant_inputs(wc, ("dev", "test"))}
+    return {
+        "checkpoint": expand(rules.translate.output.best, seed=wc.seed, variant=wc.variant),
+        **variant_inputs(wc, ("dev", "test")),
+    }

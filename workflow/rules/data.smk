@@ -8,17 +8,17 @@ if config["dataset"]["kind"] == "synthetic":
         """Render the synthetic signing corpus in the PHOENIX-2014T release layout."""
         output:
             directory(f"{DATA}/raw"),
-        params:
-            synthetic=config["synthetic"],
         log:
             f"{LOGS}/synthetic_corpus.log",
         benchmark:
             f"{BENCH}/synthetic_corpus.tsv"
+        conda:
+            f"{ENVS}/data.yaml"
         threads: config["synthetic"].get("workers", 1)  # one CPU per rendering process
         resources:
             **job_memory_and_time("synthetic_corpus"),
-        conda:
-            f"{ENVS}/data.yaml"
+        params:
+            synthetic=config["synthetic"],
         script:
             "../scripts/synthetic_corpus.py"
 
@@ -30,19 +30,19 @@ rule prepare:
     output:
         **manifests(),
         skipped=f"{DATA}/manifest/skipped.tsv",
+    log:
+        f"{LOGS}/prepare.log",
+    benchmark:
+        f"{BENCH}/prepare.tsv"
+    conda:
+        f"{ENVS}/data.yaml"
+    resources:
+        **job_memory_and_time("prepare"),
     params:
         kind=config["dataset"]["kind"],
         root=corpus_root,
         index=config["dataset"].get("index", "index.csv"),
         skip_bad_items=config["dataset"].get("skip_bad_items", False),
-    log:
-        f"{LOGS}/prepare.log",
-    benchmark:
-        f"{BENCH}/prepare.tsv"
-    resources:
-        **job_memory_and_time("prepare"),
-    conda:
-        f"{ENVS}/data.yaml"
     script:
         "../scripts/prepare.py"
 
@@ -53,18 +53,18 @@ rule decode:
         manifest=lambda wc: rules.prepare.output[wc.split],
     output:
         frames=f"{DATA}/frames/{{split}}/shard{{shard}}.h5",
-    params:
-        decode=config["decode"],
-        num_shards=len(SHARDS),
-        skip_bad_items=config["dataset"].get("skip_bad_items", False),
     log:
         f"{LOGS}/decode/{{split}}-shard{{shard}}.log",
     benchmark:
         f"{BENCH}/decode/{{split}}-shard{{shard}}.tsv"
+    conda:
+        f"{ENVS}/data.yaml"
     threads: config["decode"].get("threads", 1)
     resources:
         **job_memory_and_time("decode"),
-    conda:
-        f"{ENVS}/data.yaml"
+    params:
+        decode=config["decode"],
+        num_shards=len(SHARDS),
+        skip_bad_items=config["dataset"].get("skip_bad_items", False),
     script:
         "../scripts/decode.py"

@@ -10,19 +10,19 @@ if not config["lm"]["pretrained"]:
             train=rules.prepare.output.train,
         output:
             directory(f"{DATA}/lm"),
-        params:
-            vocab_size=config["lm"]["vocab_size"],
-            config=config["lm"]["config"],
-            pretrain=config["lm"].get("pretrain", {}),
         log:
             f"{LOGS}/lm_pretrain.log",
         benchmark:
             f"{BENCH}/lm_pretrain.tsv"
+        conda:
+            f"{ENVS}/torch.yaml"
         threads: job_threads()
         resources:
             **job_memory_and_time("lm_pretrain"),
             gpu=gpu_request("lm_pretrain"),
-        conda:
-            f"{ENVS}/torch.yaml"
+        params:
+            vocab_size=config["lm"]["vocab_size"],
+            config=config["lm"]["config"],
+            pretrain=config["lm"].get("pretrain", {}),
         script:
             "../scripts/lm_pretrain.py"

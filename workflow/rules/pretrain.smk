@@ -11,18 +11,18 @@ if not config["spatial"].get("pretrained") and config["spatial"].get("pretrain")
             frames=frame_shards("train"),
         output:
             directory(f"{DATA}/spatial"),
-        params:
-            spatial=config["spatial"],
         log:
             f"{LOGS}/spatial_pretrain.log",
         benchmark:
             f"{BENCH}/spatial_pretrain.tsv"
+        conda:
+            f"{ENVS}/torch.yaml"
         threads: job_threads()
         resources:
             **job_memory_and_time("spatial_pretrain"),
             gpu=gpu_request("spatial_pretrain"),
-        conda:
-            f"{ENVS}/torch.yaml"
+        params:
+            spatial=config["spatial"],
         script:
             "../scripts/spatial_pretrain.py"
 
@@ -40,22 +40,22 @@ rule pretrain:
         best=f"{RUN}/pretrain/best.safetensors",
         metrics=f"{RUN}/pretrain/metrics.csv",
         localization=f"{RUN}/pretrain/localization.json",
+    log:
+        f"{LOGS}/seed{{seed}}/pretrain.log",
+    benchmark:
+        f"{BENCH}/seed{{seed}}/pretrain.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    threads: job_threads("pretrain")
+    resources:
+        **job_memory_and_time("pretrain"),
+        gpu=gpu_request("pretrain"),
     params:
         spatial=spatial_param,
         encoder=config["encoder"],
         head=config.get("pgp_head", {}),
         train=section_params("pretrain"),
         language=config["dataset"]["language"],
-    log:
-        f"{LOGS}/seed{{seed}}/pretrain.log",
-    benchmark:
-        f"{BENCH}/seed{{seed}}/pretrain.tsv"
-    threads: job_threads("pretrain")
-    resources:
-        **job_memory_and_time("pretrain"),
-        gpu=gpu_request("pretrain"),
-    conda:
-        f"{ENVS}/torch.yaml"
     script:
         "../scripts/pretrain.py"
 
@@ -69,20 +69,20 @@ rule cache_features:
         spatial=spatial_input(),
     output:
         f"{RUN}/features/{{split}}.h5",
+    log:
+        f"{LOGS}/seed{{seed}}/cache_features-{{split}}.log",
+    benchmark:
+        f"{BENCH}/seed{{seed}}/cache_features-{{split}}.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    threads: job_threads("pretrain", distributed=False)
+    resources:
+        **job_memory_and_time("cache_features"),
+        gpu=gpu_request("cache_features"),
     params:
         spatial=spatial_param,
         encoder=config["encoder"],
         max_frames=config["pretrain"].get("max_frames", 256),
         frame_stride=config["pretrain"].get("frame_stride", 2),
-    log:
-        f"{LOGS}/seed{{seed}}/cache_features-{{split}}.log",
-    benchmark:
-        f"{BENCH}/seed{{seed}}/cache_features-{{split}}.tsv"
-    threads: job_threads("pretrain", distributed=False)
-    resources:
-        **job_memory_and_time("cache_features"),
-        gpu=gpu_request("cache_features"),
-    conda:
-        f"{ENVS}/torch.yaml"
     script:
         "../scripts/cache_features.py"

@@ -24,18 +24,18 @@ rule report:
             caption="../report/figures.rst",
             category="Figures",
         ),
+    log:
+        f"{LOGS}/report.log",
+    benchmark:
+        f"{BENCH}/report.tsv"
+    conda:
+        f"{ENVS}/report.yaml"
+    resources:
+        **job_memory_and_time("report"),
     params:
         benchmarks=BENCH,
         seeds=SEEDS,
         variants=VARIANTS,
         examples=config["evaluate"]["examples"],
-    log:
-        f"{LOGS}/report.log",
-    benchmark:
-        f"{BENCH}/report.tsv"
-    resources:
-        **job_memory_and_time("report"),
-    conda:
-        f"{ENVS}/report.yaml"
     script:
         "../scripts/report.py"

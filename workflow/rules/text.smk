@@ -8,17 +8,17 @@ rule pseudo_glosses:
     output:
         json=f"{DATA}/text/pseudo_glosses.json",
         stats=f"{DATA}/text/pseudo_gloss_stats.json",
-    params:
-        language=config["dataset"]["language"],
-        cfg=config["pseudo_glosses"],
     log:
         f"{LOGS}/pseudo_glosses.log",
     benchmark:
         f"{BENCH}/pseudo_glosses.tsv"
-    resources:
-        **job_memory_and_time("pseudo_glosses"),
     conda:
         f"{ENVS}/text.yaml"
+    resources:
+        **job_memory_and_time("pseudo_glosses"),
+    params:
+        language=config["dataset"]["language"],
+        cfg=config["pseudo_glosses"],
     script:
         "../scripts/pseudo_glosses.py"
 
@@ -31,18 +31,18 @@ if not config["prototypes"]["fasttext"]:
             train=rules.prepare.output.train,
         output:
             f"{DATA}/text/fasttext.bin",
-        params:
-            language=config["dataset"]["language"],
-            dim=config["prototypes"]["dim"],
-            train=config["prototypes"].get("train", {}),
         log:
             f"{LOGS}/fasttext.log",
         benchmark:
             f"{BENCH}/fasttext.tsv"
-        resources:
-            **job_memory_and_time("fasttext"),
         conda:
             f"{ENVS}/text.yaml"
+        resources:
+            **job_memory_and_time("fasttext"),
+        params:
+            language=config["dataset"]["language"],
+            dim=config["prototypes"]["dim"],
+            train=config["prototypes"].get("train", {}),
         script:
             "../scripts/fasttext.py"
 
@@ -58,9 +58,9 @@ rule prototypes:
         f"{LOGS}/prototypes.log",
     benchmark:
         f"{BENCH}/prototypes.tsv"
-    resources:
-        **job_memory_and_time("prototypes"),
     conda:
         f"{ENVS}/text.yaml"
+    resources:
+        **job_memory_and_time("prototypes"),
     script:
         "../scripts/prototypes.py"

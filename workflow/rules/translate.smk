@@ -9,6 +9,16 @@ rule translate:
         best=f"{RUN}/translate-{{variant}}/best.safetensors",
         metrics=f"{RUN}/translate-{{variant}}/metrics.csv",
         inference=f"{RUN}/translate-{{variant}}/inference.json",
+    log:
+        f"{LOGS}/seed{{seed}}/translate-{{variant}}.log",
+    benchmark:
+        f"{BENCH}/seed{{seed}}/translate-{{variant}}.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    threads: job_threads("translate")
+    resources:
+        **job_memory_and_time("translate"),
+        gpu=gpu_request("translate"),
     params:
         decode=config["decode"],
         spatial=spatial_param,
@@ -18,16 +28,6 @@ rule translate:
         lm=lm_param,
         language=config["dataset"]["language"],
         evaluate={k: config["evaluate"][k] for k in SCORING if k in config["evaluate"]},
-    log:
-        f"{LOGS}/seed{{seed}}/translate-{{variant}}.log",
-    benchmark:
-        f"{BENCH}/seed{{seed}}/translate-{{variant}}.tsv"
-    threads: job_threads("translate")
-    resources:
-        **job_memory_and_time("translate"),
-        gpu=gpu_request("translate"),
-    conda:
-        f"{ENVS}/torch.yaml"
     script:
         "../scripts/translate.py"
 
@@ -40,6 +40,16 @@ rule evaluate:
         metrics=f"{RUN}/eval-{{variant}}/metrics.json",
         dev=f"{RUN}/eval-{{variant}}/dev.hyp.tsv",
         test=f"{RUN}/eval-{{variant}}/test.hyp.tsv",
+    log:
+        f"{LOGS}/seed{{seed}}/evaluate-{{variant}}.log",
+    benchmark:
+        f"{BENCH}/seed{{seed}}/evaluate-{{variant}}.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    threads: job_threads("translate", distributed=False)
+    resources:
+        **job_memory_and_time("evaluate"),
+        gpu=gpu_request("evaluate"),
     params:
         spatial=spatial_param,
         encoder=config["encoder"],
@@ -48,16 +58,6 @@ rule evaluate:
         lm=lm_param,
         language=config["dataset"]["language"],
         evaluate=section_params("evaluate"),
-    log:
-        f"{LOGS}/seed{{seed}}/evaluate-{{variant}}.log",
-    benchmark:
-        f"{BENCH}/seed{{seed}}/evaluate-{{variant}}.tsv"
-    threads: job_threads("translate", distributed=False)
-    resources:
-        **job_memory_and_time("evaluate"),
-        gpu=gpu_request("evaluate"),
-    conda:
-        f"{ENVS}/torch.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -71,19 +71,19 @@ rule baselines:
         lm=lm_input(),
     output:
         metrics=f"{EXP_DIR}/baselines/metrics.json",
-    params:
-        lm=lm_param,
-        language=config["dataset"]["language"],
-        evaluate=section_params("evaluate"),
     log:
         f"{LOGS}/baselines.log",
     benchmark:
         f"{BENCH}/baselines.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
     threads: job_threads()
     resources:
         **job_memory_and_time("baselines"),
         gpu=gpu_request("baselines"),
-    conda:
-        f"{ENVS}/torch.yaml"
+    params:
+        lm=lm_param,
+        language=config["dataset"]["language"],
+        evaluate=section_params("evaluate"),
     script:
         "../scripts/baselines.py"
