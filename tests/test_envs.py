@@ -1,12 +1,37 @@
-"""The conda environments in envs/ pin the same versions as pyproject.toml, and every rule names one."""
+"""The conda environments in envs/ pin the same versions as pyproject.toml, every rule names one,
+and each holds what its rules' code can import.
 
+Snakemake's script preamble appends its own installation's sys.path to the job's interpreter (to
+unpickle the `snakemake` object), so an env needs no snakemake; but that fallback also finds the
+host's copy of a package the env lacks whenever the Python versions match, so a local run can hide
+a missing package that breaks the job elsewhere. Hence a check on the source, not on a run."""
+
+import ast
+import importlib.metadata
 import re
 import tomllib
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
+import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from source_imports import module_file, reachable_imports
 
 REPO = Path(__file__).resolve().parents[1]
+# Functions and methods that rules' code refers to but no rule runs, so their imports are not
+# followed (test_not_run_entries_are_still_needed keeps this list honest).
+NOT_RUN = {
+    "sign2gpt.models.translator:SignTranslator.from_pretrained":
+        "loads a folder `sign2gpt export` wrote (the CLI, the Python API); rules build models from the config",
+    "sign2gpt.text.vocab_file:PseudoGlossVocab.extract":
+        "spaCy for a sentence the pseudo-gloss file lacks; rule pseudo_glosses writes every sentence of "
+        "the three manifests, the ones pretrain reads",
+}
+# Imports that need a distribution besides their own package's (torch imports tensorboard there).
+NEEDS_TOO = {"torch.utils.tensorboard": "tensorboard"}
 
 
 def _pyproject_pins() -> dict[str, str]:
@@ -19,15 +44,18 @@ def _pyproject_pins() -> dict[str, str]:
     return pins
 
 
+def _pip(env: Path) -> list[str]:
+    spec = yaml.safe_load(env.read_text())
+    assert "python=3.11" in spec["dependencies"], env.name
+    return next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
+
+
 def test_env_pins_match_pyproject():
     pins = _pyproject_pins()
     envs = sorted((REPO / "envs").glob("*.yaml"))
     assert envs
     for env in envs:
-        spec = yaml.safe_load(env.read_text())
-        pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
-        assert "python=3.11" in spec["dependencies"], env.name
-        for line in pip:
+        for line in _pip(env):
             name, _, version = line.partition("==")
             name = name.strip().lower()
             assert name in pins, f"{env.name}: {name} is not a dependency in pyproject.toml"
@@ -43,3 +71,143 @@ def test_every_rule_names_an_environment_a_log_and_a_benchmark():
         assert "conda:" in body, f"rule {name} has no conda: environment"
         assert "log:" in body, f"rule {name} has no log:"
         assert "benchmark:" in body, f"rule {name} has no benchmark:"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    env: Path
+    script: Path
+
+
+def _rules() -> list[Rule]:
+    """Every rule of workflow/rules with its conda env and script (Snakemake resolves a script
+    path against the rule file's folder)."""
+    found = []
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        parts = re.split(r"\n\s*rule (\w+):", smk.read_text())
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            conda = re.search(r"\bconda:\s*f?[\"']([^\"']+)[\"']", body)
+            script = re.search(r"\bscript:\s*[\"']([^\"']+)[\"']", body)
+            # a shell: or run: rule would need its own way to tell what runs in the env
+            assert conda and script, f"rule {name}: no conda: env and script: this test can follow"
+            rule = Rule(name, REPO / "envs" / Path(conda[1]).name, (smk.parent / script[1]).resolve())
+            assert rule.env.is_file() and rule.script.is_file(), rule
+            found.append(rule)
+    return found
+
+
+def _top_level(imports: dict[str, list[str]]) -> set[str]:
+    return {name.partition(".")[0] for name in imports}
+
+
+@cache
+def _distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def _installed_with(names: set[str]) -> set[str]:
+    """The distributions pip installs along with `names`: their requirements, transitively (as
+    the metadata installed here states them)."""
+    seen, todo = set(names), list(names)
+    while todo:
+        try:
+            requires = importlib.metadata.requires(todo.pop()) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for req in map(Requirement, requires):
+            name = canonicalize_name(req.name)
+            if name not in seen and (req.marker is None or req.marker.evaluate({"extra": ""})):
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def missing_packages(rule: Rule, pip: list[str]) -> list[str]:
+    """What the rule's code can import that `pip` (its env's list) does not provide, one line per
+    distribution. A distribution pyproject.toml pins must be listed (so the env gets the pin); any
+    other must at least come with one that is (huggingface_hub with transformers)."""
+    listed = {canonicalize_name(line.partition("==")[0]) for line in pip}
+    pinned = {canonicalize_name(name) for name in _pyproject_pins()}
+    provided = listed | (_installed_with(listed) - pinned)
+    lacking: dict[str, tuple[str, list[str]]] = {}  # distribution -> (an import needing it, how the rule gets there)
+    for name, chain in reachable_imports(rule.script, NOT_RUN).items():
+        module = name.partition(".")[0]
+        dists = _distributions().get(module, [module])
+        needs = [next((d for d in dists if canonicalize_name(d) in provided), dists[0])]
+        needs += [d for prefix, d in NEEDS_TOO.items() if name == prefix or name.startswith(prefix + ".")]
+        for dist in needs:
+            if canonicalize_name(dist) not in provided and (dist not in lacking or len(chain) < len(lacking[dist][1])):
+                lacking[dist] = (name, chain)  # the shortest way there
+    return [f"rule {rule.name} ({rule.env.relative_to(REPO)}) lacks {dist}"
+            f"{'' if canonicalize_name(dist) in pinned else ' (nor does a package it lists require it)'}: "
+            f"{chain[-1]} imports {name} ({' -> '.join(chain)})"
+            for dist, (name, chain) in sorted(lacking.items())]
+
+
+def test_env_headers_name_their_rules():
+    """The `# Rules:` line atop each env names exactly the rules that use it."""
+    for env in sorted((REPO / "envs").glob("*.yaml")):
+        header = re.match(r"# Rules?: (.*)", env.read_text())
+        assert header, f"{env.name}: no '# Rules:' line first"
+        named, using = set(re.findall(r"\w+", header[1])), {r.name for r in _rules() if r.env == env}
+        assert named == using, f"{env.name}: the header names {sorted(named)}, the rules using it are {sorted(using)}"
+
+
+def test_every_rule_env_has_what_its_code_imports():
+    """From each rule's script, through the package's functions and classes it can run (imports
+    inside functions included), every third-party import is provided by the rule's env."""
+    rules = _rules()
+    assert {"prepare", "decode", "pseudo_glosses", "pretrain", "translate", "report"} <= {r.name for r in rules}
+    problems = [p for rule in rules for p in missing_packages(rule, _pip(rule.env))]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("rule_name, dropped, reported", [
+    ("translate", "peft", "peft"),  # imported inside a method of a class the rule builds
+    ("pretrain", "tensorboard", "torch.utils.tensorboard"),  # torch's SummaryWriter needs it
+    ("decode", "eva-decord", "decord"),  # imported inside a function, as another name
+    ("report", "matplotlib", "matplotlib"),
+])
+def test_the_check_reports_a_package_the_env_lacks(rule_name, dropped, reported):
+    """The check itself: the rule's env list less one package it needs is reported, by name."""
+    rule = next(r for r in _rules() if r.name == rule_name)
+    pip = [line for line in _pip(rule.env) if canonicalize_name(line.partition("==")[0]) != dropped]
+    assert len(pip) == len(_pip(rule.env)) - 1
+    problems = missing_packages(rule, pip)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"rule {rule_name} (envs/{rule.env.name}) lacks {dropped}:"), problems
+    assert f" imports {reported}" in problems[0], problems
+
+
+def test_an_unpinned_import_passes_only_with_a_package_that_requires_it():
+    """huggingface_hub (imported by sign2gpt.lm.loading, pinned by no one) passes because the
+    torch env's transformers and peft require it; with torch alone it is reported."""
+    rule = next(r for r in _rules() if r.name == "baselines")
+    problems = missing_packages(rule, [line for line in _pip(rule.env) if line.startswith("torch==")])
+    assert any(p.startswith("rule baselines (envs/torch.yaml) lacks huggingface_hub (nor does a package it lists")
+               for p in problems), problems
+
+
+def test_the_scan_follows_calls_not_whole_files():
+    """A function-level import counts when a rule can call its function: prototypes reaches
+    fastText through run_prototypes -> load_fasttext. pretrain imports the same module (for
+    load_prototypes, which reads the saved vectors) and so does not."""
+    scripts = REPO / "workflow" / "scripts"
+    assert "fasttext" in _top_level(reachable_imports(scripts / "prototypes.py", NOT_RUN))
+    assert "fasttext" not in _top_level(reachable_imports(scripts / "pretrain.py", NOT_RUN))
+
+
+def test_not_run_entries_are_still_needed():
+    """Each NOT_RUN entry names a function or method that exists and that, followed, would bring
+    some rule an import it does not make otherwise (an entry that changes nothing is stale)."""
+    rules = _rules()
+    imports = {r.name: set(reachable_imports(r.script, NOT_RUN)) for r in rules}
+    for entry in NOT_RUN:
+        module, _, qualname = entry.partition(":")
+        defs = {n.name: n for n in ast.parse(module_file(module).read_text()).body if hasattr(n, "name")}
+        owner, _, method = qualname.partition(".")
+        assert owner in defs, entry
+        assert not method or method in {getattr(n, "name", None) for n in defs[owner].body}, entry
+        others = set(NOT_RUN) - {entry}
+        assert any(set(reachable_imports(r.script, others)) - imports[r.name] for r in rules), f"{entry} is stale"

@@ -5,12 +5,9 @@ own layer uses, and a change to the report cannot break training."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
+from source_imports import PACKAGE, imports_of
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sign2gpt"
 FORBIDDEN = {  # package -> imports it must not make
     "data": ("sign2gpt.training", "sign2gpt.evaluation", "sign2gpt.report", "matplotlib"),
     "text": ("sign2gpt.training", "sign2gpt.evaluation", "sign2gpt.report", "matplotlib"),
@@ -19,22 +16,6 @@ FORBIDDEN = {  # package -> imports it must not make
     "evaluation": ("sign2gpt.training", "sign2gpt.report", "matplotlib"),
     "training": ("sign2gpt.report", "matplotlib"),
 }
-
-
-def imports_of(path: Path) -> set[str]:
-    """Every module an import statement in `path` names (relative imports resolved)."""
-    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = module.split(".")[: -node.level]
-                base = ".".join(parent + ([base] if base else []))
-            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
-    return found
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))

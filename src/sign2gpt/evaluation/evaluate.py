@@ -8,46 +8,31 @@ figures are comparable across papers.
 from __future__ import annotations
 
 import collections
-import csv
-import io
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
+from sign2gpt.checkpoint import load_checkpoint
+from sign2gpt.data.loaders import make_split_loader
 from sign2gpt.data.manifest import read_manifest
+from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.evaluation.conventions import normalise, score
+from sign2gpt.evaluation.hypotheses import hypotheses_tsv
 from sign2gpt.evaluation.metrics import output_health
 from sign2gpt.evaluation.significance import describe
 from sign2gpt.evaluation.translate_eval import beam_translate
 from sign2gpt.io import write_json, write_text
 from sign2gpt.lm.loading import load_causal_lm
+from sign2gpt.models.build import build_translator
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.translator import start_token_id
 from sign2gpt.precision import select_precision
-from sign2gpt.evaluation.beam_search import beam_search
-from sign2gpt.checkpoint import load_checkpoint
-from sign2gpt.data.loaders import make_split_loader
-from sign2gpt.models.build import build_translator
 from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 SPLITS = ("dev", "test")
-
-
-def hypotheses_tsv(ids: list[str], references: Mapping[str, str], hypotheses: Mapping[str, str]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(["id", "reference", "hypothesis"])
-    for vid in ids:
-        writer.writerow([vid, references[vid], hypotheses[vid]])
-    return buf.getvalue()
-
-
-def read_hypotheses(path: str) -> dict[str, tuple[str, str]]:
-    """{id: (reference, hypothesis)} from a `{split}.hyp.tsv` file."""
-    with open(path, encoding="utf-8", newline="") as f:
-        return {row["id"]: (row["reference"], row["hypothesis"]) for row in csv.DictReader(f, delimiter="\t")}
 
 
 def _conventions(evaluate: Mapping[str, Any]) -> dict[str, bool]:

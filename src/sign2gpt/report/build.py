@@ -10,12 +10,13 @@ import glob
 import logging
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from sign2gpt.evaluation.evaluate import read_hypotheses
+from sign2gpt.evaluation.hypotheses import read_hypotheses
 from sign2gpt.io import read_json, write_text
 from sign2gpt.report.comparisons import compare, tests_table
 from sign2gpt.report.plots import plot_localization, plot_training_curves
