@@ -92,6 +92,7 @@ def chinese_sentence(r: random.Random) -> str:
 def build_corpus(language: str, n: int, seed: int, synthetic: bool) -> list[str]:
     if synthetic:
         import numpy as np
+
         from sign2gpt.data.synthetic.grammar import generate_pairs
 
         return [sentence for _, sentence in generate_pairs(language, n, np.random.default_rng(seed))]

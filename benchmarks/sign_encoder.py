@@ -165,12 +165,12 @@ def main(argv: list[str] | None = None) -> dict | None:
     lo, hi = min(args.lengths), max(args.lengths)
     if "local" in results and "dense" in results:
         for T in args.lengths:
-            d, l = results["dense"][str(T)], results["local"][str(T)]
-            summary[f"mem_ratio_{T}"] = round(d["peak_mib"] / max(l["peak_mib"], 1e-9), 2)
-            summary[f"saved_ratio_{T}"] = round(d["saved_activations_mib"] / max(l["saved_activations_mib"], 1e-9), 2)
-            summary[f"time_ratio_{T}"] = round(d["time_s"] / max(l["time_s"], 1e-9), 2)
-            if l["cpu_time_s"]:
-                summary[f"cpu_time_ratio_{T}"] = round(d["cpu_time_s"] / max(l["cpu_time_s"], 1e-9), 2)
+            d, loc = results["dense"][str(T)], results["local"][str(T)]
+            summary[f"mem_ratio_{T}"] = round(d["peak_mib"] / max(loc["peak_mib"], 1e-9), 2)
+            summary[f"saved_ratio_{T}"] = round(d["saved_activations_mib"] / max(loc["saved_activations_mib"], 1e-9), 2)
+            summary[f"time_ratio_{T}"] = round(d["time_s"] / max(loc["time_s"], 1e-9), 2)
+            if loc["cpu_time_s"]:
+                summary[f"cpu_time_ratio_{T}"] = round(d["cpu_time_s"] / max(loc["cpu_time_s"], 1e-9), 2)
     ordered = sorted(args.lengths)
     if len(ordered) >= 2:
         a, b = ordered[-2], ordered[-1]

@@ -93,8 +93,8 @@ def child(args: argparse.Namespace) -> dict:
 
     from sign2gpt.models.gated_lm import SignConditionedLM
     from sign2gpt.models.pgp_head import PseudoGlossHead
-    from sign2gpt.models.sign_model import SignModel
     from sign2gpt.models.sign_encoder import SignEncoder
+    from sign2gpt.models.sign_model import SignModel
     from sign2gpt.models.spatial import SpatialModel
     from sign2gpt.models.translator import SignTranslator
     from sign2gpt.precision import select_precision

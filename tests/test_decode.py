@@ -7,6 +7,7 @@ frame it got back (lossy codecs keep a solid colour within a few levels).
 from pathlib import Path
 
 import h5py
+import media
 import numpy as np
 import pytest
 import torch
@@ -17,8 +18,6 @@ from sign2gpt.data.frame_store import FrameStore, FrameStoreWriter
 from sign2gpt.data.manifest import Sample, write_manifest
 from sign2gpt.data.video import _read_video_pyav, count_frames, list_frame_files, read_frames
 from sign2gpt.errors import ConfigError, DataError
-
-import media
 
 
 def colour(t: int) -> tuple[int, int, int]:
@@ -107,8 +106,9 @@ def _noisy(h: int, w: int, seed: int) -> np.ndarray:
                                         ((512, 512), 64), ((131, 97), 32), ((64, 64), None)])
 def test_jpeg_folder_frames_are_the_pixels_of_pils_draft_decode(tmp_path: Path, shape, size):
     """simplejpeg's reduced decode picks the scale PIL's draft picks and gives the same pixels."""
-    from sign2gpt.data.jpeg import TURBO_COLOURSPACES
     import simplejpeg
+
+    from sign2gpt.data.jpeg import TURBO_COLOURSPACES
 
     folder = tmp_path / "f"
     folder.mkdir()

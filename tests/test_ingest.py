@@ -4,13 +4,12 @@ import pickle
 from pathlib import Path
 
 import pytest
+from media import make_video
 from PIL import Image
 
 from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.errors import ConfigError, DataError
-
-from media import make_video
 
 PHOENIX_HEADER = "name|video|start|end|speaker|orth|translation"
 
@@ -247,7 +246,7 @@ def test_folder_corpus_errors_are_never_skipped(tmp_path: Path, index: str, need
 
 def test_non_utf8_names_file_and_line(tmp_path: Path):
     root = make_folder_corpus(tmp_path / "vids")
-    (root / "idx.csv").write_bytes("id,file,split,text\na,clips/a.mp4,train,ok\n".encode() + "b,clips/b.mp4,dev,grün\n".encode("latin-1"))
+    (root / "idx.csv").write_bytes(b"id,file,split,text\na,clips/a.mp4,train,ok\n" + "b,clips/b.mp4,dev,grün\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"idx\.csv:3: not valid UTF-8"):
         prepare_dataset("folder", root, tmp_path / "m", index="idx.csv")
 

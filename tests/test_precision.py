@@ -8,12 +8,11 @@ import json
 
 import pytest
 import torch
+from test_loop import make_run
 
+from sign2gpt.checkpoint import load_checkpoint
 from sign2gpt.errors import ConfigError
 from sign2gpt.precision import Precision, select_precision
-from sign2gpt.checkpoint import load_checkpoint
-
-from test_loop import make_run
 
 
 def fake_gpu(monkeypatch, capability, name):

@@ -328,6 +328,6 @@ def test_read_sentences_file(tmp_path):
 
 def test_read_sentences_file_invalid_utf8(tmp_path):
     path = tmp_path / "bad.txt"
-    path.write_bytes("gut .\n".encode() + b"schl\xe4ft .\n")
+    path.write_bytes(b"gut .\n" + b"schl\xe4ft .\n")
     with pytest.raises(DataError, match=r"bad\.txt:2.*UTF-8"):
         read_sentences_file(path)

@@ -35,11 +35,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from media import make_video
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from sign2gpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from sign2gpt.config import load_config
 from sign2gpt.data.dataset import SignDataset, batch_frames, collate, make_loader
 from sign2gpt.data.decode import decode_shard, skipped_path
@@ -54,10 +56,7 @@ from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import Sample, read_manifest, write_manifest
 from sign2gpt.data.video import count_frames, read_frames
 from sign2gpt.errors import DataError
-from sign2gpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from sign2gpt.training.loop import TIMING_COLUMNS
-
-from media import make_video
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -323,14 +322,18 @@ def test_resumed_run_writes_metrics_csv_with_the_same_columns(tmp_path):
         torch.manual_seed(0)
         model = nn.Linear(3, 1)
         data = [(torch.randn(4, 3), torch.randn(4, 1))]
-        step = lambda batch: nn.functional.mse_loss(model(batch[0]), batch[1])
+        def step(batch):
+            return nn.functional.mse_loss(model(batch[0]), batch[1])
+
         Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), None, data, step,
                 lambda: {"zeta": 1.0, "alpha": 2.0}, out_dir=out, epochs=epochs, select_metric="zeta").fit()
 
     run(tmp_path / "straight", 2)
     run(tmp_path / "resumed", 1)
     run(tmp_path / "resumed", 2)
-    header = lambda d: (tmp_path / d / "metrics.csv").read_text().splitlines()[0]
+    def header(d):
+        return (tmp_path / d / "metrics.csv").read_text().splitlines()[0]
+
     assert header("resumed") == header("straight") == "epoch,train_loss,lr,zeta,alpha,seconds"
 
 

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sign2gpt.stage import run_stage
 from sign2gpt.config import load_config
 from sign2gpt.job_resources import job_threads, stage_resources
+from sign2gpt.stage import run_stage
 from sign2gpt.utils import job_cpus, reserve_for_workers
 
 REPO = Path(__file__).resolve().parents[1]

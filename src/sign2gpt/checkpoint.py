@@ -19,8 +19,9 @@ import json
 import logging
 import os
 import random
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Collection, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch

@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 log = logging.getLogger("sign2gpt")
 

@@ -15,7 +15,8 @@ their models onto the same device side by side.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from sign2gpt.errors import ConfigError
 

@@ -160,8 +160,8 @@ def _scores_table(path: Path) -> list[str]:
     rows = ["| split | sentences | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | ROUGE-L |", "|:---|---:|---:|---:|---:|---:|---:|"]
     for split, m in splits.items():
         ci = m.get("intervals", {})
-        cell = lambda k: f"{m[k]:.2f}" + (f" [{ci[k]['low']:.2f}, {ci[k]['high']:.2f}]" if k in ci else "")  # noqa: E731
-        rows.append(f"| {split} | {m.get('n', '')} | " + " | ".join(cell(k) for k in keys) + " |")
+        cells = [f"{m[k]:.2f}" + (f" [{ci[k]['low']:.2f}, {ci[k]['high']:.2f}]" if k in ci else "") for k in keys]
+        rows.append(f"| {split} | {m.get('n', '')} | " + " | ".join(cells) + " |")
     return rows + ["", "95% bootstrap intervals in brackets (sacreBLEU's resampling, 1,000 resamples); "
                        f"BLEU signature `{next(iter(splits.values())).get('signature', '')}`."]
 
@@ -192,8 +192,8 @@ def load_model_folder(folder: str | os.PathLike, *, device: str = "cpu"):
     """The model folder as a ready VideoTranslator (model, tokenizer, preprocessing) on `device`."""
     from transformers import AutoTokenizer
 
-    from sign2gpt.models.sign_model import build_sign_model
     from sign2gpt.models.build import build_translator
+    from sign2gpt.models.sign_model import build_sign_model
     from sign2gpt.translate_video import VideoTranslator
     from sign2gpt.utils import resolve_device
 

@@ -10,13 +10,15 @@ Nothing is downloaded and nothing heavy is loaded: files are looked for, not rea
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sign2gpt.data.ingest import SPLITS
 from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, phoenix_corpus_csv
 from sign2gpt.lm.loading import HUB_ID
+
 FASTTEXT_URL = "https://dl.fbaipublicfiles.com/fasttext/vectors-crawl/cc.{lang}.300.bin.gz"
 
 

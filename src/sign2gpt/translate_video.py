@@ -16,16 +16,16 @@ from typing import Any
 
 import torch
 
+from sign2gpt.checkpoint import load_checkpoint, load_weights
 from sign2gpt.data.augment import eval_transform
 from sign2gpt.data.sampling import sample_indices
 from sign2gpt.data.video import FRAME_EXTENSIONS, count_frames, list_frame_files, read_frames
 from sign2gpt.errors import DataError
 from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.io import read_json, resolve_portable_path
+from sign2gpt.models.build import build_translator
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import SignTranslator, start_token_id
-from sign2gpt.checkpoint import load_checkpoint, load_weights
-from sign2gpt.models.build import build_translator
 from sign2gpt.utils import resolve_device
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class VideoTranslator:
         self.start_id = start_token_id(model.lm.lm, tokenizer)
 
     @classmethod
-    def from_run(cls, run: str | Path, *, variant: str = "pgp", seed: int | None = None, device: str = "cpu") -> "VideoTranslator":
+    def from_run(cls, run: str | Path, *, variant: str = "pgp", seed: int | None = None, device: str = "cpu") -> VideoTranslator:
         folder = find_variant_dir(run, variant, seed)
         s = read_inference_settings(folder)
         dev = resolve_device(device)
@@ -140,7 +140,7 @@ class VideoTranslator:
         return cls(model, tokenizer, s, dev)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, *, device: str = "cpu") -> "VideoTranslator":
+    def from_pretrained(cls, folder: str | Path, *, device: str = "cpu") -> VideoTranslator:
         """An exported model folder (`sign2gpt export`), without the run it came from."""
         from sign2gpt.model_folder import load_model_folder
 

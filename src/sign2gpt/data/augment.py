@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ class AugmentConfig:
     grey_p: float = 0.2
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> "AugmentConfig":
+    def from_dict(cls, d: Mapping[str, Any] | None) -> AugmentConfig:
         """Build from a config mapping; an unknown key is a ConfigError naming it."""
         if d is None:
             return cls()

@@ -18,7 +18,8 @@ same either way.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -93,7 +94,7 @@ class FrameStoreWriter:
         self._stack: ExitStack | None = None
         self._file: h5py.File | None = None
 
-    def __enter__(self) -> "FrameStoreWriter":
+    def __enter__(self) -> FrameStoreWriter:
         self._stack = ExitStack()
         tmp = self._stack.enter_context(atomic_path(self.path))
         self._file = h5py.File(tmp, "w")
@@ -298,7 +299,7 @@ class FrameStore:
                 f.close()
         self._files = {}
 
-    def __enter__(self) -> "FrameStore":
+    def __enter__(self) -> FrameStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -4,7 +4,8 @@ for `z`. Shared by training and evaluation.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

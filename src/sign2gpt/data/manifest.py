@@ -11,9 +11,9 @@ and any TSV tool reads it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from sign2gpt.errors import DataError
 from sign2gpt.io import atomic_path
@@ -124,7 +124,8 @@ def read_manifest(path: str | os.PathLike) -> list[Sample]:
         parts = line.split("\t")
         if len(parts) != len(header):
             raise DataError(f"{path}:{lineno}", f"{len(parts)} fields, the header has {len(header)}")
-        get = lambda name: parts[col[name]]  # noqa: E731
+        fields = {name: parts[i] for name, i in col.items()}
+        get = fields.__getitem__
         sid = get("id")
         if sid in seen:
             raise DataError(f"{path}:{lineno}", f"duplicate id {sid!r} (first on line {seen[sid]})")

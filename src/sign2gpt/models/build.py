@@ -5,7 +5,8 @@ evaluation, `sign2gpt translate` and the model folders.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 TAU_MIN, TAU_MAX = 0.01, 1.0
 
 
@@ -58,7 +57,7 @@ class PseudoGlossHead(nn.Module):
             self.register_buffer("tau_time", tau_time)
 
     @classmethod
-    def from_config(cls, in_dim: int, prototypes: torch.Tensor, cfg: Mapping[str, Any]) -> "PseudoGlossHead":
+    def from_config(cls, in_dim: int, prototypes: torch.Tensor, cfg: Mapping[str, Any]) -> PseudoGlossHead:
         """Build from the yaml `pgp_head:` section."""
         return cls(
             in_dim,

@@ -29,7 +29,6 @@ from .local_attention import LocalSelfAttention
 from .positional import sinusoidal_embedding
 
 
-
 class LayerScale(nn.Module):
     """Per-channel scale γ (init small) on a residual branch. `gamma` is not named `weight`, so
     the optimizer's decay groups leave it undecayed."""
@@ -188,7 +187,7 @@ class SignEncoder(nn.Module):
                 nn.init.zeros_(m.bias)
 
     @classmethod
-    def from_config(cls, in_dim: int, cfg: Mapping[str, Any], **overrides: Any) -> "SignEncoder":
+    def from_config(cls, in_dim: int, cfg: Mapping[str, Any], **overrides: Any) -> SignEncoder:
         """Build from the yaml `encoder:` section."""
         kwargs: dict[str, Any] = dict(
             dim=int(cfg.get("dim", 512)),

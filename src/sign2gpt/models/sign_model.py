@@ -31,7 +31,7 @@ class SignModel(nn.Module):
         return self.encoder.dim
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], *, allow_download: bool = False) -> "SignModel":
+    def from_config(cls, cfg: Mapping[str, Any], *, allow_download: bool = False) -> SignModel:
         """Build from a full config dict (its `spatial:` and `encoder:` sections)."""
         return build_sign_model(cfg["spatial"], cfg["encoder"], allow_download=allow_download)
 

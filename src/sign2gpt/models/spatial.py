@@ -196,7 +196,7 @@ class SpatialModel(nn.Module):
         )
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], out_dim: int, *, allow_download: bool = False) -> "SpatialModel":
+    def from_config(cls, cfg: Mapping[str, Any], out_dim: int, *, allow_download: bool = False) -> SpatialModel:
         """Build from the yaml `spatial:` section (pretrained, config, tune, lora, optional chunk_size)."""
         backbone = build_backbone(cfg.get("pretrained"), cfg.get("config"), allow_download=allow_download)
         return cls(

@@ -9,7 +9,8 @@ features) and the adapted LM (`SignConditionedLM`). The three variants of the pa
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -95,7 +96,7 @@ class SignTranslator(nn.Module):
         self.lm = lm
 
     @classmethod
-    def from_pretrained(cls, folder: str, *, device: str = "cpu") -> "SignTranslator":
+    def from_pretrained(cls, folder: str, *, device: str = "cpu") -> SignTranslator:
         """The model of an exported model folder (`sign2gpt export`); for its tokenizer and
         preprocessing too, use `sign2gpt.translate_video.VideoTranslator.from_pretrained`."""
         from sign2gpt.model_folder import load_model_folder

@@ -187,7 +187,7 @@ def collect_run_card(
     stages = {label: read_benchmark(p) for label, p in benchmark_files.items()}
     dataset = config.get("dataset") or {}
     return {
-        "generated_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "generated_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "experiment": config.get("experiment"),
         "dataset": {k: dataset.get(k) for k in ("name", "kind", "language")},
         "seeds": list(config.get("seeds") or []),

@@ -24,7 +24,7 @@ import importlib.metadata
 import logging
 import unicodedata
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from spacy.attrs import IDX, IS_SPACE, LENGTH, POS, TAG

@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from spacy.attrs import LEMMA, LOWER, ORTH, POS
 from spacy.language import Language

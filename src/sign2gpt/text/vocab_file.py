@@ -47,7 +47,7 @@ class PseudoGlossVocab:
         self.index = {item: i for i, item in enumerate(self.vocab)}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "PseudoGlossVocab":
+    def load(cls, path: str | os.PathLike) -> PseudoGlossVocab:
         try:
             data = read_json(path)
         except (OSError, ValueError) as err:

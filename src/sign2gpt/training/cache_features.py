@@ -8,19 +8,20 @@ manifest it was made from (SHA-256), and the translation stage refuses a mismatc
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from sign2gpt.checkpoint import load_weights
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader
 from sign2gpt.data.feature_cache import file_sha256, write_feature_cache
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.precision import select_precision
-from sign2gpt.checkpoint import load_weights
 from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)

@@ -28,20 +28,21 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from sign2gpt.checkpoint import load_checkpoint, save_checkpoint
 from sign2gpt.errors import ConfigError
 from sign2gpt.io import atomic_path, write_json, write_text
-from sign2gpt.checkpoint import load_checkpoint, save_checkpoint
+from sign2gpt.precision import Precision, select_precision
+from sign2gpt.tensorboard_log import EpochEvents
 from sign2gpt.training.distributed import all_reduce_sum, barrier, is_main
 from sign2gpt.training.optim import clip_gradients
-from sign2gpt.tensorboard_log import EpochEvents
-from sign2gpt.precision import Precision, select_precision
 
 log = logging.getLogger(__name__)
 

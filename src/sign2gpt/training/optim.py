@@ -8,7 +8,8 @@ temperatures, gates, CLS/position tokens) get no decay.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn

@@ -9,13 +9,15 @@ gloss segments (synthetic data) and a few dev videos are exported for the Figure
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint, load_weights
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader, multi_hot
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import Sample, read_manifest
@@ -27,7 +29,6 @@ from sign2gpt.models.sign_model import SignModel, build_sign_model
 from sign2gpt.precision import select_precision
 from sign2gpt.text.prototypes import load_prototypes
 from sign2gpt.text.vocab_file import PseudoGlossVocab
-from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint, load_weights
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler

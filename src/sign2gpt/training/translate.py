@@ -10,8 +10,9 @@ beam-search BLEU-4 every `select_every` epochs (default) or teacher-forced BLEU-
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

@@ -16,14 +16,13 @@ csldaily     sentence/frames_512x512/{name}/000000.jpg ... (512 x 512 JPEG)
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from sign2gpt.data.synthetic.mp4 import write_mp4
-
 from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES
+from sign2gpt.data.synthetic.mp4 import write_mp4
 
 LAYOUTS = ("videos", "phoenix14t", "csldaily")
 PHOENIX_SIZE = (210, 260)  # (width, height) of fullFrame-210x260px

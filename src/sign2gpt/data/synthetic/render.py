@@ -271,7 +271,7 @@ def draw_frames(
     inner_y, outer_y = col(brow_y + tilt), col(brow_y)
     for side in (-1.0, 1.0):
         _paint(frames, canvas, head, HEAD[1],
-               lambda x, y: _capsule(x, y, side * 0.08, inner_y, side * 0.32, outer_y, 0.045),
+               lambda x, y, side=side: _capsule(x, y, side * 0.08, inner_y, side * 0.32, outer_y, 0.045),
                signer.hair)
     mouth_h = 0.04 + 0.14 * np.where(cue == "mouth_open", timeline.face, 0.0)
     _paint(frames, canvas, head, HEAD[1],
@@ -284,13 +284,14 @@ def draw_frames(
         mid = (pos + [sx, sy]) / 2.0
         reach = float(np.max(np.hypot(pos[:, 0] - sx, pos[:, 1] - sy))) / 2.0 + 0.2
         _paint(frames, canvas, mid, reach,
-               lambda x, y: _capsule(x, y, sx, sy, col(pos[:, 0]), col(pos[:, 1]), 0.16), sleeve)
+               lambda x, y, sx=sx, sy=sy, pos=pos: _capsule(x, y, sx, sy, col(pos[:, 0]), col(pos[:, 1]), 0.16),
+               sleeve)
     for pos, angle, shape, colour in (
         (timeline.left, timeline.angle_l, timeline.shape_l, timeline.colour_l),
         (timeline.right, timeline.angle_r, timeline.shape_r, timeline.colour_r),
     ):
         _paint(frames, canvas, pos, HAND_EXTENT,
-               lambda x, y: _hand_sdf(x, y, pos, angle, shape), colour)
+               lambda x, y, pos=pos, angle=angle, shape=shape: _hand_sdf(x, y, pos, angle, shape), colour)
 
     # camera: a little exposure change per video and per-pixel sensor noise
     frames *= np.float32(1.0 + rng.normal(0.0, 0.03))
