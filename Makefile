@@ -26,11 +26,22 @@ llama-weights: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
 
+# Python (ruff), the Snakefile and rules (snakefmt), and Snakemake's own checks. CI runs it.
 lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(VENV)/bin/snakemake --lint
 
+# The graph of rules (of the embedded default, or ARGS='--configfile configs/phoenix14t.yaml'):
+# results/rulegraph.mmd (Mermaid) always, results/rulegraph.svg where Graphviz's `dot` is installed.
 dag: $(STAMP)
-	$(VENV)/bin/snakemake -n --quiet rules
+	mkdir -p results
+	$(VENV)/bin/snakemake --quiet all --rulegraph mermaid-js $(ARGS) > results/rulegraph.mmd
+	@echo "wrote results/rulegraph.mmd"
+	@if command -v dot >/dev/null; then \
+	  $(VENV)/bin/snakemake --quiet all --rulegraph dot $(ARGS) | dot -Tsvg > results/rulegraph.svg && \
+	  echo "wrote results/rulegraph.svg"; \
+	else echo "no Graphviz 'dot' on PATH: results/rulegraph.svg not drawn"; fi
 
 clean:
 	rm -rf results logs .snakemake

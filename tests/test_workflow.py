@@ -47,8 +47,28 @@ def test_command_line_overrides_of_nested_numbers_and_lists(tmp_path, planned_jo
 
 
 def test_lint_is_clean():
+    """What `make lint` runs (CI runs that too): Snakemake's checks, snakefmt and ruff."""
     proc = subprocess.run([SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    bin_dir = Path(sys.executable).parent
+    for cmd in ([str(bin_dir / "snakefmt"), "--check", "Snakefile", "workflow"], [str(bin_dir / "ruff"), "check", "."]):
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{' '.join(cmd[1:])}:\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
+
+
+def test_rule_graph_has_every_stage():
+    """`make dag`: the rule graph (Mermaid) has every stage and the edges of the method."""
+    proc = snakemake("--quiet", "all", "--rulegraph", "mermaid-js", cwd=REPO)
+    nodes = dict(line.strip().rstrip("]").split("[") for line in proc.stdout.splitlines() if line.strip().startswith("id")
+                 and "[" in line)
+    names = set(nodes.values())
+    assert names == {"all", "synthetic_corpus", "prepare", "decode", "pseudo_glosses", "fasttext", "prototypes",
+                     "lm_pretrain", "spatial_pretrain", "pretrain", "cache_features", "translate", "evaluate",
+                     "baselines", "report"}, names
+    ids = {name: node for node, name in nodes.items()}
+    for a, b in (("prototypes", "pretrain"), ("pretrain", "cache_features"), ("cache_features", "translate"),
+                 ("translate", "evaluate"), ("evaluate", "report"), ("lm_pretrain", "translate")):
+        assert f"{ids[a]} --> {ids[b]}" in proc.stdout, (a, b)
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
