@@ -56,7 +56,8 @@ def frame_labels(results: Path, split: str, stride: int):
 @torch.no_grad()
 def embed(model: SpatialModel, frames: np.ndarray, size: int) -> torch.Tensor:
     model.eval()
-    return torch.cat([model.frame_features(eval_transform(frames[i:i + 256], size)) for i in range(0, len(frames), 256)])
+    return torch.cat([model.frame_features(eval_transform(frames[i:i + 256], size))
+                      for i in range(0, len(frames), 256)])
 
 
 def sign_frame_accuracy(pred: torch.Tensor, y_dev: torch.Tensor, none_id: int) -> float:
@@ -104,7 +105,8 @@ def supervised_accuracy(config, pooling, frames, y_train, dv_frames, y_dev, none
             opt.step()
     model.eval()
     with torch.no_grad():
-        pred = torch.cat([model.proj(model.frame_features(x_dev[i:i + 256])).argmax(1) for i in range(0, len(x_dev), 256)])
+        pred = torch.cat([model.proj(model.frame_features(x_dev[i:i + 256])).argmax(1)
+                          for i in range(0, len(x_dev), 256)])
     return sign_frame_accuracy(pred, y_dev, none_id)
 
 

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 def run_size(train: int, seeds: list[int], work: Path, cores: int) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     overlay = work / "size.yaml"
-    overlay.write_text(yaml.safe_dump({"synthetic": {"splits": {"train": train, "dev": 100, "test": 400}}, "seeds": seeds}))
+    overlay.write_text(yaml.safe_dump({"synthetic": {"splits": {"train": train, "dev": 100, "test": 400}},
+                                       "seeds": seeds}))
     cmd = [str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(REPO / "Snakefile"), "--configfile",
            str(REPO / "config.yaml"), str(overlay), "--cores", str(cores)]
     start = time.perf_counter()

@@ -73,8 +73,10 @@ def render_videos(out: Path, n: int, frames: int, size: int, seed: int = 0) -> l
             s.pix_fmt = "yuv420p"
             for t in range(frames):
                 img = base.copy()
-                for k, (cx, cy) in enumerate([(0.5 + 0.3 * np.sin(t / 9 + phase[0]), 0.6 + 0.2 * np.cos(t / 7 + phase[1])),
-                                              (0.5 + 0.3 * np.cos(t / 8 + phase[2]), 0.6 + 0.2 * np.sin(t / 6 + phase[3]))]):
+                for k, (cx, cy) in enumerate([(0.5 + 0.3 * np.sin(t / 9 + phase[0]),
+                                               0.6 + 0.2 * np.cos(t / 7 + phase[1])),
+                                              (0.5 + 0.3 * np.cos(t / 8 + phase[2]),
+                                               0.6 + 0.2 * np.sin(t / 6 + phase[3]))]):
                     img[(xx - cx) ** 2 + (yy - cy) ** 2 < 0.01] = (230, 190, 160) if k == 0 else (220, 180, 150)
                 img[(xx - 0.5) ** 2 + (yy - 0.25) ** 2 < 0.012] = (225, 185, 155)  # head
                 img += noise[rng.integers(len(noise))]
@@ -174,7 +176,8 @@ def compare_storage(paths: list[Path], tmp: Path, clips: int) -> list[dict]:
         for storage, compression, quality in variants:
             path = tmp / f"cmp-{size}-{storage}-{compression}-{quality}.h5"
             start = time.perf_counter()
-            with FrameStoreWriter(path, stride=1, size=size, storage=storage, jpeg_quality=quality, compression=compression) as w:
+            with FrameStoreWriter(path, stride=1, size=size, storage=storage, jpeg_quality=quality,
+                                  compression=compression) as w:
                 for vid, frames in videos.items():
                     w.add(vid, frames)
             write_s = time.perf_counter() - start
@@ -203,10 +206,12 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=500)
     ap.add_argument("--source", choices=["video", "png", "jpeg"], default="video",
                     help="what the stage decodes: mp4 videos, PNG frame folders (210x260) or JPEG folders (512x512)")
-    ap.add_argument("--threads", type=int, default=1, help="threads of the bare library and of the stage (decode.threads)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads of the bare library and of the stage (decode.threads)")
     ap.add_argument("--compare-storage", action="store_true")
     ap.add_argument("--json", type=Path, default=None,
-                    help="where the JSON goes (default: decode.json, decode_png.json or decode_jpeg.json beside this file)")
+                    help="where the JSON goes (default: decode.json, decode_png.json or decode_jpeg.json "
+                         "beside this file)")
     args = ap.parse_args()
     if args.json is None:
         args.json = Path(__file__).with_name("decode.json" if args.source == "video" else f"decode_{args.source}.json")

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=HERE / "offline.json")
     args = ap.parse_args(argv)
     offline, online = measure(args.model, False), measure(args.model, True)
-    result = {"benchmark": "offline", "model": args.model, "offline_s": offline["seconds"], "online_s": online["seconds"],
+    result = {"benchmark": "offline", "model": args.model, "offline_s": offline["seconds"],
+              "online_s": online["seconds"],
               "offline_outcome": offline["outcome"], "online_outcome": online["outcome"]}
     write_json(args.out, result)
     print(json.dumps(result))

@@ -53,7 +53,8 @@ def german_sentence(r: random.Random) -> str:
         lambda: f"gibt es {r.choice(DE_REGIONS)} {adj('en')} regen",
         lambda: f"scheint {r.choice(DE_REGIONS)} die sonne",
         lambda: f"ziehen {r.choice(DE_REGIONS)} {adj('e')} wolken auf",
-        lambda: f"fällt {r.choice(DE_REGIONS)} schnee oberhalb von {r.choice(['fünfhundert', 'tausend', 'achthundert'])} metern",
+        lambda: f"fällt {r.choice(DE_REGIONS)} schnee oberhalb von "
+                f"{r.choice(['fünfhundert', 'tausend', 'achthundert'])} metern",
         lambda: f"weht ein {adj('er')} bis {adj('er')} wind aus {r.choice(DE_DIRS)}",
         lambda: f"bleibt es {r.choice(DE_REGIONS)} {r.choice(DE_STATE)}",
         lambda: f"kommt es {r.choice(DE_REGIONS)} zu {r.choice(['gewittern', 'schauern', 'glätte', 'nebel'])}",
@@ -122,7 +123,8 @@ def measure(language: str, sentences: list[str]) -> dict:
     load_cpu, _ = _timed(load)
     nlp = holder["nlp"]
     unique = list(dict.fromkeys(sentences))
-    cold_cpu, cold_wall = _timed(lambda: holder.update(glosses=extract_pseudo_glosses(nlp, unique, language, progress=False)))
+    cold_cpu, cold_wall = _timed(lambda: holder.update(glosses=extract_pseudo_glosses(nlp, unique, language,
+                                                                                      progress=False)))
     warm_cpu, _ = _timed(lambda: extract_pseudo_glosses(nlp, unique, language, progress=False))  # all cached now
     glosses = holder["glosses"]
     return {

@@ -157,7 +157,8 @@ def child(args: argparse.Namespace) -> dict:
     else:
         # the optimizer state is created by the first step; create it before measuring (zeros)
         for p in trainable:
-            optimizer.state[p] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+            optimizer.state[p] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(p),
+                                  "exp_avg_sq": torch.zeros_like(p)}
         with CpuPeak() as peak:
             t0 = time.perf_counter()
             loss = step()
@@ -173,7 +174,8 @@ def child(args: argparse.Namespace) -> dict:
 def run_child(args: argparse.Namespace, stage: str, checkpointing: str, frames: int) -> dict:
     cmd = [sys.executable, __file__, "--child", "--stage", stage, "--checkpointing", checkpointing,
            "--device", args.device, "--batch", str(args.batch), "--frames", str(frames), "--tokens", str(args.tokens),
-           "--vocab", str(args.vocab), "--lm", args.lm, "--lm-layers", str(args.lm_layers), "--threads", str(args.threads), "--chunk", str(args.chunk)]
+           "--vocab", str(args.vocab), "--lm", args.lm, "--lm-layers", str(args.lm_layers),
+           "--threads", str(args.threads), "--chunk", str(args.chunk)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     log.info("%s", result)
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> dict | None:
             if not args.no_scaling:
                 large = run_child(args, stage, ckpt, 2 * args.frames)
                 runs.append(large)
-                entry.update({"frames_2x": large["frames"], "peak_mib_2x": large["peak_mib"], "seconds_2x": large["seconds"]})
+                entry.update({"frames_2x": large["frames"], "peak_mib_2x": large["peak_mib"],
+                              "seconds_2x": large["seconds"]})
                 n = args.batch * args.frames  # frames added between the two runs
                 per_frame_mib = (large["peak_mib"] - small["peak_mib"]) / n
                 per_frame_s = (large["seconds"] - small["seconds"]) / n
@@ -220,7 +223,8 @@ def main(argv: list[str] | None = None) -> dict | None:
                 preset_frames = PRESET["batch"] * PRESET["frames"]
                 entry.update({"mib_per_frame": round(per_frame_mib, 2), "s_per_frame": round(per_frame_s, 4),
                               "fixed_mib": round(fixed_mib, 1),
-                              "extrapolated_preset_step_gib": round((fixed_mib + per_frame_mib * preset_frames) / 1024, 1)})
+                              "extrapolated_preset_step_gib":
+                                  round((fixed_mib + per_frame_mib * preset_frames) / 1024, 1)})
             summary[f"{stage}_{'ckpt' if ckpt == 'on' else 'plain'}"] = entry
         plain, ck = summary[f"{stage}_plain"], summary[f"{stage}_ckpt"]
         at = "_2x" if not args.no_scaling else ""  # the ratios at the largest step measured
@@ -231,7 +235,8 @@ def main(argv: list[str] | None = None) -> dict | None:
                 plain["extrapolated_preset_step_gib"] / max(ck["extrapolated_preset_step_gib"], 1e-9), 2)
     result = {"benchmark": "train_step", "device": args.device, "precision": runs[0]["precision"],
               "gpu": runs[0]["gpu"], "batch": args.batch, "frames": args.frames, "lm": args.lm,
-              "lm_layers": args.lm_layers or 24, "threads": args.threads, "chunk_size": args.chunk, "summary": summary, "runs": runs}
+              "lm_layers": args.lm_layers or 24, "threads": args.threads, "chunk_size": args.chunk, "summary": summary,
+              "runs": runs}
     write_json(args.out, result)
     print(json.dumps(result))
     return result

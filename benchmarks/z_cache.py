@@ -50,7 +50,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         generate_corpus(tmp / "raw", language=syn["language"], splits={"train": args.videos, "dev": 2, "test": 2},
-                        signers=syn["signers"], test_only_signers=syn["test_only_signers"], image_size=syn["image_size"],
+                        signers=syn["signers"], test_only_signers=syn["test_only_signers"],
+                        image_size=syn["image_size"],
                         fps=syn["fps"], frames_per_gloss=tuple(syn["frames_per_gloss"]),
                         transition_frames=tuple(syn["transition_frames"]), noise=syn["noise"], seed=0)
         prepare_dataset("synthetic", tmp / "raw", tmp / "manifest")
@@ -77,7 +78,8 @@ def main() -> None:
         for variant in ("pgp", "z"):
             t0 = time.perf_counter()
             run_translate(variant=variant, train_manifest=str(tmp / "manifest" / "train.tsv"),
-                          dev_manifest=str(tmp / "manifest" / "dev.tsv"), lm=str(tmp / "lm"), out_dir=str(tmp / variant),
+                          dev_manifest=str(tmp / "manifest" / "dev.tsv"), lm=str(tmp / "lm"),
+                          out_dir=str(tmp / variant),
                           spatial=cfg["spatial"], encoder=cfg["encoder"], frames_cfg=cfg["pretrain"], train=train,
                           evaluate=cfg["evaluate"], language=cfg["dataset"]["language"], seed=1,
                           frames=frames if variant != "z" else None, features=features if variant == "z" else None,

@@ -34,7 +34,8 @@ def random_clip(t=4, h=32, w=32, seed=0) -> np.ndarray:
 
 
 def identity(h, w, **kw) -> ClipParams:
-    base = dict(angle=0.0, crop=(0.0, 0.0, float(w), float(h)), flip=False, jitter=None, jitter_order=(0, 1, 2, 3), grey=False)
+    base = dict(angle=0.0, crop=(0.0, 0.0, float(w), float(h)), flip=False, jitter=None, jitter_order=(0, 1, 2, 3),
+                grey=False)
     base.update(kw)
     return ClipParams(**base)
 
@@ -64,7 +65,8 @@ def test_imagenet_normalisation():
 def test_one_draw_per_clip_identical_frames_stay_identical(seed):
     frame = random_clip(1, 32, 32, seed=100 + seed)
     clip = np.repeat(frame, 6, axis=0)
-    out = augment_clip(clip, 20, train=True, rng=np.random.default_rng(seed), cfg=dataclasses.replace(ALL_ON, grey_p=0.5))
+    out = augment_clip(clip, 20, train=True, rng=np.random.default_rng(seed),
+                       cfg=dataclasses.replace(ALL_ON, grey_p=0.5))
     for t in range(1, 6):
         assert torch.equal(out[t], out[0])
 

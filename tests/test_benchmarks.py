@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_train_step_benchmark_smoke(tmp_path):
     out = tmp_path / "train_step.json"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "train_step.py"), "--frames", "2", "--chunk", "1", "--lm-layers", "1",
+    cmd = [sys.executable, str(REPO / "benchmarks" / "train_step.py"), "--frames", "2", "--chunk", "1",
+           "--lm-layers", "1",
            "--vocab", "10", "--tokens", "4", "--threads", "1", "--no-scaling", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -34,7 +35,8 @@ def test_train_step_benchmark_smoke(tmp_path):
 @pytest.mark.parametrize("source", ["png", "jpeg"])
 def test_decode_benchmark_frame_folders_smoke(tmp_path, source):
     out = tmp_path / "decode.json"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "decode.py"), "--source", source, "--size", "64", "--storage", "jpeg",
+    cmd = [sys.executable, str(REPO / "benchmarks" / "decode.py"), "--source", source, "--size", "64",
+           "--storage", "jpeg",
            "--threads", "2", "--num-videos", "2", "--frames", "6", "--source-size", "64", "--repeats", "1",
            "--clips", "5", "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -48,7 +50,8 @@ def test_decode_benchmark_frame_folders_smoke(tmp_path, source):
 @pytest.mark.slow
 def test_loader_benchmark_smoke(tmp_path):
     out = tmp_path / "loader.json"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "loader.py"), "--videos", "3", "--frames", "12", "--workers", "1", "2",
+    cmd = [sys.executable, str(REPO / "benchmarks" / "loader.py"), "--videos", "3", "--frames", "12",
+           "--workers", "1", "2",
            "--repeats", "1", "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

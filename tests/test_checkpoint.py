@@ -53,7 +53,8 @@ def fresh():
 
 def test_round_trip_restores_model_optimizer_scheduler(tmp_path):
     model, opt, sched = trained()
-    path = save_checkpoint(tmp_path / "last.safetensors", model, opt, sched, epoch=4, best_metric=0.25, extra={"note": "x"})
+    path = save_checkpoint(tmp_path / "last.safetensors", model, opt, sched, epoch=4, best_metric=0.25,
+                           extra={"note": "x"})
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]  # no temp file left
     m2, o2, s2 = fresh()
     state = load_checkpoint(path, m2, o2, s2)
@@ -163,7 +164,8 @@ def test_load_weights_by_prefix(tmp_path):
     s2 = Stage2()
     before = s2.decoder.weight.clone()
     result = load_weights(path, s2, prefix_map={"sign_model.": "sign_model."})
-    assert all(torch.equal(a, b) for a, b in zip(s2.sign_model.state_dict().values(), model.sign_model.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(s2.sign_model.state_dict().values(),
+                                                 model.sign_model.state_dict().values()))
     assert torch.equal(s2.decoder.weight, before)
     assert not result.missing and not result.unexpected
     assert "sign_model.1.running_mean" in result.loaded

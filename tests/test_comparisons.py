@@ -25,7 +25,8 @@ def _refs(n: int) -> list[str]:
 
 def _compare(hyps):
     sentences = {"text-only baseline": "morgen regen im norden", "gates shut (no sign input)": ""}
-    scores = {"text-only baseline": {"bleu4": 0.5, "rouge_l": 9.0}, "gates shut (no sign input)": {"bleu4": 0.0, "rouge_l": 0.0}}
+    scores = {"text-only baseline": {"bleu4": 0.5, "rouge_l": 9.0},
+              "gates shut (no sign input)": {"bleu4": 0.0, "rouge_l": 0.0}}
     return compare(hyps, sentences, scores, language="de", lowercase=False, strip_final_period=True)
 
 

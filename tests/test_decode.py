@@ -146,7 +146,8 @@ def test_store_jpeg_frames_decode_as_pil_decodes_them(tmp_path: Path):
             pil_error = np.abs(np.asarray(im.convert("RGB")).astype(int) - frames[t]).mean()
         assert np.abs(stored[t].astype(int) - frames[t]).mean() <= 1.05 * pil_error
     cmyk = __import__("io").BytesIO()
-    Image.fromarray(frames[0]).convert("CMYK").save(cmyk, format="JPEG", quality=90)  # PIL decodes it (simplejpeg converts CMYK differently)
+    # PIL decodes it (simplejpeg converts CMYK differently)
+    Image.fromarray(frames[0]).convert("CMYK").save(cmyk, format="JPEG", quality=90)
     with Image.open(cmyk) as im:
         assert np.array_equal(decode_jpeg(np.frombuffer(cmyk.getvalue(), np.uint8)), np.asarray(im.convert("RGB")))
 
@@ -178,8 +179,10 @@ def test_bad_inputs_name_the_path(tmp_path: Path):
 
 @pytest.mark.parametrize("storage, compression", [("raw", "lzf"), ("raw", "gzip1"), ("jpeg", None)])
 def test_store_random_access(tmp_path: Path, storage: str, compression):
-    videos = {"a/b c": np.stack([patterned(t) for t in range(9)]), "ü:1": np.stack([patterned(100 + t) for t in range(4)])}
-    with FrameStoreWriter(tmp_path / "s.h5", stride=2, size=16, storage=storage, jpeg_quality=95, compression=compression) as w:
+    videos = {"a/b c": np.stack([patterned(t) for t in range(9)]),
+              "ü:1": np.stack([patterned(100 + t) for t in range(4)])}
+    with FrameStoreWriter(tmp_path / "s.h5", stride=2, size=16, storage=storage, jpeg_quality=95,
+                          compression=compression) as w:
         for vid, frames in videos.items():
             w.add(vid, frames, source_num_frames=2 * len(frames) - 1)
     with FrameStore(tmp_path / "s.h5") as store:
@@ -216,7 +219,8 @@ def test_store_shards_and_workers(tmp_path: Path):
     assert sorted(store.ids) == ["a", "b", "c"] and len(store) == 3
     np.testing.assert_array_equal(store.read("c", [2]), patterned(2)[None])
     # A store with open handles goes to DataLoader workers (fork or spawn) and reads there.
-    loader = torch.utils.data.DataLoader(["a", "b", "c"], batch_size=None, num_workers=2, collate_fn=lambda v: store.read(v, [1]))
+    loader = torch.utils.data.DataLoader(["a", "b", "c"], batch_size=None, num_workers=2,
+                                         collate_fn=lambda v: store.read(v, [1]))
     got = {int(x.sum()) for x in loader}
     assert got == {int(patterned(t).sum()) for t in (1, 11, 1)}
     _write_store(tmp_path / "2.h5", ["a"])

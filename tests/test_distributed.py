@@ -111,7 +111,8 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path):
     for k in w0:
         assert torch.equal(w0[k], w1[k]), k
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json",
+    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.csv",
+                                                     "metrics.json",
                                                     "state", "tensorboard"]
     assert len(list((run / "tensorboard").iterdir())) == 1  # one event file: rank 0 writes, rank 1 does not
     assert len(json.loads((run / "metrics.json").read_text())) == 2

@@ -36,7 +36,8 @@ def gpu_requests(stdout: str) -> dict[str, set[int]]:
             rule = line.split()[1].rstrip(":")
             requests.setdefault(rule, set())
         elif line.strip().startswith("resources:") and rule:
-            gpu = [int(p.split("=")[1]) for p in line.split(":", 1)[1].replace(" ", "").split(",") if p.startswith("gpu=")]
+            gpu = [int(p.split("=")[1]) for p in line.split(":", 1)[1].replace(" ", "").split(",")
+                   if p.startswith("gpu=")]
             requests[rule].add(gpu[0] if gpu else 0)
     return requests
 

@@ -53,11 +53,13 @@ def make_synthetic(root: Path) -> Path:
 def test_synthetic(tmp_path: Path):
     root = make_synthetic(tmp_path / "raw")
     result = prepare_dataset("synthetic", root, tmp_path / "manifest")
-    assert {k: [s.id for s in v] for k, v in result.items()} == {"train": ["tr0", "tr1"], "dev": ["dv0"], "test": ["te0"]}
+    assert {k: [s.id for s in v] for k, v in result.items()} == {"train": ["tr0", "tr1"], "dev": ["dv0"],
+                                                                 "test": ["te0"]}
     train = read_manifest(tmp_path / "manifest" / "train.tsv")
     assert train == result["train"]
     s = train[0]
-    assert (s.video, s.num_frames, s.signer, s.text) == (str(root / "videos/train/tr0.mp4"), 6, "Signer06", "es gibt regen nord .")
+    assert (s.video, s.num_frames, s.signer, s.text) == (str(root / "videos/train/tr0.mp4"), 6, "Signer06",
+                                                         "es gibt regen nord .")
     assert s.glosses == ["REGEN", "NORD"] and s.segments == [(0, 3), (3, 6)]
     assert train[1].num_frames == 1  # a 1-frame video
     assert skipped_rows(tmp_path / "manifest") == []
@@ -118,7 +120,8 @@ def test_phoenix14t_missing_folder_and_escape(tmp_path: Path):
     root = make_phoenix(tmp_path / "P")
     csv = root / "annotations/manual/PHOENIX-2014-T.test.corpus.csv"
     write(csv, csv.read_text() + "gone|gone/1/*.png|-1|-1|Signer01|X|y\n")
-    with pytest.raises(DataError, match=r"gone \(.*test\.corpus\.csv:3\): frame folder not found .*tried gone/1 or gone"):
+    with pytest.raises(DataError,
+                       match=r"gone \(.*test\.corpus\.csv:3\): frame folder not found .*tried gone/1 or gone"):
         prepare_dataset("phoenix14t", root, tmp_path / "m")
     assert len(prepare_dataset("phoenix14t", root, tmp_path / "m", skip_bad_items=True)["test"]) == 1
     write(csv, csv.read_text() + "evil|../../../../../../etc/*.png|-1|-1|Signer01|X|y\n")
@@ -154,7 +157,9 @@ def make_csl(root: Path, info: list[dict] | None = None) -> Path:
 def test_csldaily(tmp_path: Path):
     root = make_csl(tmp_path / "CSL-Daily")
     result = prepare_dataset("csldaily", root, tmp_path / "m")
-    assert [[s.id for s in result[k]] for k in ("train", "dev", "test")] == [["S000000_P0000_T00"], ["S000001_P0001_T00"], ["S000002_P0002_T00"]]
+    assert [[s.id for s in result[k]] for k in ("train", "dev", "test")] == [["S000000_P0000_T00"],
+                                                                             ["S000001_P0001_T00"],
+                                                                             ["S000002_P0002_T00"]]
     s = result["train"][0]
     assert (s.text, s.glosses, s.signer, s.num_frames) == ("你好。", ["你", "好"], "0", 5)
     assert s.video == str(root / "sentence/frames_512x512/S000000_P0000_T00")
@@ -173,7 +178,8 @@ class _Payload:
 def test_csldaily_refuses_code_in_pickle(tmp_path: Path):
     marker = tmp_path / "pwned"
     root = make_csl(tmp_path / "CSL-Daily", info=[{"name": "x", "payload": _Payload(str(marker))}])
-    with pytest.raises(DataError, match=r"csl2020ct_v2\.pkl: cannot read as a plain-data pickle.*refusing to load pathlib"):
+    with pytest.raises(DataError,
+                       match=r"csl2020ct_v2\.pkl: cannot read as a plain-data pickle.*refusing to load pathlib"):
         prepare_dataset("csldaily", root, tmp_path / "m")
     assert not marker.exists()
     root = make_csl(tmp_path / "CSL2", info=[{"name": "S000000_P0000_T00", "label_char": ["a"]}])
@@ -229,8 +235,10 @@ def test_folder_bad_items_error_or_skip(tmp_path: Path):
     "index, needle",
     [
         ("id,file,text\na,clips/a.mp4,x\n", r"index\.csv: missing column\(s\) split"),
-        ("id,file,split,text\na,clips/a.mp4,train,x\na,clips/b.mp4,dev,y\n", r"index\.csv:3: duplicate id 'a' \(first at .*index\.csv:2\)"),
-        ("id,file,split,text\na,../outside.mp4,train,x\n", r"index\.csv:2: path '\.\./outside\.mp4' points outside the dataset root"),
+        ("id,file,split,text\na,clips/a.mp4,train,x\na,clips/b.mp4,dev,y\n",
+         r"index\.csv:3: duplicate id 'a' \(first at .*index\.csv:2\)"),
+        ("id,file,split,text\na,../outside.mp4,train,x\n",
+         r"index\.csv:2: path '\.\./outside\.mp4' points outside the dataset root"),
         ("id,file,split,text\na,/etc/passwd,train,x\n", "points outside the dataset root"),
         ("id,file,split,text\na,clips/a.mp4,val,x\n", "split 'val' is not one of train, dev, test"),
     ],
@@ -246,7 +254,8 @@ def test_folder_corpus_errors_are_never_skipped(tmp_path: Path, index: str, need
 
 def test_non_utf8_names_file_and_line(tmp_path: Path):
     root = make_folder_corpus(tmp_path / "vids")
-    (root / "idx.csv").write_bytes(b"id,file,split,text\na,clips/a.mp4,train,ok\n" + "b,clips/b.mp4,dev,grün\n".encode("latin-1"))
+    (root / "idx.csv").write_bytes(b"id,file,split,text\na,clips/a.mp4,train,ok\n"
+                                   + "b,clips/b.mp4,dev,grün\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"idx\.csv:3: not valid UTF-8"):
         prepare_dataset("folder", root, tmp_path / "m", index="idx.csv")
 

@@ -32,7 +32,8 @@ def test_the_scan_sees_imports_inside_functions(tmp_path):
     """The check itself: a function-level relative import is found (so the test above can fail)."""
     probe = PACKAGE / "training" / "loop.py"
     assert "sign2gpt.training.distributed.is_main" in imports_of(probe)
-    assert any(n.startswith("sign2gpt.tensorboard_log") for n in imports_of(PACKAGE / "training" / "spatial_pretrain.py"))
+    assert any(n.startswith("sign2gpt.tensorboard_log")
+               for n in imports_of(PACKAGE / "training" / "spatial_pretrain.py"))
 
 
 def test_stage_modules_do_not_load_spacy_or_matplotlib():

@@ -66,7 +66,8 @@ def test_loss_is_recorded_and_learned(lm_dir):
 
 def test_pretraining_is_deterministic(lm_dir, tmp_path):
     train(tmp_path / "again")
-    first, second = load_file(str(lm_dir / "model.safetensors")), load_file(str(tmp_path / "again" / "model.safetensors"))
+    first, second = (load_file(str(lm_dir / "model.safetensors")),
+                     load_file(str(tmp_path / "again" / "model.safetensors")))
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
 

@@ -33,7 +33,8 @@ def tokenizer(pieces):
 
 def test_special_token_layout_matches_xglm(tokenizer, pieces):
     assert [p for p, _ in pieces[:4]] == ["<s>", "<pad>", "</s>", "<unk>"]
-    assert (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id) == (0, 1, 2, 3)
+    assert (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id,
+            tokenizer.unk_token_id) == (0, 1, 2, 3)
     # XGLM appends seven <madeupword> tokens after the pieces
     assert tokenizer.vocab_size == len(pieces)
     assert len(tokenizer) == len(pieces) + 7

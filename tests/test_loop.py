@@ -71,7 +71,8 @@ def test_resume_matches_an_uninterrupted_run_exactly(tmp_path):
     assert load_checkpoint(tmp_path / "b" / "last.safetensors", model_b)["epoch"] == 3
     # TensorBoard: one point per epoch and tag in the resumed run, the same values as the straight one
     events_a, events_b = read_scalars(tmp_path / "a" / "tensorboard"), read_scalars(tmp_path / "b" / "tensorboard")
-    assert {"train/loss", "train/learning_rate", "other/neg_mse", "other/extra", "time/seconds_per_epoch"} <= set(events_b)
+    assert {"train/loss", "train/learning_rate", "other/neg_mse", "other/extra",
+            "time/seconds_per_epoch"} <= set(events_b)
     for tag in ("train/loss", "train/learning_rate", "other/neg_mse"):
         assert [step for step, _ in events_b[tag]] == [1, 2, 3]
         assert events_b[tag] == events_a[tag]
@@ -115,7 +116,8 @@ def test_best_checkpoint_metrics_files_and_eval_every(tmp_path):
     assert [r["neg_mse"] for r in rows] == ["", "0.3", "", "0.9", "0.5"]
     assert {"train_loss", "lr", "seconds", "bleu"} <= set(rows[0])
     assert all(float(r["train_loss"]) > 0 for r in rows)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json",
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.csv",
+                                                          "metrics.json",
                                                          "state", "tensorboard"]
 
 

@@ -12,7 +12,8 @@ HEADER = "\t".join(COLUMNS)
 
 def _samples() -> list[Sample]:
     return [
-        Sample("a-1", "/data/videos/a-1.mp4", 20, "signer3", "morgen regnet es im süden", ["MORGEN", "REGEN"], [(0, 8), (8, 20)]),
+        Sample("a-1", "/data/videos/a-1.mp4", 20, "signer3", "morgen regnet es im süden", ["MORGEN", "REGEN"],
+               [(0, 8), (8, 20)]),
         Sample("b|2 x", "/data/frames/b", 7, "", "今天天气很好", [], []),
     ]
 
@@ -23,7 +24,8 @@ def test_round_trip(tmp_path: Path):
     assert read_manifest(path) == _samples()
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == HEADER
-    assert lines[1].split("\t") == ["a-1", "/data/videos/a-1.mp4", "20", "signer3", "morgen regnet es im süden", "MORGEN REGEN", "0-8 8-20"]
+    assert lines[1].split("\t") == ["a-1", "/data/videos/a-1.mp4", "20", "signer3", "morgen regnet es im süden",
+                                    "MORGEN REGEN", "0-8 8-20"]
 
 
 def test_empty_manifest_round_trips(tmp_path: Path):

@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 LM_LAYERS = 2
 # ~100 frames a video (18-24 frames per gloss), as PHOENIX-2014T's shorter videos
-CORPUS = dict(signers=3, test_only_signers=1, image_size=64, frames_per_gloss=[18, 24], transition_frames=[3, 5], seed=0)
+CORPUS = dict(signers=3, test_only_signers=1, image_size=64, frames_per_gloss=[18, 24], transition_frames=[3, 5],
+              seed=0)
 
 
 def run_workflow(work: Path, preset: str, overlay: str, *targets: str) -> subprocess.CompletedProcess:
@@ -113,7 +114,8 @@ def test_phoenix14t_preset_end_to_end_at_paper_scale(tmp_path):
 
     folder = export_model(exp, tmp_path / "export", variant="pgp", seed=1)
     config = read_model_folder(folder)
-    assert set(config["base_models"]) == {"lm", "backbone"} and not any(r["copied"] for r in config["base_models"].values())
+    assert set(config["base_models"]) == {"lm", "backbone"} and not any(r["copied"]
+                                                                        for r in config["base_models"].values())
     assert (folder / "model.safetensors").stat().st_size < 100e6
     original, loaded = VideoTranslator.from_run(exp, variant="pgp", seed=1), VideoTranslator.from_pretrained(folder)
     mine, theirs = original.model.state_dict(), loaded.model.state_dict()

@@ -44,7 +44,8 @@ def samples(draw, glosses=gloss) -> Sample:
         for _ in items:
             start = draw(st.integers(0, num_frames - 1))
             segments.append((start, draw(st.integers(start + 1, num_frames))))
-    return Sample(draw(field.filter(bool)), draw(field.filter(bool)), num_frames, draw(field), draw(field), items, segments)
+    return Sample(draw(field.filter(bool)), draw(field.filter(bool)), num_frames, draw(field), draw(field), items,
+                  segments)
 
 
 @SETTINGS
@@ -101,7 +102,8 @@ def frame_folder_root(tmp_path_factory) -> Path:
 
 
 @SETTINGS
-@given(st.lists(st.tuples(token, free_text, one_line, st.lists(token, max_size=3), st.sampled_from(["train", "dev", "test"])),
+@given(st.lists(st.tuples(token, free_text, one_line, st.lists(token, max_size=3),
+                          st.sampled_from(["train", "dev", "test"])),
                 min_size=1, max_size=5, unique_by=lambda r: r[0]))
 def test_index_csv_round_trips_through_ingestion(frame_folder_root, tmp_path_factory, rows):
     assume(all(text.split() for _, text, _, _, _ in rows))  # an empty text is a bad item (tested in test_ingest)

@@ -66,7 +66,8 @@ EPOCHS = 3
 
 
 def snakemake(*args: str, cwd: Path, configs: tuple[Path, ...] = (), check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(TEST_CONFIG), *map(str, configs), *args]
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(TEST_CONFIG), *map(str, configs),
+           *args]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900, check=False,
                           env={**os.environ, "PYTHONHASHSEED": "0"})
     if check and proc.returncode != 0:
@@ -134,7 +135,8 @@ class StageRunner:
 
     def __init__(self, log: Path):
         self._stderr = open(log, "w")  # noqa: SIM115 (open while the runner lives)
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
                                      stderr=self._stderr, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
         self.log = log
 
@@ -462,7 +464,8 @@ def test_feature_cache_round_trip_and_provenance(tmp_path):
         np.testing.assert_array_equal(cache.read("v2"), _features()[2][1])
         with pytest.raises(DataError, match="v9: not in feature cache"):
             cache.read("v9")
-    with pytest.raises(DataError, match=r"stale cache: made from checkpoint cccccccccccc.*expected dddddddddddd") as err:
+    with pytest.raises(DataError,
+                       match=r"stale cache: made from checkpoint cccccccccccc.*expected dddddddddddd") as err:
         FeatureCache(path, checkpoint_sha256="d" * 64, manifest_sha256="m" * 64)
     assert str(path) in str(err.value)
     with pytest.raises(DataError, match="stale cache: made from manifest mmmmmmmmmmmm"):
@@ -482,7 +485,8 @@ def test_translation_refuses_a_cache_made_from_another_checkpoint_or_manifest(tm
     manifest = tmp_path / "train.tsv"
     write_manifest(manifest, [Sample(vid, "/v", 9, "", "ein satz") for vid, _ in _features()])
     cache = tmp_path / "features.h5"
-    write_feature_cache(cache, _features(), checkpoint_sha256=file_sha256(ckpt_a), manifest_sha256=file_sha256(manifest))
+    write_feature_cache(cache, _features(), checkpoint_sha256=file_sha256(ckpt_a),
+                        manifest_sha256=file_sha256(manifest))
     kw = dict(train=False, batch_size=2, seed=0, features=str(cache))
     batch = next(iter(make_split_loader("z", str(manifest), pretrained=str(ckpt_a), **kw)))
     assert batch["memory"].shape == (2, 6, 8)
@@ -619,7 +623,8 @@ def test_video_with_no_frames_is_an_error_naming_it_or_skipped(tmp_path):
             fn(empty)
         assert str(empty) in str(err.value)
     make_video(root / "clips" / "one.mp4", 1)
-    (root / "index.csv").write_text("id,file,split,text\nnothing,clips/nothing.mp4,train,leer\none,clips/one.mp4,train,eins\n")
+    (root / "index.csv").write_text("id,file,split,text\nnothing,clips/nothing.mp4,train,leer\n"
+                                    "one,clips/one.mp4,train,eins\n")
     with pytest.raises(DataError, match=r"nothing \(.*index\.csv:2\)"):
         prepare_dataset("folder", root, tmp_path / "m")
     result = prepare_dataset("folder", root, tmp_path / "m", skip_bad_items=True)
@@ -710,7 +715,8 @@ def test_video_longer_than_max_frames_is_capped_and_one_frame_video_runs(tmp_pat
     torch.manual_seed(0)
     model = build_sign_model(cfg["spatial"], cfg["encoder"]).eval()
     for train in (True, False):
-        ds = SignDataset(samples, store, train=train, image_size=cfg["spatial"]["image_size"], stride=2, max_frames=16, seed=1)
+        ds = SignDataset(samples, store, train=train, image_size=cfg["spatial"]["image_size"], stride=2, max_frames=16,
+                         seed=1)
         assert ds[0]["pixels"].shape[0] == 16 and ds[1]["pixels"].shape[0] == 1
         batch = next(iter(make_loader(ds, 2, False, collate_fn=collate)))
         with torch.no_grad():
@@ -749,7 +755,8 @@ def test_cache_features_with_loader_workers_writes_the_same_cache(inputs, tmp_pa
         with FeatureCache(out) as cache:
             features[workers] = dict(cache)
     assert used == [0, 2]
-    assert features[0].keys() == features[2].keys() and len(features[0]) == len(read_manifest(inputs / "manifest" / "dev.tsv"))
+    assert features[0].keys() == features[2].keys() and len(features[0]) == len(
+        read_manifest(inputs / "manifest" / "dev.tsv"))
     for vid, z in features[0].items():
         np.testing.assert_allclose(features[2][vid], z, rtol=0, atol=1e-5, err_msg=vid)
 

@@ -89,6 +89,7 @@ def test_rouge_l_resamples_the_same_sentences_as_bleu():
 def test_perfect_and_identical_systems():
     hyps, refs = corpus(25, seed=3, noise=0.0)
     s = score(refs, refs, "de")
-    assert all(s["intervals"][m]["low"] == s["intervals"][m]["high"] == pytest.approx(100.0) for m in significance.SCORES)
+    assert all(s["intervals"][m]["low"] == s["intervals"][m]["high"] == pytest.approx(100.0)
+               for m in significance.SCORES)
     same = significance.paired_test(hyps, hyps, refs)
     assert all(same[m]["delta"] == 0.0 for m in significance.SCORES)  # (sacreBLEU's p is then 1/1001: read Δ too)

@@ -97,7 +97,8 @@ def test_writes_a_backbone_stage_one_loads_and_is_deterministic(tmp_path):
     initial = dict(fresh.named_parameters())  # trainable parameters only: BatchNorm statistics alone do not count
     unchanged = [n for n, x in a.named_parameters() if torch.equal(x, initial[n])]
     assert not unchanged, f"pretraining left these parameters at their initial values: {unchanged}"
-    spatial = SpatialModel.from_config({"pretrained": str(tmp_path / "a"), "image_size": 16, "pooling": "mean"}, out_dim=4)
+    spatial = SpatialModel.from_config({"pretrained": str(tmp_path / "a"), "image_size": 16, "pooling": "mean"},
+                                       out_dim=4)
     x, mask = spatial.eval()(torch.randn(5, 3, 16, 16), [3, 2])
     assert x.shape == (2, 3, 4) and mask.sum() == 5
 

@@ -110,7 +110,8 @@ def test_preset_training_jobs_ask_for_their_loader_workers(tmp_path):
             fields = dict(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", "))
             resources.setdefault(rule, set()).add((int(fields["mem_mb"]), int(fields["runtime"])))
     preset = load_config(REPO / "configs" / "phoenix14t.yaml")
-    assert resources and all(got == {tuple(stage_resources(preset, r).values())} for r, got in resources.items()), resources
+    assert resources and all(got == {tuple(stage_resources(preset, r).values())}
+                             for r, got in resources.items()), resources
     assert resources["translate"] == {(64000, 4320)}, resources  # the preset's own entry, not the default
     assert threads.get("pretrain") == {9} and threads.get("translate") == {9}, threads
     assert threads.get("cache_features") == {9} and threads.get("evaluate") == {9}, threads  # loader workers too

@@ -24,14 +24,16 @@ def snakemake(*args: str, cwd: Path, check: bool = True, timeout: int = 1800) ->
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}  # as `make run` runs: hash seed not pinned
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc
 
 
 def test_dry_run_shows_the_stage_dag(tmp_path, planned_jobs):
     proc = snakemake("-n", cwd=tmp_path)
     jobs = planned_jobs(proc.stdout + proc.stderr)
-    for rule in ("synthetic_corpus", "prepare", "decode", "pseudo_glosses", "fasttext", "prototypes", "lm_pretrain", "spatial_pretrain",
+    for rule in ("synthetic_corpus", "prepare", "decode", "pseudo_glosses", "fasttext", "prototypes", "lm_pretrain",
+                 "spatial_pretrain",
                  "pretrain", "cache_features", "translate", "evaluate", "baselines", "report"):
         assert rule in jobs, f"{rule} missing from the DAG: {jobs}"
     assert jobs["translate"] == 3 * 2  # three variants × two seeds in .test/config.yaml
@@ -59,7 +61,8 @@ def test_lint_is_clean():
 def test_rule_graph_has_every_stage():
     """`make dag`: the rule graph (Mermaid) has every stage and the edges of the method."""
     proc = snakemake("--quiet", "all", "--rulegraph", "mermaid-js", cwd=REPO)
-    nodes = dict(line.strip().rstrip("]").split("[") for line in proc.stdout.splitlines() if line.strip().startswith("id")
+    nodes = dict(line.strip().rstrip("]").split("[") for line in proc.stdout.splitlines()
+                 if line.strip().startswith("id")
                  and "[" in line)
     names = set(nodes.values())
     assert names == {"all", "synthetic_corpus", "prepare", "decode", "pseudo_glosses", "fasttext", "prototypes",
@@ -135,7 +138,8 @@ def test_end_to_end_report(finished_run):
         (data / "lm", 2, {"train/loss", "train/perplexity"}),
         (data / "spatial", 1, {"train/loss", "throughput/train_frames_per_s"}),
         (exp / "seed1" / "pretrain", 2, {"train/loss", "dev/macro_f1", "throughput/train_frames_per_s"}),
-        (exp / "seed1" / "translate-pgp", 2, {"train/loss", "dev/beam_bleu4", "gates/mean", "throughput/train_frames_per_s"}),
+        (exp / "seed1" / "translate-pgp", 2, {"train/loss", "dev/beam_bleu4", "gates/mean",
+                                              "throughput/train_frames_per_s"}),
         (exp / "seed1" / "translate-z", 2, {"train/loss", "dev/beam_bleu4", "throughput/train_videos_per_s"}),
     ]:
         events = read_scalars(folder / "tensorboard")

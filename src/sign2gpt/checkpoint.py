@@ -133,7 +133,8 @@ class LoadResult(NamedTuple):
 
 
 def _load_into(
-    path: str | os.PathLike, model: nn.Module, weights: dict[str, torch.Tensor], *, strict: bool, scope: list[str] | None
+    path: str | os.PathLike, model: nn.Module, weights: dict[str, torch.Tensor], *, strict: bool,
+    scope: list[str] | None
 ) -> LoadResult:
     """Copy `weights` into the model; shape mismatches always fail, missing/unexpected when strict.
 

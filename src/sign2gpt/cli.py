@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("translate", help="translate sign language videos with a trained run or an exported model",
                        description="Checks every input, then decodes, encodes and beam-searches each readable one; "
-                                   "prints 'video<TAB>translation' per video and one error line per bad input (stderr); "
+                                   "prints 'video<TAB>translation' per video and one error line per bad input "
+                                   "(stderr); "
                                    "exit status 1 if any input failed.")
     p.add_argument("videos", nargs="+", help="video files (mp4, ...), folders of frame images, folders of videos, or "
                                              ".csv/.tsv/.txt lists of videos (a 'video' column, or the first column)")
@@ -135,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--run", help="the experiment folder, e.g. results/synthetic-de/default")
     source.add_argument("--model", help="a model folder written by `sign2gpt export`")
     p.add_argument("--variant", default="pgp", choices=("scratch", "pgp", "z"), help="with --run (default: pgp)")
-    p.add_argument("--seed", type=int, default=None, help="with --run: which seed's model (default: the first one found)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="with --run: which seed's model (default: the first one found)")
     p.add_argument("--beam", type=int, default=None, help="beam width (default: the one the run's evaluate stage used)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--output", help="also write video, translation, error as a TSV file (written atomically)")
@@ -144,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write one trained variant of a run as a self-contained model folder",
                        description="config.json, model.safetensors (the trained weights), tokenizer, pseudo-gloss "
                                    "vocabulary and a model card README.md; the frozen base models (LM, backbone) are "
-                                   "named by hub id or folder, or copied in with --copy-base. `hf upload` publishes it.")
+                                   "named by hub id or folder, or copied in with --copy-base. "
+                                   "`hf upload` publishes it.")
     p.add_argument("run", help="the experiment folder, e.g. results/synthetic-de/default")
     p.add_argument("out", help="the new model folder (must not exist, or be empty)")
     p.add_argument("--variant", default="pgp", choices=("scratch", "pgp", "z"))

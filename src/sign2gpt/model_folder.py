@@ -37,7 +37,9 @@ from sign2gpt.io import atomic_path, read_json, write_json
 log = logging.getLogger(__name__)
 
 FORMAT = "sign2gpt-model-v1"
-CONFIG, WEIGHTS, TOKENIZER, VOCAB, CARD = "config.json", "model.safetensors", "tokenizer", "pseudo_gloss_vocab.json", "README.md"
+CONFIG, WEIGHTS, TOKENIZER, VOCAB, CARD = (
+    "config.json", "model.safetensors", "tokenizer", "pseudo_gloss_vocab.json", "README.md"
+)
 BASE_PREFIXES = {"lm": "lm.lm.", "backbone": "sign_model.spatial.backbone."}  # state_dict names of the base models
 
 
@@ -45,7 +47,8 @@ def base_parameter_names(model: torch.nn.Module, bases: set[str]) -> set[str]:
     """The frozen parameters that belong to a base model in `bases` ("lm", "backbone"): loaded
     from that base model, so an export need not carry them."""
     prefixes = tuple(BASE_PREFIXES[b] for b in bases)
-    return {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad and n.startswith(prefixes)}
+    return {n for n, p in model.named_parameters(remove_duplicate=False)
+            if not p.requires_grad and n.startswith(prefixes)}
 
 
 # ---------------------------------------------------------------------------------------------- export
@@ -73,17 +76,21 @@ def export_model(run: str | os.PathLike, out_dir: str | os.PathLike, *, variant:
         base_refs = {b: _base_reference(b, src, tmp, copy_base) for b, src in sources.items() if src}
         vocab = _copy_vocabulary(Path(run), tmp)
         config = {
-            "format": FORMAT, "variant": settings["variant"], "language": settings["language"], "seed": settings["seed"],
+            "format": FORMAT, "variant": settings["variant"], "language": settings["language"],
+            "seed": settings["seed"],
             "base_models": base_refs,
             "spatial": {k: v for k, v in settings["spatial"].items() if k not in ("pretrained", "pretrain")},
             "encoder": settings["encoder"], "lora": settings["lora"],
-            "preprocessing": {"decode_stride": int(settings["decode"].get("stride", 1)), "decode_size": settings["decode"].get("size"),
+            "preprocessing": {"decode_stride": int(settings["decode"].get("stride", 1)),
+                              "decode_size": settings["decode"].get("size"),
                               "frame_stride": int(settings["frames"].get("frame_stride", 2)),
                               "max_frames": settings["frames"].get("max_frames"),
                               "image_size": int(settings["spatial"]["image_size"]),
                               "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-            "decoding": {"beam": int(settings["evaluate"].get("beam", 4)), "max_tokens": int(settings["evaluate"].get("max_tokens", 64))},
-            "evaluation": {k: settings["evaluate"][k] for k in ("lowercase", "strip_final_period") if k in settings["evaluate"]},
+            "decoding": {"beam": int(settings["evaluate"].get("beam", 4)),
+                         "max_tokens": int(settings["evaluate"].get("max_tokens", 64))},
+            "evaluation": {k: settings["evaluate"][k] for k in ("lowercase", "strip_final_period")
+                           if k in settings["evaluate"]},
             "weights": {"tensors": len(tensors), "parameters": int(sum(t.numel() for t in tensors.values())),
                         "left_to_base_models": sorted(bases)},
             "pseudo_gloss_vocabulary": vocab,
@@ -119,7 +126,8 @@ def _copy_vocabulary(run: Path, dest: Path) -> str | None:
 
 def _hashed_files(root: Path) -> list[str]:
     """Every file under root (relative, sorted), base models excluded (they are big and named)."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "base")
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and p.relative_to(root).parts[0] != "base")
 
 
 # ---------------------------------------------------------------------------------------------- card
@@ -130,13 +138,16 @@ def model_card(config: dict[str, Any], run: Path) -> str:
     variant, seed, language = config["variant"], config["seed"], config["language"]
     bases = config["base_models"]
     front = ["---", "library_name: sign2gpt", f"language: [{language}]", "tags: [sign-language-translation, sign2gpt]"]
-    hub = [ref["source"] for ref in bases.values() if "/" in str(ref["source"]) and not str(ref["source"]).startswith("/")]
+    hub = [ref["source"] for ref in bases.values()
+           if "/" in str(ref["source"]) and not str(ref["source"]).startswith("/")]
     if hub:
         front.append(f"base_model: [{', '.join(hub)}]")
-    lines = front + ["---", "", f"# Sign2GPT translator: {run.parent.name}/{run.name}, variant `{variant}`, seed {seed}", "",
+    lines = front + ["---", "",
+                     f"# Sign2GPT translator: {run.parent.name}/{run.name}, variant `{variant}`, seed {seed}", "",
                      "Gloss-free sign language translation (Sign2GPT, Wong et al., ICLR 2024), exported by "
                      "`sign2gpt export` from a finished run of the sign2gpt workflow.", "", "## Use", "", "```bash",
-                     "sign2gpt translate --model THIS_FOLDER video.mp4 [more videos, a folder of videos, or a .csv list]",
+                     "sign2gpt translate --model THIS_FOLDER video.mp4 [more videos, a folder of videos, "
+                     "or a .csv list]",
                      "```", "", "```python", "from sign2gpt.translate_video import VideoTranslator",
                      "translator = VideoTranslator.from_pretrained(\"THIS_FOLDER\")",
                      "print(translator.translate(\"video.mp4\"))", "```", "", "## Base models", ""]
@@ -157,7 +168,8 @@ def _scores_table(path: Path) -> list[str]:
         return [f"(no evaluation at {path.name} in the run folder)"]
     splits = read_json(path)["splits"]
     keys = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
-    rows = ["| split | sentences | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | ROUGE-L |", "|:---|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| split | sentences | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | ROUGE-L |",
+            "|:---|---:|---:|---:|---:|---:|---:|"]
     for split, m in splits.items():
         ci = m.get("intervals", {})
         cells = [f"{m[k]:.2f}" + (f" [{ci[k]['low']:.2f}, {ci[k]['high']:.2f}]" if k in ci else "") for k in keys]
@@ -182,7 +194,8 @@ def read_model_folder(folder: str | os.PathLike) -> dict[str, Any]:
         if not path.is_file():
             raise DataError(str(path), "missing from the model folder (incomplete copy?)")
         if file_sha256(path) != digest:
-            raise DataError(str(path), "does not match the SHA-256 in config.json (changed or corrupt); refusing to load")
+            raise DataError(str(path), "does not match the SHA-256 in config.json (changed or corrupt); "
+                                       "refusing to load")
     if WEIGHTS not in config.get("files", {}):
         raise DataError(str(folder / WEIGHTS), "not listed in config.json's files")
     return config

@@ -75,7 +75,8 @@ def select_precision(device: torch.device | str, requested: str = "auto") -> Pre
                               "(use auto or fp16)")
         return Precision(requested, "cuda", f"precision: {requested} on {name}")
     if requested == "fp16":
-        raise ConfigError(f"precision: fp16 autocast needs a CUDA GPU (device is {device.type}); use auto, bf16 or fp32")
+        raise ConfigError(f"precision: fp16 autocast needs a CUDA GPU (device is {device.type}); "
+                          "use auto, bf16 or fp32")
     if requested == "bf16":
         return Precision("bf16", device.type, f"precision: bf16 requested on {device.type} (CPU autocast)")
     return Precision("fp32", device.type, f"{device.type}: fp32")

@@ -46,7 +46,8 @@ def _dataset(ds: Mapping[str, Any]) -> list[Missing]:
         needed = [root / CSL_SPLIT_FILE, root / CSL_PICKLE, root / CSL_FRAMES]
     else:  # folder
         needed = [root / ds.get("index", "index.csv")]
-    return [Missing(f"dataset.root ({kind})", str(p), "not in the dataset folder: is dataset.root the release's top folder?")
+    return [Missing(f"dataset.root ({kind})", str(p),
+                    "not in the dataset folder: is dataset.root the release's top folder?")
             for p in needed if not p.exists()]
 
 
@@ -91,7 +92,8 @@ def _model(key: str, name: str | None) -> list[Missing]:
     if Path(name).expanduser().is_dir():
         how = "this folder has no config.json: write it with save_pretrained"
     elif HUB_ID.match(name):  # `org/model` is a hub id or a relative folder: say both
-        how = f"neither a folder here nor in the Hugging Face cache: `hf download {name}` if it is a hub id, else fix the path"
+        how = (f"neither a folder here nor in the Hugging Face cache: `hf download {name}` if it is a hub id, "
+               "else fix the path")
     else:
         how = "no such folder (a save_pretrained folder with config.json)"
     return [Missing(key, name, how)]

@@ -65,7 +65,9 @@ def make_standin_backbone(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
     return Path(out_dir)
 
 
-def make_standin_lm(out_dir: str | os.PathLike, texts: list[str], *, layers: int = 24, vocab: int = 400, seed: int = 0) -> Path:
+def make_standin_lm(
+    out_dir: str | os.PathLike, texts: list[str], *, layers: int = 24, vocab: int = 400, seed: int = 0
+) -> Path:
     """XGLM-564M's architecture with `layers` of its 24 layers, and a tokenizer trained on `texts`
     (its ids fall inside the real 256,008-row embedding)."""
     torch.manual_seed(seed)

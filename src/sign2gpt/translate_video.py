@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 def find_variant_dir(run: str | Path, variant: str, seed: int | None) -> Path:
     run = Path(run)
     pattern = f"seed{seed}/translate-{variant}" if seed is not None else f"seed*/translate-{variant}"
-    found = sorted(p for p in run.glob(pattern) if (p / "best.safetensors").exists() and (p / "inference.json").exists())
+    found = sorted(p for p in run.glob(pattern)
+                   if (p / "best.safetensors").exists() and (p / "inference.json").exists())
     if not found:
         raise DataError(str(run), f"no trained {variant} model ({pattern}/best.safetensors + inference.json); "
                                   "run the workflow first")
@@ -106,7 +107,8 @@ def read_inference_settings(folder: str | os.PathLike) -> dict[str, Any]:
     """inference.json of a trained variant, with its local paths made absolute again."""
     folder = Path(folder)
     s = read_json(folder / "inference.json")
-    s["lm"], s["pretrained"] = resolve_portable_path(s["lm"], folder), resolve_portable_path(s.get("pretrained"), folder)
+    s["lm"], s["pretrained"] = (resolve_portable_path(s["lm"], folder),
+                                resolve_portable_path(s.get("pretrained"), folder))
     s["spatial"] = {**s["spatial"], "pretrained": resolve_portable_path(s["spatial"].get("pretrained"), folder)}
     evaluated = folder.parent / f"eval-{s['variant']}" / "metrics.json"  # decode as the reported scores did
     if evaluated.is_file():
@@ -124,7 +126,9 @@ class VideoTranslator:
         self.start_id = start_token_id(model.lm.lm, tokenizer)
 
     @classmethod
-    def from_run(cls, run: str | Path, *, variant: str = "pgp", seed: int | None = None, device: str = "cpu") -> VideoTranslator:
+    def from_run(
+        cls, run: str | Path, *, variant: str = "pgp", seed: int | None = None, device: str = "cpu"
+    ) -> VideoTranslator:
         folder = find_variant_dir(run, variant, seed)
         s = read_inference_settings(folder)
         dev = resolve_device(device)

@@ -46,7 +46,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"device {name!r}: not a device name ({e}); use cpu, cuda, cuda:N or auto") from None
     if device.type == "cuda":
         if torch.version.cuda is None:
-            raise ConfigError(f"device {name!r}: this torch ({torch.__version__}) was built without CUDA; use --device cpu "
+            raise ConfigError(f"device {name!r}: this torch ({torch.__version__}) was built without CUDA; "
+                              "use --device cpu "
                               "or install a CUDA build of torch")
         if not torch.cuda.is_available():
             raise ConfigError(f"device {name!r}: no CUDA GPU is visible (CUDA_VISIBLE_DEVICES="

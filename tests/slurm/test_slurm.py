@@ -128,7 +128,8 @@ def failure_report(log: str, workdir: Path) -> str:
         for name in logs.group(1).split(", ") if logs else []:
             path = workdir / name
             if path.is_file():
-                parts.append(f"--- {name} (tail) ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-25:]))
+                parts.append(f"--- {name} (tail) ---\n"
+                             + "\n".join(path.read_text(errors="replace").splitlines()[-25:]))
     return "\n".join(parts) or log[-8000:]
 
 
@@ -150,7 +151,8 @@ def run_snakemake(args: list[str], cwd: Path, env: dict[str, str], log: Path) ->
 
 def test_tiny_workflow_runs_job_by_job_on_slurm(slurm_cluster, tmp_path, monkeypatch, planned_jobs):
     cpus, mem_mb, gpus = node_size()
-    assert gpus >= 1, "the test cluster's node advertises no (fake) GPU; setup_slurm.sh gives it SIGN2GPT_SLURM_FAKE_GPUS"
+    assert gpus >= 1, ("the test cluster's node advertises no (fake) GPU; "
+                       "setup_slurm.sh gives it SIGN2GPT_SLURM_FAKE_GPUS")
 
     # the partitions reach the profile the way users set them: environment variables
     monkeypatch.setenv("SIGN2GPT_SLURM_PARTITION", CPU_PARTITION)

@@ -16,7 +16,8 @@ with run_stage(snakemake) as smk:  # noqa: F821
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
         frames_cfg=dict(smk.params.frames),
-        train={**smk.params.train, "num_workers": smk.config["translate"].get("num_workers", 0)},  # not a param: reruns nothing
+        train={**smk.params.train,
+               "num_workers": smk.config["translate"].get("num_workers", 0)},  # not a param: reruns nothing
         evaluate=dict(smk.params.evaluate),
         language=smk.params.language,
         seed=int(smk.wildcards.seed),

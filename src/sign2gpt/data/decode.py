@@ -132,7 +132,8 @@ def decode_shard(
     seconds = time.perf_counter() - start
     nbytes = Path(out_path).stat().st_size
     log.info(
-        "decode %s shard %d/%d: %d videos, %d frames, %.1f s (%.0f frames/s), %d bytes (%.0f per frame) -> %s; %d skipped",
+        "decode %s shard %d/%d: %d videos, %d frames, %.1f s (%.0f frames/s), %d bytes (%.0f per frame) "
+        "-> %s; %d skipped",
         manifest_path, shard, num_shards, len(samples) - len(skipped), frames_written, seconds,
         frames_written / max(seconds, 1e-9), nbytes, nbytes / max(frames_written, 1), out_path, len(skipped),
     )

@@ -212,7 +212,8 @@ def _csldaily(root: Path, index: str) -> list[_Item]:
     splits: dict[str, tuple[str, int]] = {}
     for line, row in _read_table(split_file, "|", ("name", "split")):
         if row["name"] in splits:
-            raise DataError(f"{split_file}:{line}", f"duplicate name {row['name']!r} (first on line {splits[row['name']][1]})")
+            raise DataError(f"{split_file}:{line}",
+                            f"duplicate name {row['name']!r} (first on line {splits[row['name']][1]})")
         splits[row["name"]] = (row["split"], line)
 
     pkl = root / CSL_PICKLE
@@ -222,7 +223,8 @@ def _csldaily(root: Path, index: str) -> list[_Item]:
         raise DataError(str(pkl), "expected a dict with an 'info' list")
     annotations: dict[str, dict] = {}
     for i, entry in enumerate(info):
-        missing = [k for k in ("name", "label_gloss", "label_char", "signer") if not isinstance(entry, dict) or k not in entry]
+        missing = [k for k in ("name", "label_gloss", "label_char", "signer")
+                   if not isinstance(entry, dict) or k not in entry]
         if missing:
             raise DataError(f"{pkl}: info[{i}]", f"missing key(s) {', '.join(missing)}")
         if not isinstance(entry["label_char"], (list, tuple)) or not isinstance(entry["label_gloss"], (list, tuple)):
@@ -287,7 +289,8 @@ def _check_item(item: _Item) -> int:
     except DataError as e:
         raise DataError(item.id, f"{e.problem} ({e.item})") from None
     if item.segments and max(end for _, end in item.segments) > num_frames:
-        raise DataError(item.id, f"segments end at {max(end for _, end in item.segments)} but the video has {num_frames} frames")
+        raise DataError(item.id, f"segments end at {max(end for _, end in item.segments)} "
+                                 f"but the video has {num_frames} frames")
     return num_frames
 
 

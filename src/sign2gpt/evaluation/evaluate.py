@@ -106,18 +106,21 @@ def run_evaluate(
     log.info("evaluate %s on %s, %d loader workers", variant, dev, workers)
     hyps = {}
     for split in SPLITS:
-        loader = make_split_loader(variant, manifests[split], train=False, batch_size=int(train["batch_size"]), seed=seed,
+        loader = make_split_loader(variant, manifests[split], train=False, batch_size=int(train["batch_size"]),
+                                   seed=seed,
                                    frames=(frames or {}).get(split), features=(features or {}).get(split),
                                    pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,
                                    num_workers=workers, device=dev)
         with prec.autocast():
             hyps[split] = beam_translate(model, loader, tokenizer, start_id=start_id, beam=beam, max_tokens=max_tokens,
                                          desc=f"{split} beam search")
-    extra = {"seed": seed, "checkpoint_epoch": state["epoch"], "selected_on": state["extra"]["trainer"]["select_metric"],
+    extra = {"seed": seed, "checkpoint_epoch": state["epoch"],
+             "selected_on": state["extra"]["trainer"]["select_metric"],
              "selected_value": state["best_metric"], "beam": beam, "max_tokens": max_tokens,
              "gates": model.lm.gate_values().tolist(), "precision": prec.name,
              "train_precision": state["extra"]["trainer"].get("precision", "not recorded")}
-    result = score_splits(variant, hyps, manifests, language=language, evaluate=evaluate, out_hyps=out_hyps, extra=extra)
+    result = score_splits(variant, hyps, manifests, language=language, evaluate=evaluate, out_hyps=out_hyps,
+                          extra=extra)
     write_json(out_metrics, result)
     return result
 
@@ -150,7 +153,8 @@ def run_baselines(
     log.info("frozen LM with gates shut says: %s", lm_sentence)
     gates_shut = {split: {i: lm_sentence for i in ids} for split, ids in split_ids.items()}
 
-    results = {name: score_splits(name, hyps, manifests, language=language, evaluate=evaluate, extra={"reference": True})
+    results = {name: score_splits(name, hyps, manifests, language=language, evaluate=evaluate,
+                                  extra={"reference": True})
                for name, hyps in (("text-only baseline", text_only), ("gates shut (no sign input)", gates_shut))}
     out = {"reference_rows": results, "text_only_sentence": most_common, "gates_shut_sentence": lm_sentence}
     write_json(out_metrics, out)

@@ -18,7 +18,8 @@ def cut_at_eos(ids: list[int], eos_id: int) -> list[int]:
 
 @torch.no_grad()
 def beam_translate(
-    model: SignTranslator, loader: Iterable[dict[str, Any]], tokenizer: Any, *, start_id: int, beam: int, max_tokens: int,
+    model: SignTranslator, loader: Iterable[dict[str, Any]], tokenizer: Any, *, start_id: int, beam: int,
+    max_tokens: int,
     desc: str = "beam search",
 ) -> dict[str, str]:
     """Beam-search every video of the loader: {video id: hypothesis}."""

@@ -29,7 +29,8 @@ def gguf_to_pretrained(gguf_path: str | os.PathLike, out_dir: str | os.PathLike)
         raise DataError(str(gguf_path), "GGUF file not found")
     folder, name = str(gguf_path.parent), gguf_path.name
     try:
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, local_files_only=True)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
+                                                      local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
     except (OSError, ValueError, ImportError) as e:
         raise DataError(str(gguf_path), f"cannot read as a transformers GGUF model ({e})") from e

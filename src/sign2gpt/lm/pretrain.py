@@ -180,7 +180,8 @@ def pretrain_lm(
         rows.append({"epoch": epoch + 1, "train_loss": epoch_loss, "train_perplexity": perplexity, "lr": lr,
                      "seconds": round(time.time() - t0, 3)})
         bar.set_postfix(loss=f"{epoch_loss:.3f}", ppl=f"{perplexity:.1f}")
-        log.info("epoch %d/%d: train loss %.4f, perplexity %.2f, lr %.2e", epoch + 1, epochs, epoch_loss, perplexity, lr)
+        log.info("epoch %d/%d: train loss %.4f, perplexity %.2f, lr %.2e",
+                 epoch + 1, epochs, epoch_loss, perplexity, lr)
 
     eval_loss = _evaluate(model, sequences, tokenizer.pad_token_id, batch_size)
     log.info("final train loss (no dropout) %.4f, perplexity %.2f", eval_loss, math.exp(min(eval_loss, 50)))

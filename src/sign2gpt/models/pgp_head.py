@@ -101,7 +101,9 @@ class PseudoGlossHead(nn.Module):
         return self.loss_weight * bce
 
     @staticmethod
-    def multi_hot(targets: Sequence[Sequence[int]], num_classes: int, device: torch.device | None = None) -> torch.Tensor:
+    def multi_hot(
+        targets: Sequence[Sequence[int]], num_classes: int, device: torch.device | None = None
+    ) -> torch.Tensor:
         """Lists of class ids -> float multi-hot [B, V] (duplicates collapse)."""
         out = torch.zeros(len(targets), num_classes, device=device)
         for i, ids in enumerate(targets):

@@ -114,7 +114,9 @@ class SignTranslator(nn.Module):
         memory, memory_mask = self.encode(batch)
         return self.lm(input_ids, attention_mask, memory, memory_mask)  # [B, L, V] float32
 
-    def loss(self, batch: Mapping[str, Any], ids: torch.Tensor, mask: torch.Tensor, *, label_smoothing: float) -> torch.Tensor:
+    def loss(
+        self, batch: Mapping[str, Any], ids: torch.Tensor, mask: torch.Tensor, *, label_smoothing: float
+    ) -> torch.Tensor:
         """Cross-entropy of every next token (sentence and final `</s>`, never a pad), fp32 logits."""
         ids, mask = ids.to(self.lm.device), mask.to(self.lm.device)
         logits = self(batch, ids[:, :-1], mask[:, :-1]).float()

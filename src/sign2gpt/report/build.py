@@ -96,7 +96,8 @@ def build_report(
             s = loc["scores"]
             loc_summary[seed] = {k: s[k] for k in ("precision", "recall", "f1")}
             loc_notes.append(f"Pseudo-gloss localization (seed {seed}, threshold {loc['threshold']} on E, "
-                             f"{loc['videos_scored']} dev videos): P {s['precision']:.2f} / R {s['recall']:.2f} / F1 {s['f1']:.2f}.")
+                             f"{loc['videos_scored']} dev videos): P {s['precision']:.2f} / R {s['recall']:.2f} "
+                             f"/ F1 {s['f1']:.2f}.")
         for ex in loc.get("examples", []):
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", ex["id"])
             plot_localization(np.asarray(ex["E"]), ex["labels"], figures / f"localization_seed{seed}_{safe}.png",

@@ -9,7 +9,8 @@ names in `REFERENCE_VARIANTS`, and are always listed after the trained variants.
 
 Aggregation: for every (variant, split, metric) the mean over seeds and, with two seeds or
 more, the sample standard deviation (ddof = 1); with one seed the std is None and the cell
-shows the mean and its bootstrap interval, "13.69 [7.09, 20.29]". Variants keep the order given (`variant_order`) or their first
+shows the mean and its bootstrap interval, "13.69 [7.09, 20.29]". Variants keep the order given
+(`variant_order`) or their first
 appearance; splits are dev, test, then any other in alphabetical order.
 """
 

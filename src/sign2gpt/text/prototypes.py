@@ -84,7 +84,8 @@ def load_prototypes(
         raise DataError(str(path), "metadata 'vocab' (a JSON list) is missing or unreadable") from err
     if prototypes.dtype != torch.float32 or prototypes.ndim != 2 or prototypes.shape[0] != len(vocab) + 1:
         raise DataError(
-            str(path), f"expected float32 [V + 1 = {len(vocab) + 1}, dim], got {prototypes.dtype} {list(prototypes.shape)}"
+            str(path), f"expected float32 [V + 1 = {len(vocab) + 1}, dim], "
+                       f"got {prototypes.dtype} {list(prototypes.shape)}"
         )
     if torch.count_nonzero(prototypes[-1]) != 0:
         raise DataError(str(path), "the last row (the blank prototype) must be zero")

@@ -128,7 +128,9 @@ def _validate(sentences: Mapping[str, Sequence[str]], language: str, vocab_from:
 # Statistics
 
 
-def _split_stats(sentences: Sequence[str], glosses: Mapping[str, list[str]], vocab: set[str], targets: set[str]) -> dict:
+def _split_stats(
+    sentences: Sequence[str], glosses: Mapping[str, list[str]], vocab: set[str], targets: set[str]
+) -> dict:
     n = len(sentences)
     occurrences = sum(len(glosses[s]) for s in sentences)
     in_vocab = sum(1 for s in sentences for g in glosses[s] if g in vocab)
@@ -156,7 +158,8 @@ def pseudo_gloss_stats(
     vocab, targets = set(vocabulary.vocab), set(vocabulary.targets)
     vocab_sentences = _vocab_sentences(sentences, vocab_from)
     total = sum(vocabulary.counts.values())
-    removed = sorted((item for item in vocabulary.vocab if item not in targets), key=lambda i: (-vocabulary.counts[i], i))
+    removed = sorted((item for item in vocabulary.vocab if item not in targets),
+                     key=lambda i: (-vocabulary.counts[i], i))
     return {
         "vocab_size": len(vocabulary.vocab),
         "num_targets": len(vocabulary.targets),

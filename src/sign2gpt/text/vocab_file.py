@@ -81,7 +81,8 @@ class PseudoGlossVocab:
             self._nlp = build_pipeline(self.language, self.pipeline["name"])
             current = pipeline_info(self._nlp, self.pipeline["name"])["version"]
             if current != self.pipeline.get("version"):
-                logger.warning("pseudo-gloss file made with %s, extracting with %s", self.pipeline.get("version"), current)
+                logger.warning("pseudo-gloss file made with %s, extracting with %s",
+                               self.pipeline.get("version"), current)
         return items_from_doc(self._nlp(sentence if sentence.strip() else ""), self.language)
 
     def glosses_for(self, sentence: str) -> list[str]:

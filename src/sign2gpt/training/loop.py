@@ -1,7 +1,8 @@
 """The epoch loop shared by pseudo-gloss pretraining and translation (spec §7, §9).
 
 Per epoch: train (in the job's precision, `sign2gpt.precision`: bf16 autocast, fp16 autocast with
-a GradScaler, or fp32; clip by value then by norm; the schedule steps per iteration), evaluate every `eval_every` epochs and at the
+a GradScaler, or fp32; clip by value then by norm; the schedule steps per iteration), evaluate every
+`eval_every` epochs and at the
 last, append a row to metrics.csv / metrics.json, save `last.safetensors` every epoch and
 `best.safetensors` when the selection metric improves, and the row as TensorBoard scalars in
 `tensorboard/` (with the epoch's training throughput). A run resumes exactly from `last`.

@@ -123,7 +123,8 @@ def run_pretrain(
     seed_everything(seed + dist.rank)
     out = Path(out_dir)
     fingerprint = config_fingerprint({"spatial": spatial, "encoder": encoder, "head": head, "train": train,
-                                      "seed": seed, "inputs": [train_manifest, dev_manifest, pseudo_glosses, prototypes]})
+                                      "seed": seed,
+                                      "inputs": [train_manifest, dev_manifest, pseudo_glosses, prototypes]})
     if is_main():
         for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
             discard_stale_checkpoint(stale, fingerprint)
@@ -138,7 +139,8 @@ def run_pretrain(
     model = wrap_model(PretrainModel(sign_model, pgp_head), dist)
     core: PretrainModel = model.module if hasattr(model, "module") else model
     num_classes = len(vocab.vocab)
-    log.info("pretrain: %d train / %d dev videos, %d pseudo-glosses (%d targets after the cut), %d trainable parameters",
+    log.info("pretrain: %d train / %d dev videos, %d pseudo-glosses (%d targets after the cut), "
+             "%d trainable parameters",
              len(train_samples), len(dev_samples), num_classes, len(vocab.targets),
              sum(p.numel() for p in model.parameters() if p.requires_grad))
 
@@ -149,12 +151,14 @@ def run_pretrain(
     dev_ds = SignDataset(dev_samples, store, train=False, **data_kw)
     workers = int(train.get("num_workers", 0))
     reserve_for_workers(workers)
-    train_loader = make_loader(train_ds, train["batch_size"], True, workers, dist.distributed, seed=seed, device=dist.device)
+    train_loader = make_loader(train_ds, train["batch_size"], True, workers, dist.distributed, seed=seed,
+                               device=dist.device)
     dev_loader = make_loader(dev_ds, train["batch_size"], False, workers, False, seed=seed, device=dist.device)
 
     optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001))
     scheduler = build_scheduler(optimizer, epochs=train["epochs"], steps_per_epoch=len(train_loader),
-                                warmup_epochs=train.get("warmup_epochs", 5), min_lr_ratio=train.get("min_lr_ratio", 0.01))
+                                warmup_epochs=train.get("warmup_epochs", 5),
+                                min_lr_ratio=train.get("min_lr_ratio", 0.01))
 
     def train_step(batch: dict[str, Any]) -> torch.Tensor:
         scores, _, _ = model(batch_frames(batch, dist.device), batch["lengths"])
@@ -175,8 +179,10 @@ def run_pretrain(
         metrics["dev_selection"] = metrics["dev_macro_f1"] - 1e-5 * metrics["dev_loss"]
         return metrics
 
-    trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out, epochs=train["epochs"],
-                      select_metric="dev_selection", clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0),
+    trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out,
+                      epochs=train["epochs"],
+                      select_metric="dev_selection", clip_value=train.get("clip_value", 1.0),
+                      clip_norm=train.get("clip_norm", 1.0),
                       extra={"fingerprint": fingerprint}, device=dist.device,
                       precision=select_precision(dist.device, precision))
     summary = trainer.fit()

@@ -71,7 +71,8 @@ def run_translate(
         for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
             discard_stale_checkpoint(stale, fingerprint)
     model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.get("lora", {}),
-                                       device=dist.device, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False),
+                                       device=dist.device, pretrained=pretrained,
+                                       freeze_sign=train.get("freeze_sign", False),
                                        lm_dtype=prec.lm_dtype)
     start_id = start_token_id(model.lm.lm, tokenizer)
     ddp = wrap_model(model, dist, find_unused_parameters=False) if dist.distributed else model
@@ -91,12 +92,14 @@ def run_translate(
     max_tokens = int(train.get("max_tokens", 64))
     select_on = train.get("select_on", "beam_bleu4")
     select_beam = int(train.get("select_beam", evaluate.get("beam", 4)))  # its own key: evaluate.beam retrains nothing
-    conv = {"lowercase": evaluate.get("lowercase", False), "strip_final_period": evaluate.get("strip_final_period", True)}
+    conv = {"lowercase": evaluate.get("lowercase", False),
+            "strip_final_period": evaluate.get("strip_final_period", True)}
 
     optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001),
                                 lr_scales={".gate": float(train.get("gate_lr_scale", 1.0))})
     scheduler = build_scheduler(optimizer, epochs=epochs, steps_per_epoch=len(train_loader),
-                                warmup_epochs=train.get("warmup_epochs", 5), min_lr_ratio=train.get("min_lr_ratio", 0.01))
+                                warmup_epochs=train.get("warmup_epochs", 5),
+                                min_lr_ratio=train.get("min_lr_ratio", 0.01))
 
     def train_step(batch: dict[str, Any]) -> torch.Tensor:
         ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=max_tokens)
@@ -122,8 +125,10 @@ def run_translate(
         return metrics
 
     trainer = Trainer(ddp, optimizer, scheduler, train_loader, train_step, run_eval, out_dir=out, epochs=epochs,
-                      select_metric=f"dev_{select_on}", eval_every=int(train.get("select_every", 1)) if select_on == "beam_bleu4" else 1,
-                      clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0), only_trainable=True,
+                      select_metric=f"dev_{select_on}",
+                      eval_every=int(train.get("select_every", 1)) if select_on == "beam_bleu4" else 1,
+                      clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0),
+                      only_trainable=True,
                       extra={"fingerprint": fingerprint, "variant": variant, "lm": lm, "start_id": start_id},
                       device=dist.device, precision=prec)
     summary = trainer.fit()
