@@ -159,8 +159,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path(__file__).with_name("loader.json"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    decode, spatial, pretrain = PRESET["decode"], PRESET["spatial"], PRESET["pretrain"]
-    cfg = {"seed": 0, "stride": int(pretrain["frame_stride"]), "max_frames": int(pretrain["max_frames"]),
+    decode, spatial, pretrain, sampling = PRESET["decode"], PRESET["spatial"], PRESET["pretrain"], PRESET["frames"]
+    cfg = {"seed": 0, "stride": int(sampling["frame_stride"]), "max_frames": int(sampling["max_frames"]),
            "batch": int(pretrain["batch_size"]), "size": int(spatial["image_size"])}
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
@@ -168,7 +168,7 @@ def main() -> None:
         path = Path(tmp) / "frames.h5"
         samples = render_store(path, args.videos, args.frames, int(decode["size"]), int(decode["jpeg_quality"]))
         store = FrameStore(path)
-        augment = {"enabled": bool(pretrain["augment"]), "hflip": bool(pretrain.get("hflip", True))}
+        augment = {"enabled": bool(sampling["augment"]), "hflip": bool(sampling["hflip"])}
         dataset = SignDataset(samples, store, train=True, image_size=cfg["size"], stride=cfg["stride"],
                               max_frames=cfg["max_frames"], augment_cfg=augment, seed=cfg["seed"])
         rows = []

@@ -48,7 +48,7 @@ PRESET = {"batch": 8, "frames": 256}  # configs/phoenix14t.yaml: batch_size 8, m
 SPATIAL = {"pretrained": None, "tune": "lora", "lora": {"layers": 3, "r": 4, "alpha": 4, "dropout": 0.1},
            "image_size": 224, "pooling": "cls", "chunk_size": 512}
 ENCODER = {"dim": 512, "heads": 8, "layers": [2, 2], "window": 7, "mlp_ratio": 4, "dropout": 0.1, "drop_path": 0.1,
-           "layerscale_init": 1.0e-5, "pool_mask": "center"}
+           "layerscale_init": 1.0e-5, "pool_mask": "center", "zero_pad_before_pool": True, "attention": "local"}
 
 
 def _status_kib(key: str) -> int | None:

@@ -72,7 +72,7 @@ def main() -> None:
             features[split] = str(tmp / f"z-{split}.h5")
             run_cache_features(checkpoint=str(ckpt), manifest=str(tmp / "manifest" / f"{split}.tsv"), frames=[path],
                                out_path=features[split], spatial=cfg["spatial"], encoder=cfg["encoder"],
-                               frames_cfg=cfg["pretrain"], device="cpu")
+                               frames_cfg=cfg["frames"], device="cpu")
         train = {**cfg["translate"], "epochs": 1, "z_epochs": 1, "select_on": "tf_bleu4"}
         epoch_s = {}
         for variant in ("pgp", "z"):
@@ -80,10 +80,10 @@ def main() -> None:
             run_translate(variant=variant, train_manifest=str(tmp / "manifest" / "train.tsv"),
                           dev_manifest=str(tmp / "manifest" / "dev.tsv"), lm=str(tmp / "lm"),
                           out_dir=str(tmp / variant),
-                          spatial=cfg["spatial"], encoder=cfg["encoder"], frames_cfg=cfg["pretrain"], train=train,
+                          spatial=cfg["spatial"], encoder=cfg["encoder"], frames_cfg=cfg["frames"], train=train,
                           evaluate=cfg["evaluate"], language=cfg["dataset"]["language"], seed=1,
                           frames=frames if variant != "z" else None, features=features if variant == "z" else None,
-                          pretrained=str(ckpt), device="cpu")
+                          pretrained=str(ckpt), decode=cfg["decode"], device="cpu")
             history = read_json(tmp / variant / "metrics.json")
             epoch_s[variant] = float(history[-1]["seconds"])  # the epoch (train + a 2-video dev pass)
             print(f"{variant}: {epoch_s[variant]:.2f} s per epoch ({time.perf_counter() - t0:.1f} s with set-up)",

@@ -63,10 +63,11 @@ def test_evaluation_warns_when_the_output_is_mostly_empty(tmp_path, caplog):
     write_manifest(tmp_path / "test.tsv", [Sample(f"v{i}", f"/videos/v{i}.mp4", 5, "s", r) for i, r in enumerate(refs)])
     hyps = {f"v{i}": ("" if i < 7 else refs[i]) for i in range(10)}
     with caplog.at_level("WARNING", logger="sign2gpt.evaluation.evaluate"):
-        result = score_splits("pgp", {"test": hyps}, {"test": str(tmp_path / "test.tsv")}, language="de", evaluate={})
+        result = score_splits("pgp", {"test": hyps}, {"test": str(tmp_path / "test.tsv")}, language="de",
+                              evaluate={"lowercase": False, "strip_final_period": True})
     health = result["splits"]["test"]["health"]
     assert health["empty"] == 0.7 and health["warnings"] == ["70% of the hypotheses are empty"]
     assert "pgp test: 70% of the hypotheses are empty: the model may have learned nothing" in caplog.text
     quiet = score_splits("pgp", {"test": dict(zip(hyps, refs))}, {"test": str(tmp_path / "test.tsv")}, language="de",
-                         evaluate={})
+                         evaluate={"lowercase": False, "strip_final_period": True})
     assert quiet["splits"]["test"]["health"]["warnings"] == []

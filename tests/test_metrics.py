@@ -220,9 +220,9 @@ def test_evaluation_keeps_the_other_final_period_choice_beside_the_scores(tmp_pa
     write_manifest(tmp_path / "test.tsv", [Sample(i, "x", 1, text=t) for i, t in refs.items()])
     hyps = {"test": {i: t[:-2] for i, t in refs.items()}}  # perfect words, no final period
     as_is = score_splits("v", hyps, {"test": str(tmp_path / "test.tsv")}, language="de",
-                         evaluate={"strip_final_period": False})["splits"]["test"]
+                         evaluate={"lowercase": False, "strip_final_period": False})["splits"]["test"]
     stripped = score_splits("v", hyps, {"test": str(tmp_path / "test.tsv")}, language="de",
-                            evaluate={"strip_final_period": True})["splits"]["test"]
+                            evaluate={"lowercase": False, "strip_final_period": True})["splits"]["test"]
     assert stripped["bleu4"] == pytest.approx(100.0) and as_is["bleu4"] < 100.0
     assert as_is["conventions"]["strip_final_period"] is False
     assert as_is["alternative"]["strip_final_period"] is True

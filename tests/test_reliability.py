@@ -104,7 +104,8 @@ def pretrain_kwargs(data: Path, out: Path) -> dict[str, Any]:
         train_manifest=str(data / "manifest" / "train.tsv"), dev_manifest=str(data / "manifest" / "dev.tsv"),
         frames=_frames(data), pseudo_glosses=str(data / "text" / "pseudo_glosses.json"),
         prototypes=str(data / "text" / "prototypes.safetensors"), out_dir=str(out), spatial=cfg["spatial"],
-        encoder=cfg["encoder"], head=cfg["pgp_head"], train={**cfg["pretrain"], "epochs": EPOCHS}, seed=1, device="cpu",
+        encoder=cfg["encoder"], head=cfg["pgp_head"], frames_cfg=cfg["frames"],
+        train={**cfg["pretrain"], "epochs": EPOCHS}, seed=1, device="cpu",
     )
 
 
@@ -113,9 +114,9 @@ def translate_kwargs(data: Path, out: Path) -> dict[str, Any]:
     return dict(
         variant="scratch", train_manifest=str(data / "manifest" / "train.tsv"),
         dev_manifest=str(data / "manifest" / "dev.tsv"), lm=str(data / "lm"), out_dir=str(out),
-        spatial=cfg["spatial"], encoder=cfg["encoder"], frames_cfg=cfg["pretrain"],
+        spatial=cfg["spatial"], encoder=cfg["encoder"], frames_cfg=cfg["frames"],
         train={**cfg["translate"], "epochs": EPOCHS, "select_every": 1}, evaluate=cfg["evaluate"],
-        language=cfg["dataset"]["language"], seed=1, frames=_frames(data), device="cpu",
+        language=cfg["dataset"]["language"], seed=1, frames=_frames(data), decode=cfg["decode"], device="cpu",
     )
 
 
@@ -750,7 +751,7 @@ def test_cache_features_with_loader_workers_writes_the_same_cache(inputs, tmp_pa
         out = tmp_path / f"features-{workers}.h5"
         cache_features.run_cache_features(
             checkpoint=str(checkpoint), manifest=str(inputs / "manifest" / "dev.tsv"), frames=dev, out_path=str(out),
-            spatial=cfg["spatial"], encoder=cfg["encoder"], frames_cfg=cfg["pretrain"], batch_size=3,
+            spatial=cfg["spatial"], encoder=cfg["encoder"], frames_cfg=cfg["frames"], batch_size=3,
             num_workers=workers, device="cpu")
         with FeatureCache(out) as cache:
             features[workers] = dict(cache)

@@ -136,8 +136,12 @@ def test_dense_attention_impl_matches_local():
 
 def test_from_config_reads_the_yaml_section():
     cfg = {"dim": 16, "heads": 2, "layers": [1, 2], "window": 5, "mlp_ratio": 4, "dropout": 0.0,
-           "drop_path": 0.0, "layerscale_init": 0.5}
+           "drop_path": 0.0, "layerscale_init": 0.5, "pool_mask": "any", "zero_pad_before_pool": True,
+           "attention": "local", "checkpointing": False}
     enc = SignEncoder.from_config(16, cfg)
+    assert enc.pool_mask == "any"  # every key is read from the section
+    with pytest.raises(KeyError, match="attention"):
+        SignEncoder.from_config(16, {k: v for k, v in cfg.items() if k != "attention"})
     assert len(enc.blocks) == 3 and enc.blocks[0].attn.window == 5
     assert torch.all(enc.blocks[2].ls2.gamma == 0.5) and isinstance(enc.input_proj, torch.nn.Identity)
 

@@ -8,11 +8,14 @@ from sign2gpt.models import SignModel, SpatialModel, build_backbone, build_sign_
 
 TINY = {"image_size": 16, "patch_size": 8, "hidden_size": 24, "num_hidden_layers": 2,
         "num_attention_heads": 2, "mlp_ratio": 2}
+# the keys of `spatial:` and `encoder:` that config.yaml always sets, for sections written by hand
+SPATIAL = {"pretrained": None, "tune": "full", "chunk_size": None, "pooling": "cls", "checkpointing": False}
+ENCODER = {"pool_mask": "center", "zero_pad_before_pool": True, "attention": "local", "checkpointing": False}
 
 
 def _spatial(tune="full", seed=0, **kw):
     torch.manual_seed(seed)
-    cfg = {"pretrained": None, "config": TINY, "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}}
+    cfg = {**SPATIAL, "config": TINY, "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}}
     return SpatialModel.from_config({**cfg, **kw}, out_dim=8)
 
 
@@ -98,7 +101,9 @@ def test_frozen_trains_only_projection_and_bn():
 
 def test_lora_layers_out_of_range():
     with pytest.raises(ConfigError, match="lora.layers"):
-        _spatial("lora", lora={"layers": 3})
+        _spatial("lora", lora={"layers": 3, "r": 4, "alpha": 4, "dropout": 0.1})
+    with pytest.raises(ConfigError, match=r"missing \['r'\]"):
+        _spatial("lora", lora={"layers": 1, "alpha": 4, "dropout": 0.1})
 
 
 def test_chunked_backbone_matches_single_pass():
@@ -139,8 +144,9 @@ def test_bad_backbone_config():
 
 
 def test_sign_model_deterministic_and_stable_names():
-    cfg = {"spatial": {"pretrained": None, "config": TINY, "tune": "lora", "lora": {"layers": 1}},
-           "encoder": {"dim": 8, "heads": 2, "layers": [1, 1], "window": 7, "mlp_ratio": 2,
+    cfg = {"spatial": {**SPATIAL, "config": TINY, "tune": "lora", "lora": {"layers": 1, "r": 4, "alpha": 4,
+                                                                             "dropout": 0.1}},
+           "encoder": {**ENCODER, "dim": 8, "heads": 2, "layers": [1, 1], "window": 7, "mlp_ratio": 2,
                        "dropout": 0.1, "drop_path": 0.1, "layerscale_init": 1e-5}}
     outs = []
     for _ in range(2):
@@ -164,7 +170,7 @@ def test_resnet_backbone_pools_globally_and_round_trips(tmp_path):
     from transformers import ResNetModel
 
     torch.manual_seed(0)
-    model = SpatialModel.from_config({"pretrained": None, "config": RESNET, "pooling": "mean"}, out_dim=8).eval()
+    model = SpatialModel.from_config({**SPATIAL, "config": RESNET, "pooling": "mean"}, out_dim=8).eval()
     assert isinstance(model.backbone, ResNetModel) and model.hidden_size == 16
     frames = _frames(7)
     x, mask = model(frames, [4, 3])
@@ -185,7 +191,7 @@ def test_resnet_backbone_pools_globally_and_round_trips(tmp_path):
 ])
 def test_resnet_misconfigurations_are_config_errors(change, match):
     with pytest.raises(ConfigError, match=match):
-        SpatialModel.from_config({"pretrained": None, "config": RESNET, "pooling": "mean", **change}, out_dim=8)
+        SpatialModel.from_config({**SPATIAL, "config": RESNET, "pooling": "mean", **change}, out_dim=8)
 
 
 def test_a_pretrained_dir_that_is_no_backbone_is_refused(tmp_path):
@@ -198,7 +204,7 @@ def test_a_pretrained_dir_that_is_no_backbone_is_refused(tmp_path):
 
 
 def test_resnet_frozen_trains_only_projection():
-    model = SpatialModel.from_config({"pretrained": None, "config": RESNET, "tune": "frozen"}, out_dim=8)
+    model = SpatialModel.from_config({**SPATIAL, "config": RESNET, "tune": "frozen", "pooling": "mean"}, out_dim=8)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"proj.weight", "proj.bias", "bn.weight", "bn.bias"}
 
@@ -207,9 +213,10 @@ def test_resnet_frozen_trains_only_projection():
 def test_gradient_checkpointing_keeps_loss_and_gradients(tune):
     """spatial.checkpointing + encoder.checkpointing recompute activations in backward: the same
     loss and the same gradient for every trainable tensor, dropout and drop-path included."""
-    spatial = {"pretrained": None, "config": {**TINY, "hidden_dropout_prob": 0.1, "drop_path_rate": 0.1},
+    spatial = {**SPATIAL, "config": {**TINY, "hidden_dropout_prob": 0.1, "drop_path_rate": 0.1},
                "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}, "image_size": 16}
-    encoder = {"dim": 16, "heads": 2, "layers": [1, 1], "window": 3, "mlp_ratio": 2, "dropout": 0.1, "drop_path": 0.1}
+    encoder = {**ENCODER, "dim": 16, "heads": 2, "layers": [1, 1], "window": 3, "mlp_ratio": 2, "dropout": 0.1,
+               "drop_path": 0.1, "layerscale_init": 1e-5}
     spatial["chunk_size"] = 3  # three chunks, each recomputed in backward
     frames, lengths = _frames(7), [4, 3]
     results = []
@@ -231,6 +238,6 @@ def test_gradient_checkpointing_keeps_loss_and_gradients(tune):
 
 def test_checkpointing_is_refused_for_a_resnet():
     with pytest.raises(ConfigError, match="DINOv2 backbones only"):
-        SpatialModel.from_config({"pretrained": None, "config": {"model_type": "resnet", "embedding_size": 8,
+        SpatialModel.from_config({**SPATIAL, "config": {"model_type": "resnet", "embedding_size": 8,
                                   "hidden_sizes": [8], "depths": [1]}, "tune": "full", "pooling": "mean",
                                   "checkpointing": True}, out_dim=4)

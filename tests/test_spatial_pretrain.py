@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from transformers import ResNetModel
 
+from sign2gpt.config import DEFAULT_CONFIG
 from sign2gpt.data.frame_store import FrameStoreWriter
 from sign2gpt.errors import ConfigError, DataError
 from sign2gpt.io import read_json
@@ -17,6 +19,7 @@ from sign2gpt.tensorboard_log import read_scalars
 from sign2gpt.training.spatial_pretrain import STATS_FILE, nt_xent, pretrain_spatial, sample_pairs
 
 RESNET = {"model_type": "resnet", "embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1]}
+SETTINGS = yaml.safe_load(DEFAULT_CONFIG.read_text())["spatial"]["pretrain"]  # every key, as config.yaml sets them
 
 
 def test_pairs_come_from_distinct_videos_and_stay_close_in_time():
@@ -77,7 +80,7 @@ def _run(tmp_path, out, **settings):
     manifest, store = _corpus(tmp_path)
     spatial = {"config": RESNET, "image_size": 16, "pooling": "mean"}
     return pretrain_spatial(manifest, [store], out, spatial=spatial,
-                            settings={"epochs": 2, "videos": 3, "frames": 4, **settings}, threads=1)
+                            settings={**SETTINGS, "epochs": 2, "videos": 3, "frames": 4, **settings}, threads=1)
 
 
 def test_writes_a_backbone_stage_one_loads_and_is_deterministic(tmp_path):
@@ -97,8 +100,8 @@ def test_writes_a_backbone_stage_one_loads_and_is_deterministic(tmp_path):
     initial = dict(fresh.named_parameters())  # trainable parameters only: BatchNorm statistics alone do not count
     unchanged = [n for n, x in a.named_parameters() if torch.equal(x, initial[n])]
     assert not unchanged, f"pretraining left these parameters at their initial values: {unchanged}"
-    spatial = SpatialModel.from_config({"pretrained": str(tmp_path / "a"), "image_size": 16, "pooling": "mean"},
-                                       out_dim=4)
+    spatial = SpatialModel.from_config({"pretrained": str(tmp_path / "a"), "image_size": 16, "pooling": "mean",
+                                        "tune": "full", "chunk_size": None, "checkpointing": False}, out_dim=4)
     x, mask = spatial.eval()(torch.randn(5, 3, 16, 16), [3, 2])
     assert x.shape == (2, 3, 4) and mask.sum() == 5
 
@@ -113,9 +116,13 @@ def test_bad_settings_and_missing_videos_are_named(tmp_path):
     with pytest.raises(ConfigError, match="spatial.pretrain.max_offset"):
         _run(tmp_path, tmp_path / "out", max_offset=0)
     manifest, store = _corpus(tmp_path)
+    with pytest.raises(ConfigError, match=r"missing key\(s\) \['temperature'\]"):  # no default of its own
+        pretrain_spatial(manifest, [store], tmp_path / "out", spatial={"config": RESNET, "image_size": 16},
+                         settings={k: v for k, v in SETTINGS.items() if k != "temperature"}, threads=1)
+    manifest, store = _corpus(tmp_path)
     text = manifest.read_text().replace("v5\tv5.mp4", "ghost\tghost.mp4")
     manifest.write_text(text)
     with pytest.raises(DataError, match="ghost"):
         pretrain_spatial(manifest, [store], tmp_path / "out", spatial={"config": RESNET, "image_size": 16},
-                         settings={"epochs": 1}, threads=1)
+                         settings={**SETTINGS, "epochs": 1}, threads=1)
     assert not (tmp_path / "out").exists()

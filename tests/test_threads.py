@@ -67,11 +67,11 @@ def test_run_stage_sets_torch_threads(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("config,section,expected", [
-    ({"threads": 1}, None, 1),
-    ({"threads": 1, "pretrain": {"num_workers": 8}}, "pretrain", 9),
-    ({"threads": 12, "pretrain": {"num_workers": 8}}, "pretrain", 12),
+    ({"threads": 1, "gpus": 0}, None, 1),
+    ({"threads": 1, "gpus": 0, "pretrain": {"num_workers": 8}}, "pretrain", 9),
+    ({"threads": 12, "gpus": 0, "pretrain": {"num_workers": 8}}, "pretrain", 12),
     ({"threads": 1, "gpus": 4, "translate": {"num_workers": 8}}, "translate", 36),  # 4 DDP ranks x (8 + 1)
-    ({"threads": 1, "gpus": 4, "evaluate": {}}, "evaluate", 1),
+    ({"threads": 1, "gpus": 4, "translate": {"num_workers": 0}}, "translate", 4),  # 4 DDP ranks, no workers
 ])
 def test_job_threads(config, section, expected):
     assert job_threads(config, section) == expected

@@ -176,6 +176,7 @@ RERUNS = [
     ("translate: {epochs: 3}", {"translate": 4, "evaluate": 4}),  # scratch and pgp only
     ("translate: {select_beam: 3}", {"translate": 6, "evaluate": 6}),  # the dev search that picks the checkpoint
     ("pretrain: {lr: 2.0e-3}", {"pretrain": 2, "cache_features": 6, "translate": 4, "evaluate": 4}),  # not scratch
+    ("frames: {max_frames: 200}", {"pretrain": 2, "cache_features": 6, "translate": 6, "evaluate": 6}),  # every reader
     ("lm: {pretrain: {epochs: 3}}", {"lm_pretrain": 1, "baselines": 1, "translate": 6, "evaluate": 6}),
     ("evaluate: {strip_final_period: false}", {"baselines": 1, "translate": 6, "evaluate": 6}),  # dev selection scores
     ("prototypes: {train: {epoch: 4}}", {"fasttext": 1, "prototypes": 1, "pretrain": 2, "cache_features": 6,

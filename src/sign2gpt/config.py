@@ -65,8 +65,12 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 
 def _resolve(node: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow local `$ref`s ("#/definitions/a/properties/b") to the node they name."""
     while isinstance(node, Mapping) and "$ref" in node:
-        node = schema["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+        target: Any = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
     return node
 
 

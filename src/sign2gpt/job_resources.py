@@ -34,18 +34,18 @@ def job_threads(config: Mapping[str, Any], section: str | None = None, *, distri
     """CPUs a job of a torch stage uses and so asks for (`section`: the config section whose
     `num_workers` it runs; `distributed` False for a one-process stage that reads a training
     section's workers, as cache_features and evaluate do)."""
-    threads = int(config.get("threads", 2))
+    threads = int(config["threads"])
     if section is None:
         return threads
-    workers = int(config.get(section, {}).get("num_workers", 0))
-    gpus = int(config.get("gpus", 0) or 0)
+    workers = int(config[section]["num_workers"])
+    gpus = int(config["gpus"])
     ranks = gpus if distributed and section in DDP_STAGES and gpus > 1 else 1
     return max(threads, ranks * (workers + 1))
 
 
 def stage_gpus(config: Mapping[str, Any], stage: str) -> int:
     """GPUs a stage uses: `gpus` for the DDP stages, at most one for the others."""
-    gpus = int(config.get("gpus", 0) or 0)
+    gpus = int(config["gpus"])
     return gpus if stage in DDP_STAGES else min(gpus, 1)
 
 
@@ -59,7 +59,7 @@ def gpu_request(config: Mapping[str, Any], stage: str, *, one_machine: bool, dec
 
 def check_declared_gpus(config: Mapping[str, Any], declared: int | None) -> None:
     """On one machine, a run with `gpus` > 0 must declare at least that many GPUs."""
-    gpus = int(config.get("gpus", 0) or 0)
+    gpus = int(config["gpus"])
     if not gpus:
         return
     if declared is None:

@@ -81,16 +81,15 @@ def export_model(run: str | os.PathLike, out_dir: str | os.PathLike, *, variant:
             "base_models": base_refs,
             "spatial": {k: v for k, v in settings["spatial"].items() if k not in ("pretrained", "pretrain")},
             "encoder": settings["encoder"], "lora": settings["lora"],
-            "preprocessing": {"decode_stride": int(settings["decode"].get("stride", 1)),
-                              "decode_size": settings["decode"].get("size"),
-                              "frame_stride": int(settings["frames"].get("frame_stride", 2)),
-                              "max_frames": settings["frames"].get("max_frames"),
+            "preprocessing": {"decode_stride": int(settings["decode"]["stride"]),
+                              "decode_size": settings["decode"]["size"],
+                              "frame_stride": int(settings["frames"]["frame_stride"]),
+                              "max_frames": settings["frames"]["max_frames"],
                               "image_size": int(settings["spatial"]["image_size"]),
                               "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-            "decoding": {"beam": int(settings["evaluate"].get("beam", 4)),
-                         "max_tokens": int(settings["evaluate"].get("max_tokens", 64))},
-            "evaluation": {k: settings["evaluate"][k] for k in ("lowercase", "strip_final_period")
-                           if k in settings["evaluate"]},
+            "decoding": {"beam": int(settings["evaluate"]["beam"]),
+                         "max_tokens": int(settings["evaluate"]["max_tokens"])},
+            "evaluation": {k: settings["evaluate"][k] for k in ("lowercase", "strip_final_period")},
             "weights": {"tensors": len(tensors), "parameters": int(sum(t.numel() for t in tensors.values())),
                         "left_to_base_models": sorted(bases)},
             "pseudo_gloss_vocabulary": vocab,
@@ -234,6 +233,6 @@ def load_model_folder(folder: str | os.PathLike, *, device: str = "cpu"):
     settings = {"variant": variant, "language": config["language"], "seed": config["seed"], "spatial": spatial,
                 "decode": {"stride": pre["decode_stride"], "size": pre["decode_size"]},
                 "frames": {"frame_stride": pre["frame_stride"], "max_frames": pre["max_frames"]},
-                "evaluate": {**dec, **config.get("evaluation", {})}}
+                "evaluate": {**dec, **config["evaluation"]}}
     log.info("loaded model folder %s (%s)", folder, variant)
     return VideoTranslator(model.to(dev), tokenizer, settings, dev)

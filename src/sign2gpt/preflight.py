@@ -45,14 +45,14 @@ def _dataset(ds: Mapping[str, Any]) -> list[Missing]:
     elif kind == "csldaily":
         needed = [root / CSL_SPLIT_FILE, root / CSL_PICKLE, root / CSL_FRAMES]
     else:  # folder
-        needed = [root / ds.get("index", "index.csv")]
+        needed = [root / ds["index"]]
     return [Missing(f"dataset.root ({kind})", str(p),
                     "not in the dataset folder: is dataset.root the release's top folder?")
             for p in needed if not p.exists()]
 
 
 def _spacy(cfg: Mapping[str, Any]) -> list[Missing]:
-    name = cfg.get("pipeline", "offline")
+    name = cfg["pipeline"]
     if name == "offline" or (Path(name) / "config.cfg").is_file():
         return []
     if Path(name).is_dir() or "/" in name or os.sep in name:
@@ -66,7 +66,7 @@ def _spacy(cfg: Mapping[str, Any]) -> list[Missing]:
 
 
 def _fasttext(cfg: Mapping[str, Any], language: str) -> list[Missing]:
-    path = cfg.get("fasttext")
+    path = cfg["fasttext"]
     if not path or (Path(path).is_file() and os.path.getsize(path) > 0):
         return []
     return [Missing("prototypes.fasttext", str(path),
@@ -100,7 +100,7 @@ def _model(key: str, name: str | None) -> list[Missing]:
 
 
 def _gpus(config: Mapping[str, Any]) -> list[Missing]:
-    gpus, device = int(config.get("gpus", 0) or 0), config.get("device", "auto")
+    gpus, device = int(config["gpus"]), config["device"]
     if not gpus and device != "cuda":
         return []
     import torch

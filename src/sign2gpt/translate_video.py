@@ -113,7 +113,7 @@ def read_inference_settings(folder: str | os.PathLike) -> dict[str, Any]:
     evaluated = folder.parent / f"eval-{s['variant']}" / "metrics.json"  # decode as the reported scores did
     if evaluated.is_file():
         e = read_json(evaluated)
-        s["evaluate"] = {**s.get("evaluate", {}), "beam": e["beam"], "max_tokens": e["max_tokens"]}
+        s["evaluate"] = {**s["evaluate"], "beam": e["beam"], "max_tokens": e["max_tokens"]}
     return s
 
 
@@ -153,13 +153,13 @@ class VideoTranslator:
     @torch.no_grad()
     def translate(self, video: str | Path, *, beam: int | None = None) -> str:
         s = self.settings
-        decode = s.get("decode", {})
-        frames = read_frames(video, stride=int(decode.get("stride", 1)), size=decode.get("size"))
-        idx = sample_indices(len(frames), train=False, stride=int(s["frames"].get("frame_stride", 2)),
-                             max_frames=s["frames"].get("max_frames"), store_stride=int(decode.get("stride", 1)))
+        decode, sampling = s["decode"], s["frames"]  # as the run decoded and sampled its videos
+        frames = read_frames(video, stride=int(decode["stride"]), size=decode["size"])
+        idx = sample_indices(len(frames), train=False, stride=int(sampling["frame_stride"]),
+                             max_frames=sampling["max_frames"], store_stride=int(decode["stride"]))
         clip = eval_transform(frames[idx], int(s["spatial"]["image_size"]))  # [T, 3, S, S]
         memory, mask = self.model.encode({"frames": clip, "lengths": [clip.shape[0]]})
         seq = beam_search(self.model.lm, memory, mask, bos_id=self.start_id, eos_id=int(self.tokenizer.eos_token_id),
-                          pad_id=int(self.tokenizer.pad_token_id), beam=int(beam or s["evaluate"].get("beam", 4)),
-                          max_len=int(s["evaluate"].get("max_tokens", 64)))[0]
+                          pad_id=int(self.tokenizer.pad_token_id), beam=int(beam or s["evaluate"]["beam"]),
+                          max_len=int(s["evaluate"]["max_tokens"]))[0]
         return self.tokenizer.decode(seq, skip_special_tokens=True).strip()

@@ -115,8 +115,8 @@ def spatial_input():
     """The backbone: the dir spatial_pretrain makes, a local pretrained dir, or nothing (a hub
     name, or a backbone built from spatial.config with random weights)."""
     sp = config["spatial"]
-    made = not sp.get("pretrained") and sp.get("pretrain")
-    return model_input(sp.get("pretrained"), rules.spatial_pretrain.output[0] if made else None)
+    made = not sp["pretrained"] and sp.get("pretrain")
+    return model_input(sp["pretrained"], rules.spatial_pretrain.output[0] if made else None)
 
 
 def spatial_param(wildcards, input):
@@ -144,9 +144,12 @@ def section_params(section, *drop):
 
 
 def frame_params(training):
-    """The frame sampling (and, for training, augmentation) settings, from `pretrain:`."""
-    keys = FRAME_SAMPLING + (AUGMENTATION if training else ())
-    return {k: config["pretrain"][k] for k in keys if k in config["pretrain"]}
+    """The `frames:` settings a stage reads: the sampling, and for training the augmentation. A
+    stage that draws no augmentation gets it switched off, so changing it reruns no such stage."""
+    off = {k: False for k in AUGMENTATION}
+    return {
+        k: config["frames"][k] if training or k not in AUGMENTATION else off[k] for k in FRAME_SAMPLING + AUGMENTATION
+    }
 
 
 def translate_train_params(wildcards):
@@ -176,12 +179,12 @@ def variant_inputs(wc, splits):
     inputs = {split: rules.prepare.output[split] for split in splits}
     for split in splits:
         if wc.variant == "z":
-            inputs[f"features_{split}"] = expand(rules.cache_features.output[0], seed=wc.seed, split=split)
+            inputs[f"features_{split}"] = rules.cache_features.output[0].format(seed=wc.seed, split=split)
         else:
             inputs[f"frames_{split}"] = frame_shards(split)
     inputs.update(lm=lm_input(), spatial=spatial_input())
     if wc.variant in ("pgp", "z"):
-        inputs["pretrained"] = expand(rules.pretrain.output.best, seed=wc.seed)
+        inputs["pretrained"] = rules.pretrain.output.best.format(seed=wc.seed)
     return inputs
 
 
@@ -191,6 +194,6 @@ def translate_inputs(wc):
 
 def evaluate_inputs(wc):
     return {
-        "checkpoint": expand(rules.translate.output.best, seed=wc.seed, variant=wc.variant),
+        "checkpoint": rules.translate.output.best.format(seed=wc.seed, variant=wc.variant),
         **variant_inputs(wc, ("dev", "test")),
     }

@@ -14,7 +14,7 @@ if config["dataset"]["kind"] == "synthetic":
             f"{BENCH}/synthetic_corpus.tsv"
         conda:
             f"{ENVS}/data.yaml"
-        threads: config["synthetic"].get("workers", 1)  # one CPU per rendering process
+        threads: config["synthetic"]["workers"]  # one CPU per rendering process
         resources:
             **job_memory_and_time("synthetic_corpus"),
         params:
@@ -41,8 +41,8 @@ rule prepare:
     params:
         kind=config["dataset"]["kind"],
         root=corpus_root,
-        index=config["dataset"].get("index", "index.csv"),
-        skip_bad_items=config["dataset"].get("skip_bad_items", False),
+        index=config["dataset"]["index"],
+        skip_bad_items=config["dataset"]["skip_bad_items"],
     script:
         "../scripts/prepare.py"
 
@@ -59,12 +59,12 @@ rule decode:
         f"{BENCH}/decode/{{split}}-shard{{shard}}.tsv"
     conda:
         f"{ENVS}/data.yaml"
-    threads: config["decode"].get("threads", 1)
+    threads: config["decode"]["threads"]
     resources:
         **job_memory_and_time("decode"),
     params:
         decode=config["decode"],
         num_shards=len(SHARDS),
-        skip_bad_items=config["dataset"].get("skip_bad_items", False),
+        skip_bad_items=config["dataset"]["skip_bad_items"],
     script:
         "../scripts/decode.py"

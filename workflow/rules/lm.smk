@@ -23,6 +23,6 @@ if not config["lm"]["pretrained"]:
         params:
             vocab_size=config["lm"]["vocab_size"],
             config=config["lm"]["config"],
-            pretrain=config["lm"].get("pretrain", {}),
+            pretrain=config["lm"]["pretrain"],
         script:
             "../scripts/lm_pretrain.py"

@@ -2,7 +2,7 @@
 # Embedded default: first the workflow makes its own pretrained backbone (self-supervised, from the
 # unlabelled training frames), saved with save_pretrained, as the presets load facebook/dinov2-small.
 
-if not config["spatial"].get("pretrained") and config["spatial"].get("pretrain"):
+if not config["spatial"]["pretrained"] and config["spatial"].get("pretrain"):
 
     rule spatial_pretrain:
         """Time-contrastive self-supervised pretraining of the spatial backbone."""
@@ -53,7 +53,8 @@ rule pretrain:
     params:
         spatial=spatial_param,
         encoder=config["encoder"],
-        head=config.get("pgp_head", {}),
+        head=config["pgp_head"],
+        frames=frame_params(training=True),
         train=section_params("pretrain"),
         language=config["dataset"]["language"],
     script:
@@ -82,7 +83,6 @@ rule cache_features:
     params:
         spatial=spatial_param,
         encoder=config["encoder"],
-        max_frames=config["pretrain"].get("max_frames", 256),
-        frame_stride=config["pretrain"].get("frame_stride", 2),
+        frames=frame_params(training=False),
     script:
         "../scripts/cache_features.py"

@@ -42,7 +42,7 @@ if not config["prototypes"]["fasttext"]:
         params:
             language=config["dataset"]["language"],
             dim=config["prototypes"]["dim"],
-            train=config["prototypes"].get("train", {}),
+            train=config["prototypes"]["train"],
         script:
             "../scripts/fasttext.py"
 

@@ -10,6 +10,6 @@ with run_stage(snakemake) as smk:  # noqa: F821
         language=smk.params.language,
         evaluate=dict(smk.params.evaluate),
         out_metrics=smk.output.metrics,
-        device=smk.config.get("device", "auto"),
-        precision=smk.config.get("precision", "auto"),
+        device=smk.config["device"],
+        precision=smk.config["precision"],
     )

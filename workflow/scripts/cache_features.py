@@ -11,8 +11,8 @@ with run_stage(snakemake) as smk:  # noqa: F821
         out_path=smk.output[0],
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
-        frames_cfg={"frame_stride": smk.params.frame_stride, "max_frames": smk.params.max_frames},
-        num_workers=int(smk.config["pretrain"].get("num_workers", 0)),  # speed only: not a param
-        device=smk.config.get("device", "auto"),
-        precision=smk.config.get("precision", "auto"),
+        frames_cfg=dict(smk.params.frames),
+        num_workers=smk.config["pretrain"]["num_workers"],  # speed only: not a param
+        device=smk.config["device"],
+        precision=smk.config["precision"],
     )

@@ -14,7 +14,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         stride=cfg["stride"],
         size=cfg["size"],
         storage=cfg["storage"],
-        jpeg_quality=cfg.get("jpeg_quality", 90),
+        jpeg_quality=cfg["jpeg_quality"],
         skip_bad_items=smk.params.skip_bad_items,
         threads=job_cpus(smk.threads) or 1,
     )

@@ -15,7 +15,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         encoder=dict(smk.params.encoder),
         frames_cfg=dict(smk.params.frames),
         train={**smk.params.train,
-               "num_workers": smk.config["translate"].get("num_workers", 0)},  # not a param: reruns nothing
+               "num_workers": smk.config["translate"]["num_workers"]},  # not a param: reruns nothing
         evaluate=dict(smk.params.evaluate),
         language=smk.params.language,
         out_metrics=smk.output.metrics,
@@ -24,6 +24,6 @@ with run_stage(snakemake) as smk:  # noqa: F821
         frames={s: list(smk.input[f"frames_{s}"]) for s in splits} if variant != "z" else None,
         features={s: smk.input[f"features_{s}"] for s in splits} if variant == "z" else None,
         pretrained=smk.input.get("pretrained"),
-        device=smk.config.get("device", "auto"),
-        precision=smk.config.get("precision", "auto"),
+        device=smk.config["device"],
+        precision=smk.config["precision"],
     )

@@ -12,9 +12,9 @@ with run_stage(snakemake) as smk:  # noqa: F821
         smk.output[0],
         vocab_size=smk.params.vocab_size,
         config=dict(smk.params.config),
-        epochs=p.get("epochs", 30),
-        batch_size=p.get("batch_size", 32),
-        lr=p.get("lr", 2e-3),
-        seed=p.get("seed", 0),
+        epochs=p["epochs"],
+        batch_size=p["batch_size"],
+        lr=p["lr"],
+        seed=p["seed"],
         threads=smk.threads,
     )

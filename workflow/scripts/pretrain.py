@@ -16,11 +16,11 @@ with run_stage(snakemake) as smk:  # noqa: F821
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
         head=dict(smk.params.head),
+        frames_cfg=dict(smk.params.frames),
         # loader workers and kept maps change no result: from the config, not params (nothing reruns)
-        train={**smk.params.train, **{k: smk.config["pretrain"][k] for k in ("num_workers", "localization_examples")
-                                      if k in smk.config["pretrain"]}},
+        train={**smk.params.train, **{k: smk.config["pretrain"][k] for k in ("num_workers", "localization_examples")}},
         seed=int(smk.wildcards.seed),
-        device=smk.config.get("device", "auto"),
-        precision=smk.config.get("precision", "auto"),
+        device=smk.config["device"],
+        precision=smk.config["precision"],
     )
-    launch("sign2gpt.training.pretrain:run_pretrain", kwargs, nproc=int(smk.config.get("gpus", 0) or 1))
+    launch("sign2gpt.training.pretrain:run_pretrain", kwargs, nproc=smk.config["gpus"] or 1)

@@ -11,6 +11,6 @@ with run_stage(snakemake) as smk:  # noqa: F821
         smk.output[0],
         spatial=spatial,
         settings=dict(spatial["pretrain"]),
-        device=smk.config.get("device", "auto"),
+        device=smk.config["device"],
         threads=smk.threads,
     )

@@ -22,6 +22,6 @@ if __name__ == "__main__":
             transition_frames=tuple(cfg["transition_frames"]),
             noise=cfg["noise"],
             seed=cfg["seed"],
-            from_csv=cfg.get("from_csv"),
-            workers=cfg.get("workers", 1),
+            from_csv=cfg["from_csv"],
+            workers=cfg["workers"],
         )

@@ -17,17 +17,17 @@ with run_stage(snakemake) as smk:  # noqa: F821
         encoder=dict(smk.params.encoder),
         frames_cfg=dict(smk.params.frames),
         train={**smk.params.train,
-               "num_workers": smk.config["translate"].get("num_workers", 0)},  # not a param: reruns nothing
+               "num_workers": smk.config["translate"]["num_workers"]},  # not a param: reruns nothing
         evaluate=dict(smk.params.evaluate),
         language=smk.params.language,
         seed=int(smk.wildcards.seed),
         pretrained=smk.input.get("pretrained"),
         decode=dict(smk.params.decode),
-        device=smk.config.get("device", "auto"),
-        precision=smk.config.get("precision", "auto"),
+        device=smk.config["device"],
+        precision=smk.config["precision"],
     )
     if variant == "z":
         kwargs["features"] = {"train": smk.input.features_train, "dev": smk.input.features_dev}
     else:
         kwargs["frames"] = list(smk.input.frames_train) + list(smk.input.frames_dev)
-    launch("sign2gpt.training.translate:run_translate", kwargs, nproc=int(smk.config.get("gpus", 0) or 1))
+    launch("sign2gpt.training.translate:run_translate", kwargs, nproc=smk.config["gpus"] or 1)

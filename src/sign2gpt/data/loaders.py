@@ -13,12 +13,14 @@ from sign2gpt.data.dataset import SignDataset, make_loader
 from sign2gpt.data.feature_cache import FeatureCache, FeatureDataset, collate_features, file_sha256
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
+from sign2gpt.errors import ConfigError
+from sign2gpt.settings import FrameSettings
 
 
 def make_split_loader(
     variant: str, manifest: str, *, train: bool, batch_size: int, seed: int, frames: list[str] | None = None,
     features: str | None = None, pretrained: str | None = None, spatial: Mapping[str, Any] | None = None,
-    frames_cfg: Mapping[str, Any] | None = None, distributed: bool = False, num_workers: int = 0,
+    frames_cfg: Mapping[str, Any] | FrameSettings | None = None, distributed: bool = False, num_workers: int = 0,
     device: torch.device | str | None = None,
 ):
     """A loader of videos (frames) or of cached features for one split, as the variant needs."""
@@ -27,10 +29,12 @@ def make_split_loader(
         cache = FeatureCache(features, checkpoint_sha256=file_sha256(pretrained), manifest_sha256=file_sha256(manifest))
         dataset = FeatureDataset(samples, cache)
         return make_loader(dataset, batch_size, train, 0, distributed, seed=seed, collate_fn=collate_features)
-    frames_cfg = frames_cfg or {}
+    if frames_cfg is None:
+        raise ConfigError(f"the {variant} variant reads frames: it needs the `frames:` settings")
+    frames_cfg = FrameSettings.from_config(frames_cfg)
     dataset = SignDataset(
         samples, FrameStore(frames), train=train, image_size=spatial["image_size"],
-        stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"), seed=seed,
-        augment_cfg={"enabled": frames_cfg.get("augment", True), "hflip": frames_cfg.get("hflip", True)},
+        stride=frames_cfg.frame_stride, max_frames=frames_cfg.max_frames, seed=seed,
+        augment_cfg=frames_cfg.augment_config(),
     )
     return make_loader(dataset, batch_size, train, num_workers, distributed, seed=seed, device=device)

@@ -29,20 +29,17 @@ from sign2gpt.models.build import build_translator
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.translator import start_token_id
 from sign2gpt.precision import select_precision
+from sign2gpt.settings import EvaluateSettings, FrameSettings, ScoringSettings
 from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 SPLITS = ("dev", "test")
 
 
-def _conventions(evaluate: Mapping[str, Any]) -> dict[str, bool]:
-    return {"lowercase": bool(evaluate.get("lowercase", False)),
-            "strip_final_period": bool(evaluate.get("strip_final_period", True))}
-
-
 def score_splits(
     name: str, hyps_by_split: Mapping[str, Mapping[str, str]], manifests: Mapping[str, str], *, language: str,
-    evaluate: Mapping[str, Any], out_hyps: Mapping[str, str] | None = None, extra: Mapping | None = None,
+    evaluate: Mapping[str, Any] | ScoringSettings, out_hyps: Mapping[str, str] | None = None,
+    extra: Mapping | None = None,
 ) -> dict[str, Any]:
     """Score each split's hypotheses against the manifest texts; optionally write them side by side."""
     result: dict[str, Any] = {"variant": name, **(extra or {}), "splits": {}}
@@ -50,7 +47,7 @@ def score_splits(
         samples = read_manifest(manifests[split])
         refs = {s.id: s.text for s in samples}
         ids = [s.id for s in samples]
-        conv = _conventions(evaluate)
+        conv = ScoringSettings.from_config(evaluate).conventions()
         hyp_list, ref_list = [hyps[i] for i in ids], [refs[i] for i in ids]
         s = result["splits"][split] = score(hyp_list, ref_list, language, **conv)
         # the other final-period choice beside it: the official code scores the text as it is
@@ -77,9 +74,9 @@ def run_evaluate(
     lm: str,
     spatial: Mapping[str, Any],
     encoder: Mapping[str, Any],
-    frames_cfg: Mapping[str, Any],
+    frames_cfg: Mapping[str, Any] | FrameSettings | None,
     train: Mapping[str, Any],
-    evaluate: Mapping[str, Any],
+    evaluate: Mapping[str, Any] | EvaluateSettings,
     language: str,
     out_metrics: str,
     out_hyps: Mapping[str, str],
@@ -91,17 +88,21 @@ def run_evaluate(
     precision: str = "auto",
 ) -> dict[str, Any]:
     """Beam search (width `evaluate.beam`) on dev and test with the selected checkpoint, in the
-    precision training's dev evaluation used."""
+    precision training's dev evaluation used.
+
+    train: what evaluation reads of `translate:` (the adapters' `lora`, `batch_size`, `num_workers`);
+    frames_cfg: the `frames:` section (None for z); evaluate: the `evaluate:` section."""
+    settings = EvaluateSettings.from_config(evaluate)
     seed_everything(seed)
     dev = resolve_device(device)
     prec = select_precision(dev, precision)
-    model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.get("lora", {}),
-                                       device=dev, pretrained=pretrained, freeze_sign=train.get("freeze_sign", False),
+    model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train["lora"],
+                                       device=dev, pretrained=pretrained, freeze_sign=False,  # nothing trains here
                                        lm_dtype=prec.lm_dtype)
     state = load_checkpoint(checkpoint, model, restore_rng=False)
     start_id = start_token_id(model.lm.lm, tokenizer)
-    beam, max_tokens = int(evaluate.get("beam", 4)), int(evaluate.get("max_tokens", 64))
-    workers = int(train.get("num_workers", 0)) if variant != "z" else 0  # cached features: read here
+    beam, max_tokens = settings.beam, settings.max_tokens
+    workers = int(train["num_workers"]) if variant != "z" else 0  # cached features: read here
     reserve_for_workers(workers)
     log.info("evaluate %s on %s, %d loader workers", variant, dev, workers)
     hyps = {}
@@ -119,7 +120,7 @@ def run_evaluate(
              "selected_value": state["best_metric"], "beam": beam, "max_tokens": max_tokens,
              "gates": model.lm.gate_values().tolist(), "precision": prec.name,
              "train_precision": state["extra"]["trainer"].get("precision", "not recorded")}
-    result = score_splits(variant, hyps, manifests, language=language, evaluate=evaluate, out_hyps=out_hyps,
+    result = score_splits(variant, hyps, manifests, language=language, evaluate=settings, out_hyps=out_hyps,
                           extra=extra)
     write_json(out_metrics, result)
     return result
@@ -127,7 +128,8 @@ def run_evaluate(
 
 @torch.no_grad()
 def run_baselines(
-    *, manifests: Mapping[str, str], lm: str, language: str, evaluate: Mapping[str, Any], out_metrics: str,
+    *, manifests: Mapping[str, str], lm: str, language: str, evaluate: Mapping[str, Any] | EvaluateSettings,
+    out_metrics: str,
     device: str = "auto", precision: str = "auto",
 ) -> dict[str, Any]:
     """Two reference rows that show whether a model learned from the video at all.
@@ -135,6 +137,7 @@ def run_baselines(
     `text-only baseline`: the most frequent training sentence for every video.
     `gates shut (no sign input)`: the frozen LM with fresh adapters (all gates 0), beam search.
     """
+    evaluate = EvaluateSettings.from_config(evaluate)
     train_texts = [s.text for s in read_manifest(manifests["train"])]
     most_common, count = collections.Counter(train_texts).most_common(1)[0]
     log.info("most frequent training sentence (%d×): %s", count, most_common)
@@ -147,8 +150,8 @@ def run_baselines(
     start_id = start_token_id(lm_model, tokenizer)
     memory, memory_mask = torch.zeros(1, 1, 2, device=dev), torch.ones(1, 1, dtype=torch.bool, device=dev)
     seq = beam_search(shut, memory, memory_mask, bos_id=start_id, eos_id=int(tokenizer.eos_token_id),
-                      pad_id=int(tokenizer.pad_token_id), beam=int(evaluate.get("beam", 4)),
-                      max_len=int(evaluate.get("max_tokens", 64)))[0]
+                      pad_id=int(tokenizer.pad_token_id), beam=evaluate.beam,
+                      max_len=evaluate.max_tokens)[0]
     lm_sentence = tokenizer.decode(seq, skip_special_tokens=True).strip()
     log.info("frozen LM with gates shut says: %s", lm_sentence)
     gates_shut = {split: {i: lm_sentence for i in ids} for split, ids in split_ids.items()}

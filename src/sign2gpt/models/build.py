@@ -45,7 +45,6 @@ def build_translator(
         if freeze_sign:
             sign_model.requires_grad_(False)
         sign_model.to(device)
-    adapted = SignConditionedLM(lm_model, memory_dim, lora_r=int(lora.get("r", 4)),
-                                lora_alpha=float(lora.get("alpha", 4)),
-                                lora_dropout=float(lora.get("dropout", 0.1)))
+    adapted = SignConditionedLM(lm_model, memory_dim, lora_r=int(lora["r"]), lora_alpha=float(lora["alpha"]),
+                                lora_dropout=float(lora["dropout"]))
     return SignTranslator(sign_model, adapted).to(device), tokenizer

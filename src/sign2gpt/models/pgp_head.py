@@ -58,14 +58,14 @@ class PseudoGlossHead(nn.Module):
 
     @classmethod
     def from_config(cls, in_dim: int, prototypes: torch.Tensor, cfg: Mapping[str, Any]) -> PseudoGlossHead:
-        """Build from the yaml `pgp_head:` section."""
+        """Build from the yaml `pgp_head:` section (every key; config.yaml sets them)."""
         return cls(
             in_dim,
             prototypes,
-            dropout=float(cfg.get("dropout", 0.2)),
-            tau_init=float(cfg.get("tau_init", 0.1)),
-            learnable_tau=bool(cfg.get("learnable_tau", True)),
-            loss_weight=float(cfg.get("loss_weight", 10.0)),
+            dropout=float(cfg["dropout"]),
+            tau_init=float(cfg["tau_init"]),
+            learnable_tau=bool(cfg["learnable_tau"]),
+            loss_weight=float(cfg["loss_weight"]),
         )
 
     def similarity(self, z: torch.Tensor) -> torch.Tensor:

@@ -188,20 +188,21 @@ class SignEncoder(nn.Module):
 
     @classmethod
     def from_config(cls, in_dim: int, cfg: Mapping[str, Any], **overrides: Any) -> SignEncoder:
-        """Build from the yaml `encoder:` section."""
+        """Build from the yaml `encoder:` section (every key; config.yaml sets them)."""
         kwargs: dict[str, Any] = dict(
-            dim=int(cfg.get("dim", 512)),
-            heads=int(cfg.get("heads", 8)),
-            layers=list(cfg.get("layers", (2, 2))),
-            window=int(cfg.get("window", 7)),
-            mlp_ratio=float(cfg.get("mlp_ratio", 4)),
-            dropout=float(cfg.get("dropout", 0.1)),
-            drop_path=float(cfg.get("drop_path", 0.1)),
-            layerscale_init=float(cfg.get("layerscale_init", 1e-5)),
+            dim=int(cfg["dim"]),
+            heads=int(cfg["heads"]),
+            layers=list(cfg["layers"]),
+            window=int(cfg["window"]),
+            mlp_ratio=float(cfg["mlp_ratio"]),
+            dropout=float(cfg["dropout"]),
+            drop_path=float(cfg["drop_path"]),
+            layerscale_init=float(cfg["layerscale_init"]),
+            zero_pad_before_pool=bool(cfg["zero_pad_before_pool"]),
+            pool_mask=cfg["pool_mask"],
+            attention=cfg["attention"],
+            checkpointing=bool(cfg["checkpointing"]),
         )
-        for key in ("zero_pad_before_pool", "pool_mask", "attention", "checkpointing"):
-            if key in cfg:
-                kwargs[key] = cfg[key]
         kwargs.update(overrides)
         return cls(in_dim, **kwargs)
 

@@ -44,7 +44,7 @@ def build_sign_model(
     spatial_cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any], *, allow_download: bool = False
 ) -> SignModel:
     """The spatial model projects straight to the encoder width, so the encoder input is the identity."""
-    dim = int(encoder_cfg.get("dim", 512))
+    dim = int(encoder_cfg["dim"])
     spatial = SpatialModel.from_config(spatial_cfg, out_dim=dim, allow_download=allow_download)
     encoder = SignEncoder.from_config(dim, encoder_cfg)
     return SignModel(spatial, encoder)

@@ -170,14 +170,11 @@ class SpatialModel(nn.Module):
         self.proj = nn.Linear(self.hidden_size, out_dim)
         self.bn = nn.BatchNorm1d(out_dim)
         if tune == "lora":
-            lora = dict(lora or {})
-            add_lora(
-                backbone,
-                layers=int(lora.get("layers", 3)),
-                r=int(lora.get("r", 4)),
-                alpha=float(lora.get("alpha", 4)),
-                dropout=float(lora.get("dropout", 0.1)),
-            )
+            missing = [k for k in ("layers", "r", "alpha", "dropout") if k not in (lora or {})]
+            if missing:
+                raise ConfigError(f"spatial.lora: tune: lora needs layers, r, alpha and dropout (missing {missing})")
+            add_lora(backbone, layers=int(lora["layers"]), r=int(lora["r"]), alpha=float(lora["alpha"]),
+                     dropout=float(lora["dropout"]))
         if tune != "full":
             for name, p in self.backbone.named_parameters():
                 p.requires_grad_(tune == "lora" and "lora_" in name)
@@ -197,16 +194,17 @@ class SpatialModel(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], out_dim: int, *, allow_download: bool = False) -> SpatialModel:
-        """Build from the yaml `spatial:` section (pretrained, config, tune, lora, optional chunk_size)."""
-        backbone = build_backbone(cfg.get("pretrained"), cfg.get("config"), allow_download=allow_download)
+        """Build from the yaml `spatial:` section (config.yaml sets every key; `config` is read only
+        without `pretrained`, `lora` only with tune: lora)."""
+        backbone = build_backbone(cfg["pretrained"], cfg.get("config"), allow_download=allow_download)
         return cls(
             backbone,
             out_dim,
-            tune=cfg.get("tune", "full"),
+            tune=cfg["tune"],
             lora=cfg.get("lora"),
-            chunk_size=cfg.get("chunk_size"),
-            pooling=cfg.get("pooling"),
-            checkpointing=bool(cfg.get("checkpointing", False)),
+            chunk_size=cfg["chunk_size"],
+            pooling=cfg["pooling"],
+            checkpointing=bool(cfg["checkpointing"]),
         )
 
     def num_trainable(self) -> int:

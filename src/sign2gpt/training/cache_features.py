@@ -22,6 +22,7 @@ from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.precision import select_precision
+from sign2gpt.settings import FrameSettings
 from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,13 @@ def run_cache_features(
     out_path: str,
     spatial: Mapping[str, Any],
     encoder: Mapping[str, Any],
-    frames_cfg: Mapping[str, Any],
+    frames_cfg: Mapping[str, Any] | FrameSettings,
     batch_size: int = 8,
     num_workers: int = 0,
     device: str = "auto",
     precision: str = "auto",
 ) -> int:
+    frames_cfg = FrameSettings.from_config(frames_cfg)
     seed_everything(0)
     dev = resolve_device(device)
     prec = select_precision(dev, precision)
@@ -49,7 +51,7 @@ def run_cache_features(
     model.to(dev).eval()
     samples = read_manifest(manifest)
     dataset = SignDataset(samples, FrameStore(frames), train=False, image_size=spatial["image_size"],
-                          stride=frames_cfg.get("frame_stride", 2), max_frames=frames_cfg.get("max_frames"))
+                          stride=frames_cfg.frame_stride, max_frames=frames_cfg.max_frames)
     reserve_for_workers(num_workers)
     loader = make_loader(dataset, batch_size, False, num_workers, device=dev)
     log.info("cache features of %d videos on %s, %d loader workers", len(samples), dev, num_workers)

@@ -8,6 +8,7 @@ gloss segments (synthetic data) and a few dev videos are exported for the Figure
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ from sign2gpt.io import write_json
 from sign2gpt.models.pgp_head import PseudoGlossHead
 from sign2gpt.models.sign_model import SignModel, build_sign_model
 from sign2gpt.precision import select_precision
+from sign2gpt.settings import FrameSettings, PretrainSettings
 from sign2gpt.text.prototypes import load_prototypes
 from sign2gpt.text.vocab_file import PseudoGlossVocab
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
@@ -51,10 +53,10 @@ class PretrainModel(nn.Module):
         return scores, E, mask
 
 
-def _frame_scale(train_cfg: Mapping[str, Any], store: FrameStore, sign_model: SignModel) -> float:
+def _frame_scale(frames_cfg: FrameSettings, store: FrameStore, sign_model: SignModel) -> float:
     """Source frames per encoder output step (eval sampling stride × store stride × down-sampling)."""
-    store_stride = int(store.meta.get("stride", 1))
-    stride = max(int(train_cfg.get("frame_stride", 2)), store_stride)
+    store_stride = int(store.meta.get("stride", 1))  # stores written before the stride was recorded: 1
+    stride = max(int(frames_cfg.frame_stride), store_stride)
     return float(stride * sign_model.encoder.downsample_factor)
 
 
@@ -113,16 +115,21 @@ def run_pretrain(
     spatial: Mapping[str, Any],
     encoder: Mapping[str, Any],
     head: Mapping[str, Any],
-    train: Mapping[str, Any],
+    frames_cfg: Mapping[str, Any] | FrameSettings,
+    train: Mapping[str, Any] | PretrainSettings,
     seed: int,
     device: str = "auto",
     precision: str = "auto",
 ) -> dict[str, Any]:
-    """Train stage 1; writes best/last checkpoints, metrics.csv/json and localization.json in out_dir."""
+    """Train stage 1; writes best/last checkpoints, metrics.csv/json and localization.json in out_dir.
+
+    frames_cfg: the `frames:` section; train: the `pretrain:` section (or their settings objects)."""
+    frames_cfg, train = FrameSettings.from_config(frames_cfg), PretrainSettings.from_config(train)
     dist = init_distributed(device)
     seed_everything(seed + dist.rank)
     out = Path(out_dir)
-    fingerprint = config_fingerprint({"spatial": spatial, "encoder": encoder, "head": head, "train": train,
+    fingerprint = config_fingerprint({"spatial": spatial, "encoder": encoder, "head": head,
+                                      "train": train.fingerprint(), "frames": dataclasses.asdict(frames_cfg),
                                       "seed": seed,
                                       "inputs": [train_manifest, dev_manifest, pseudo_glosses, prototypes]})
     if is_main():
@@ -144,21 +151,19 @@ def run_pretrain(
              len(train_samples), len(dev_samples), num_classes, len(vocab.targets),
              sum(p.numel() for p in model.parameters() if p.requires_grad))
 
-    data_kw = dict(image_size=spatial["image_size"], stride=train.get("frame_stride", 2),
-                   max_frames=train.get("max_frames"), targets_fn=vocab.targets_for, seed=seed)
-    augment = {"enabled": train.get("augment", True), "hflip": train.get("hflip", True)}
-    train_ds = SignDataset(train_samples, store, train=True, augment_cfg=augment, **data_kw)
+    data_kw = dict(image_size=spatial["image_size"], stride=frames_cfg.frame_stride,
+                   max_frames=frames_cfg.max_frames, targets_fn=vocab.targets_for, seed=seed)
+    train_ds = SignDataset(train_samples, store, train=True, augment_cfg=frames_cfg.augment_config(), **data_kw)
     dev_ds = SignDataset(dev_samples, store, train=False, **data_kw)
-    workers = int(train.get("num_workers", 0))
+    workers = train.num_workers
     reserve_for_workers(workers)
-    train_loader = make_loader(train_ds, train["batch_size"], True, workers, dist.distributed, seed=seed,
+    train_loader = make_loader(train_ds, train.batch_size, True, workers, dist.distributed, seed=seed,
                                device=dist.device)
-    dev_loader = make_loader(dev_ds, train["batch_size"], False, workers, False, seed=seed, device=dist.device)
+    dev_loader = make_loader(dev_ds, train.batch_size, False, workers, False, seed=seed, device=dist.device)
 
-    optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001))
-    scheduler = build_scheduler(optimizer, epochs=train["epochs"], steps_per_epoch=len(train_loader),
-                                warmup_epochs=train.get("warmup_epochs", 5),
-                                min_lr_ratio=train.get("min_lr_ratio", 0.01))
+    optimizer = build_optimizer(model, train.lr, train.weight_decay)
+    scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=len(train_loader),
+                                warmup_epochs=train.warmup_epochs, min_lr_ratio=train.min_lr_ratio)
 
     def train_step(batch: dict[str, Any]) -> torch.Tensor:
         scores, _, _ = model(batch_frames(batch, dist.device), batch["lengths"])
@@ -180,9 +185,8 @@ def run_pretrain(
         return metrics
 
     trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out,
-                      epochs=train["epochs"],
-                      select_metric="dev_selection", clip_value=train.get("clip_value", 1.0),
-                      clip_norm=train.get("clip_norm", 1.0),
+                      epochs=train.epochs, select_metric="dev_selection", clip_value=train.clip_value,
+                      clip_norm=train.clip_norm,
                       extra={"fingerprint": fingerprint}, device=dist.device,
                       precision=select_precision(dist.device, precision))
     summary = trainer.fit()
@@ -190,8 +194,8 @@ def run_pretrain(
     if is_main():
         load_weights(out / "best.safetensors", core)
         by_id = {s.id: s for s in dev_samples}
-        loc = localization(core, dev_loader, by_id, vocab, _frame_scale(train, store, core.sign_model),
-                           examples=int(train.get("localization_examples", 4)), device=dist.device)
+        loc = localization(core, dev_loader, by_id, vocab, _frame_scale(frames_cfg, store, core.sign_model),
+                           examples=train.localization_examples, device=dist.device)
         loc["summary"] = summary
         write_json(out / "localization.json", loc)
         if loc["scores"]:

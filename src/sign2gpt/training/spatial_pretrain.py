@@ -49,10 +49,8 @@ from .optim import build_optimizer, build_scheduler
 log = logging.getLogger(__name__)
 
 STATS_FILE = "spatial_pretrain.json"
-DEFAULTS: dict[str, Any] = {
-    "epochs": 2, "videos": 16, "frames": 8, "max_offset": 2, "temperature": 0.1, "lr": 1.0e-3,
-    "weight_decay": 0.01, "warmup_epochs": 0.1, "projection_dim": 64, "seed": 0,
-}
+KEYS = ("epochs", "videos", "frames", "max_offset", "temperature", "lr", "weight_decay", "warmup_epochs",
+        "projection_dim", "seed")  # of `spatial.pretrain:`; config.yaml sets every one
 
 
 def sample_pairs(
@@ -100,7 +98,10 @@ class ContrastiveBackbone(nn.Module):
 
 
 def _settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    s = {**DEFAULTS, **settings}
+    missing = [k for k in KEYS if k not in settings]
+    if missing:
+        raise ConfigError(f"config section 'spatial.pretrain': missing key(s) {missing} (config.yaml sets every key)")
+    s = dict(settings)
     for key in ("epochs", "videos", "frames", "max_offset", "projection_dim"):
         if int(s[key]) < 1:
             raise ConfigError(f"spatial.pretrain.{key}: must be >= 1, got {s[key]}")

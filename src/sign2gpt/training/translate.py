@@ -9,6 +9,7 @@ beam-search BLEU-4 every `select_every` epochs (default) or teacher-forced BLEU-
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from sign2gpt.io import portable_path, write_json
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.translator import SignTranslator, encode_targets, start_token_id
 from sign2gpt.precision import select_precision
+from sign2gpt.settings import DecodingSettings, FrameSettings, TranslateSettings
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
@@ -43,15 +45,15 @@ def run_translate(
     out_dir: str,
     spatial: Mapping[str, Any],
     encoder: Mapping[str, Any],
-    frames_cfg: Mapping[str, Any],
-    train: Mapping[str, Any],
-    evaluate: Mapping[str, Any],
+    frames_cfg: Mapping[str, Any] | FrameSettings,
+    train: Mapping[str, Any] | TranslateSettings,
+    evaluate: Mapping[str, Any] | DecodingSettings,
     language: str,
     seed: int,
+    decode: Mapping[str, Any],
     frames: list[str] | None = None,
     features: Mapping[str, str] | None = None,
     pretrained: str | None = None,
-    decode: Mapping[str, Any] | None = None,
     device: str = "auto",
     precision: str = "auto",
 ) -> dict[str, Any]:
@@ -59,47 +61,46 @@ def run_translate(
 
     inference.json records everything `sign2gpt translate` needs to run the best checkpoint on a
     new video (model settings, frame decoding, the LM and the pretrained encoder it came from).
+    frames_cfg, train, evaluate: the `frames:`, `translate:` and `evaluate:` sections (or their
+    settings objects); decode: the `decode:` section, recorded for new videos.
     """
+    frames_cfg = FrameSettings.from_config(frames_cfg)
+    train, evaluate = TranslateSettings.for_variant(train, variant), DecodingSettings.from_config(evaluate)
     dist = init_distributed(device)
     seed_everything(seed + dist.rank)
     prec = select_precision(dist.device, precision)
     out = Path(out_dir)
     fingerprint = config_fingerprint({"variant": variant, "lm": lm, "spatial": spatial, "encoder": encoder,
-                                      "frames": frames_cfg, "train": train, "seed": seed,
+                                      "frames": dataclasses.asdict(frames_cfg), "train": train.fingerprint(),
+                                      "seed": seed,
                                       "pretrained": file_sha256(pretrained) if pretrained else None})
     if is_main():
         for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
             discard_stale_checkpoint(stale, fingerprint)
-    model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.get("lora", {}),
-                                       device=dist.device, pretrained=pretrained,
-                                       freeze_sign=train.get("freeze_sign", False),
+    model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.lora,
+                                       device=dist.device, pretrained=pretrained, freeze_sign=train.freeze_sign,
                                        lm_dtype=prec.lm_dtype)
     start_id = start_token_id(model.lm.lm, tokenizer)
     ddp = wrap_model(model, dist, find_unused_parameters=False) if dist.distributed else model
     core: SignTranslator = model
 
     loader_kw = dict(seed=seed, pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,
-                     num_workers=int(train.get("num_workers", 0)), device=dist.device)
+                     num_workers=train.num_workers, device=dist.device)
     if variant != "z":  # the z variant reads cached features in this process
         reserve_for_workers(loader_kw["num_workers"])
     features = features or {}
-    train_loader = make_split_loader(variant, train_manifest, train=True, batch_size=train["batch_size"], frames=frames,
+    train_loader = make_split_loader(variant, train_manifest, train=True, batch_size=train.batch_size, frames=frames,
                                      features=features.get("train"), distributed=dist.distributed, **loader_kw)
-    dev_loader = make_split_loader(variant, dev_manifest, train=False, batch_size=train["batch_size"], frames=frames,
+    dev_loader = make_split_loader(variant, dev_manifest, train=False, batch_size=train.batch_size, frames=frames,
                                    features=features.get("dev"), **loader_kw)
     references = {s.id: s.text for s in read_manifest(dev_manifest)}
-    epochs = int(train["z_epochs"] if variant == "z" else train["epochs"])
-    max_tokens = int(train.get("max_tokens", 64))
-    select_on = train.get("select_on", "beam_bleu4")
-    select_beam = int(train.get("select_beam", evaluate.get("beam", 4)))  # its own key: evaluate.beam retrains nothing
-    conv = {"lowercase": evaluate.get("lowercase", False),
-            "strip_final_period": evaluate.get("strip_final_period", True)}
+    epochs, max_tokens, select_on = train.epochs, train.max_tokens, train.select_on
+    select_beam = train.select_beam  # its own key: evaluate.beam retrains nothing
+    conv = evaluate.conventions()
 
-    optimizer = build_optimizer(model, train["lr"], train.get("weight_decay", 0.001),
-                                lr_scales={".gate": float(train.get("gate_lr_scale", 1.0))})
+    optimizer = build_optimizer(model, train.lr, train.weight_decay, lr_scales={".gate": float(train.gate_lr_scale)})
     scheduler = build_scheduler(optimizer, epochs=epochs, steps_per_epoch=len(train_loader),
-                                warmup_epochs=train.get("warmup_epochs", 5),
-                                min_lr_ratio=train.get("min_lr_ratio", 0.01))
+                                warmup_epochs=train.warmup_epochs, min_lr_ratio=train.min_lr_ratio)
 
     def train_step(batch: dict[str, Any]) -> torch.Tensor:
         ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=max_tokens)
@@ -108,8 +109,8 @@ def run_translate(
             logits = ddp(batch, ids[:, :-1], mask[:, :-1]).float()
             labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
             return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100,
-                                                     label_smoothing=train.get("label_smoothing", 0.1))
-        return core.loss(batch, ids, mask, label_smoothing=train.get("label_smoothing", 0.1))
+                                                     label_smoothing=train.label_smoothing)
+        return core.loss(batch, ids, mask, label_smoothing=train.label_smoothing)
 
     def run_eval() -> dict[str, float]:
         ids = list(references)
@@ -118,7 +119,7 @@ def run_translate(
         metrics = {"dev_tf_bleu4": tf_scores["bleu4"], "dev_tf_rouge_l": tf_scores["rouge_l"]}
         if select_on == "beam_bleu4":
             hyps = beam_translate(core, dev_loader, tokenizer, start_id=start_id, beam=select_beam,
-                                  max_tokens=int(evaluate.get("max_tokens", max_tokens)), desc="dev beam search")
+                                  max_tokens=evaluate.max_tokens, desc="dev beam search")
             s = score([hyps[i] for i in ids], [references[i] for i in ids], language, **conv, intervals=False)
             metrics.update({"dev_beam_bleu4": s["bleu4"], "dev_beam_rouge_l": s["rouge_l"]})
         metrics["gate_mean"] = float(core.lm.gate_values().mean())
@@ -126,8 +127,8 @@ def run_translate(
 
     trainer = Trainer(ddp, optimizer, scheduler, train_loader, train_step, run_eval, out_dir=out, epochs=epochs,
                       select_metric=f"dev_{select_on}",
-                      eval_every=int(train.get("select_every", 1)) if select_on == "beam_bleu4" else 1,
-                      clip_value=train.get("clip_value", 1.0), clip_norm=train.get("clip_norm", 1.0),
+                      eval_every=train.select_every if select_on == "beam_bleu4" else 1,
+                      clip_value=train.clip_value, clip_norm=train.clip_norm,
                       only_trainable=True,
                       extra={"fingerprint": fingerprint, "variant": variant, "lm": lm, "start_id": start_id},
                       device=dist.device, precision=prec)
@@ -139,9 +140,10 @@ def run_translate(
         write_json(out / "inference.json", {
             "variant": variant, "lm": local(lm), "pretrained": local(pretrained),
             "spatial": {**spatial, "pretrained": local(spatial.get("pretrained"))}, "encoder": dict(encoder),
-            "frames": dict(frames_cfg), "decode": dict(decode or {}),
-            "lora": dict(train.get("lora", {})), "freeze_sign": bool(train.get("freeze_sign", False)),
-            "evaluate": {**evaluate, "beam": select_beam}, "language": language, "seed": seed, "precision": prec.name,
+            "frames": dataclasses.asdict(frames_cfg), "decode": dict(decode),
+            "lora": dict(train.lora), "freeze_sign": bool(train.freeze_sign),
+            "evaluate": {**dataclasses.asdict(evaluate), "beam": select_beam}, "language": language, "seed": seed,
+            "precision": prec.name,
         })
     cleanup()
     return summary

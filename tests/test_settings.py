@@ -1,0 +1,146 @@
+"""One source of defaults: config.yaml holds every value, the schema describes and requires every key
+it always sets, and the stages read typed settings without fallbacks of their own."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sign2gpt.config import DEFAULT_CONFIG, SCHEMA_PATH, deep_merge, load_config, validate_config
+from sign2gpt.errors import ConfigError
+from sign2gpt.settings import (
+    DecodingSettings,
+    EvaluateSettings,
+    FrameSettings,
+    PretrainSettings,
+    ScoringSettings,
+    TranslateSettings,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
+# Receivers whose `.get(key, default)` reads a file from disk (a store's attributes, a checkpoint's
+# state, metrics or pseudo-gloss JSON), not the configuration; their keys may share a config key's name.
+STORED_DATA = {"store.meta", "meta", "state['extra']['trainer']", "data", "cols", "result", "loc", "m", "row"}
+
+
+def _resolve(node: dict) -> dict:
+    while "$ref" in node:
+        target = SCHEMA
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _properties(node: dict, path: str = ""):
+    """(dotted key, schema node) of every property, depth first."""
+    for key, sub in _resolve(node).get("properties", {}).items():
+        yield path + key, sub
+        yield from _properties(sub, f"{path}{key}.")
+
+
+def _schema_keys() -> set[str]:
+    return {dotted.rsplit(".", 1)[-1] for dotted, _ in _properties(SCHEMA)}
+
+
+def test_every_schema_key_has_a_description():
+    missing = [dotted for dotted, node in _properties(SCHEMA) if not _resolve(node).get("description")]
+    assert not missing, f"schema keys without a description: {missing}"
+
+
+def test_the_schema_requires_what_config_yaml_sets():
+    """Removing any key config.yaml sets in a section the schema requires fails validation, so no
+    stage ever sees a section without it (sections that are optional as a whole are skipped)."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    optional = {"synthetic", "spatial.config", "spatial.lora", "spatial.pretrain", "lm.config", "lm.pretrain",
+                "lm.vocab_size", "prototypes.train", "translate.lora"}  # read only in some configurations
+    not_required = []
+    for dotted, _ in _properties(SCHEMA):
+        parent, _, key = dotted.rpartition(".")
+        if any(dotted == o or dotted.startswith(o + ".") for o in optional) or parent.startswith("resources"):
+            continue
+        section = config
+        for part in parent.split(".") if parent else []:
+            section = section[part]
+        if not isinstance(section, dict) or key not in section:
+            continue
+        broken = yaml.safe_load(DEFAULT_CONFIG.read_text())
+        target = broken
+        for part in parent.split(".") if parent else []:
+            target = target[part]
+        del target[key]
+        try:
+            validate_config(broken)
+        except ConfigError:
+            continue
+        not_required.append(dotted)
+    assert not not_required, f"config.yaml sets these, but the schema does not require them: {not_required}"
+
+
+@pytest.mark.parametrize("preset", [None, "phoenix14t.yaml", "csldaily.yaml", "video-folder.yaml"])
+def test_every_settings_object_builds_from_the_default_and_the_presets(preset):
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    if preset:
+        config = deep_merge(config, yaml.safe_load((REPO / "configs" / preset).read_text()))
+    frames = FrameSettings.from_config(config["frames"])
+    assert frames.frame_stride >= 1 and isinstance(frames.augment, bool)
+    assert PretrainSettings.from_config(config["pretrain"]).epochs == config["pretrain"]["epochs"]
+    for variant in config["translate"]["variants"]:
+        settings = TranslateSettings.for_variant(config["translate"], variant)
+        assert settings.epochs == config["translate"]["z_epochs" if variant == "z" else "epochs"]
+    evaluate = EvaluateSettings.from_config(config["evaluate"])
+    assert (evaluate.beam, evaluate.max_tokens) == (config["evaluate"]["beam"], config["evaluate"]["max_tokens"])
+    assert DecodingSettings.from_config(config["evaluate"]).max_tokens == evaluate.max_tokens
+    assert ScoringSettings.from_config(config["evaluate"]).conventions()["lowercase"] is evaluate.lowercase
+
+
+def test_a_missing_or_unknown_key_is_named():
+    frames = load_config()["frames"]
+    with pytest.raises(ConfigError, match=r"'frames': missing key\(s\) \['hflip'\]"):
+        FrameSettings.from_config({k: v for k, v in frames.items() if k != "hflip"})
+    with pytest.raises(ConfigError, match=r"'frames': unknown key\(s\) \['stride'\]"):
+        FrameSettings.from_config({**frames, "stride": 2})
+    translate = load_config()["translate"]
+    with pytest.raises(ConfigError, match="'z_epochs'"):
+        TranslateSettings.for_variant({k: v for k, v in translate.items() if k != "z_epochs"}, "z")
+    # the rule's params hold only the variant's own epoch count: enough
+    assert TranslateSettings.for_variant({k: v for k, v in translate.items() if k != "epochs"}, "z").epochs == \
+        translate["z_epochs"]
+
+
+def test_settings_are_frozen():
+    frames = FrameSettings.from_config(load_config()["frames"])
+    with pytest.raises(AttributeError):
+        frames.frame_stride = 3  # type: ignore[misc]
+
+
+def config_defaults_in(path: Path, keys: set[str]) -> list[str]:
+    """`x.get("<config key>", default)` calls in `path` whose receiver is not stored data."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                and len(node.args) == 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value in keys):
+            receiver = ast.unparse(node.func.value)
+            if receiver not in STORED_DATA:
+                where = path.relative_to(REPO) if path.is_relative_to(REPO) else path.name
+                found.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_stage_falls_back_on_a_default_of_its_own():
+    keys = _schema_keys()
+    sources = sorted((REPO / "src" / "sign2gpt").rglob("*.py")) + sorted((REPO / "workflow" / "scripts").glob("*.py"))
+    found = [hit for path in sources for hit in config_defaults_in(path, keys)]
+    assert not found, "config keys read with a fallback default (config.yaml sets them):\n" + "\n".join(found)
+
+
+def test_the_scan_finds_a_fallback(tmp_path):
+    """The check above can fail: a stage reading `train.get("warmup_epochs", 5)` is reported."""
+    probe = tmp_path / "probe.py"
+    probe.write_text('def f(train, meta):\n    return train.get("warmup_epochs", 5), meta.get("stride", 1)\n')
+    assert config_defaults_in(probe, _schema_keys()) == ["probe.py:2: train.get('warmup_epochs', 5)"]
