@@ -91,13 +91,14 @@ def test_strings_become_what_the_schema_expects(config):
     base = yaml.BaseLoader
     over = {"translate": yaml.load("{label_smoothing: 0.2, lr: 1e-3, epochs: 3, variants: [pgp, z]}", Loader=base),
             "seeds": yaml.load("[1, 2, 3]", Loader=base), "experiment": "007",
-            "dataset": {"skip_bad_items": "true"}}
+            "dataset": {"skip_bad_items": "true"}, "frames": {"max_frames": "null"}, "spatial": {"chunk_size": "16"}}
     merged = coerce_config(deep_merge(config, over))
     validate_config(merged)
     t = merged["translate"]
     assert (t["label_smoothing"], t["lr"], t["epochs"], t["variants"]) == (0.2, 1e-3, 3, ["pgp", "z"])
     assert merged["seeds"] == [1, 2, 3] and merged["experiment"] == "007"  # a string key stays a string
     assert merged["dataset"]["skip_bad_items"] is True
+    assert merged["frames"]["max_frames"] is None and merged["spatial"]["chunk_size"] == 16  # integer or null
     bad = coerce_config(deep_merge(config, {"translate": {"label_smoothing": "lots"}}))
     with pytest.raises(ConfigError, match="translate.label_smoothing"):
         validate_config(bad)
