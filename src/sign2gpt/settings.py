@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sign2gpt.errors import ConfigError
 
@@ -52,8 +52,8 @@ class FrameSettings:
 
 
 @dataclass(frozen=True)
-class PretrainSettings:
-    """`pretrain:` stage 1's optimisation, loader workers and the maps it draws."""
+class TrainSettings:
+    """What both training stages share: the optimiser, the schedule, the batch and the loader workers."""
 
     epochs: int
     batch_size: int
@@ -64,29 +64,32 @@ class PretrainSettings:
     clip_value: float | None
     clip_norm: float | None
     num_workers: int
+
+    # keys that change how a run goes, not what it learns: a resumed run may differ in them
+    RUN_ONLY: ClassVar[tuple[str, ...]] = ("num_workers",)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a resumed run must share with its checkpoint."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.RUN_ONLY}
+
+
+@dataclass(frozen=True)
+class PretrainSettings(TrainSettings):
+    """`pretrain:` stage 1's optimisation, loader workers and the maps it draws."""
+
     localization_examples: int
+
+    RUN_ONLY: ClassVar[tuple[str, ...]] = ("num_workers", "localization_examples")
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | PretrainSettings) -> PretrainSettings:
         return from_section(cls, section, "pretrain")
 
-    def fingerprint(self) -> dict[str, Any]:
-        """What a resumed run must share with the checkpoint (not the workers, not the maps drawn)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("num_workers", "localization_examples")}
-
 
 @dataclass(frozen=True)
-class TranslateSettings:
+class TranslateSettings(TrainSettings):
     """`translate:` of one variant; `epochs` is the variant's own (`z_epochs` for z)."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    warmup_epochs: float
-    min_lr_ratio: float
-    clip_value: float | None
-    clip_norm: float | None
     label_smoothing: float
     max_tokens: int
     lora: Mapping[str, Any]
@@ -95,7 +98,6 @@ class TranslateSettings:
     select_on: str
     select_every: int
     select_beam: int
-    num_workers: int
 
     @classmethod
     def for_variant(cls, section: Mapping[str, Any] | TranslateSettings, variant: str) -> TranslateSettings:
@@ -107,10 +109,6 @@ class TranslateSettings:
             raise ConfigError(f"config section 'translate': missing key '{key}' (the {variant} variant's epochs)")
         body = {k: v for k, v in section.items() if k not in ("epochs", "z_epochs", "variants")}
         return from_section(cls, {**body, "epochs": section[key]}, "translate")
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What a resumed run must share with the checkpoint (not the loader workers)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "num_workers"}
 
 
 @dataclass(frozen=True)
