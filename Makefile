@@ -32,14 +32,15 @@ lint: $(STAMP)
 	$(VENV)/bin/snakefmt --check Snakefile workflow
 	$(VENV)/bin/snakemake --lint
 
-# The graph of rules (of the embedded default, or ARGS='--configfile configs/phoenix14t.yaml'):
-# results/rulegraph.mmd (Mermaid) always, results/rulegraph.svg where Graphviz's `dot` is installed.
+# The graph of rules (of the embedded default, or of a preset with its inputs in place, e.g.
+# ARGS='--configfile configs/phoenix14t.yaml .test/phoenix14t-dry-run.yaml'): results/rulegraph.mmd
+# (Mermaid) always, results/rulegraph.svg where Graphviz's `dot` is installed.
 dag: $(STAMP)
 	mkdir -p results
-	$(VENV)/bin/snakemake --quiet all --rulegraph mermaid-js $(ARGS) > results/rulegraph.mmd
+	$(VENV)/bin/snakemake --rulegraph mermaid-js $(ARGS) > results/rulegraph.mmd
 	@echo "wrote results/rulegraph.mmd"
 	@if command -v dot >/dev/null; then \
-	  $(VENV)/bin/snakemake --quiet all --rulegraph dot $(ARGS) | dot -Tsvg > results/rulegraph.svg && \
+	  $(VENV)/bin/snakemake --rulegraph dot $(ARGS) 2>/dev/null | dot -Tsvg > results/rulegraph.svg && \
 	  echo "wrote results/rulegraph.svg"; \
 	else echo "no Graphviz 'dot' on PATH: results/rulegraph.svg not drawn"; fi
 

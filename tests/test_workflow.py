@@ -60,7 +60,7 @@ def test_lint_is_clean():
 
 def test_rule_graph_has_every_stage():
     """`make dag`: the rule graph (Mermaid) has every stage and the edges of the method."""
-    proc = snakemake("--quiet", "all", "--rulegraph", "mermaid-js", cwd=REPO)
+    proc = snakemake("--rulegraph", "mermaid-js", cwd=REPO)
     nodes = dict(line.strip().rstrip("]").split("[") for line in proc.stdout.splitlines()
                  if line.strip().startswith("id")
                  and "[" in line)
