@@ -105,6 +105,12 @@ def test_strings_become_what_the_schema_expects(config):
 
 
 
+def test_a_frame_key_left_under_pretrain_says_where_it_went(config):
+    config["pretrain"]["frame_stride"] = 2
+    with pytest.raises(ConfigError, match="pretrain.frame_stride is now frames.frame_stride"):
+        validate_config(config)
+
+
 def test_repository_links_point_at_the_shipped_files():
     """config.yaml and the schema are kept once, in the package; the workflow's paths link to them."""
     assert (REPO_ROOT / "config.yaml").resolve() == DEFAULT_CONFIG

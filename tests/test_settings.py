@@ -11,6 +11,7 @@ import yaml
 
 from sign2gpt.config import DEFAULT_CONFIG, SCHEMA_PATH, deep_merge, load_config, validate_config
 from sign2gpt.errors import ConfigError
+from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.settings import (
     DecodingSettings,
     EvaluateSettings,
@@ -18,6 +19,7 @@ from sign2gpt.settings import (
     PretrainSettings,
     ScoringSettings,
     TranslateSettings,
+    complete_stored_model,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,3 +146,19 @@ def test_the_scan_finds_a_fallback(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text('def f(train, meta):\n    return train.get("warmup_epochs", 5), meta.get("stride", 1)\n')
     assert config_defaults_in(probe, _schema_keys()) == ["probe.py:2: train.get('warmup_epochs', 5)"]
+
+
+def test_an_older_runs_stored_model_settings_still_build():
+    """inference.json / model-folder config.json written before the strict settings lack some
+    encoder and spatial keys; they are filled with the values the library used then."""
+    config = load_config()
+    old_encoder = {k: v for k, v in config["encoder"].items()
+                   if k not in ("zero_pad_before_pool", "attention", "checkpointing", "pool_mask")}
+    old_spatial = {k: v for k, v in config["spatial"].items() if k not in ("chunk_size", "checkpointing")}
+    stored = complete_stored_model({"encoder": old_encoder, "spatial": old_spatial, "variant": "pgp"})
+    assert stored["encoder"]["pool_mask"] == "any" and stored["encoder"]["zero_pad_before_pool"] is True
+    assert stored["spatial"]["chunk_size"] is None and stored["spatial"]["pooling"] == config["spatial"]["pooling"]
+    model = build_sign_model(stored["spatial"], stored["encoder"])
+    assert model.encoder.pool_mask == "any" and not model.spatial.checkpointing
+    with pytest.raises(KeyError):  # without the fill, the strict reads refuse the old section
+        build_sign_model(old_spatial, old_encoder)

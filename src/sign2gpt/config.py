@@ -28,6 +28,7 @@ from sign2gpt.errors import ConfigError
 RESOURCES = Path(__file__).resolve().parent / "resources"
 SCHEMA_PATH = RESOURCES / "config.schema.yaml"
 DEFAULT_CONFIG = RESOURCES / "config.yaml"
+MOVED_TO_FRAMES = ("frame_stride", "max_frames", "augment", "hflip")  # from pretrain: (before 8cbca48)
 
 
 def deep_merge(base: dict, overlay: Mapping) -> dict:
@@ -123,7 +124,10 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike = 
         for err in errors[:10]:
             where = _key_path(err)
             if err.validator == "additionalProperties":
-                lines.append(f"config key '{where}': {err.message} (unknown key)")
+                moved = [f"{where}.{k} is now frames.{k}" for k in MOVED_TO_FRAMES
+                         if where == "pretrain" and f"'{k}'" in err.message]
+                hint = f"; {', '.join(moved)}" if moved else ""
+                lines.append(f"config key '{where}': {err.message} (unknown key{hint})")
             else:
                 lines.append(f"config key '{where}': {err.message}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))

@@ -206,11 +206,12 @@ def load_model_folder(folder: str | os.PathLike, *, device: str = "cpu"):
 
     from sign2gpt.models.build import build_translator
     from sign2gpt.models.sign_model import build_sign_model
+    from sign2gpt.settings import complete_stored_model
     from sign2gpt.translate_video import VideoTranslator
     from sign2gpt.utils import resolve_device
 
     folder = Path(folder)
-    config = read_model_folder(folder)
+    config = complete_stored_model(read_model_folder(folder))
     dev = resolve_device(device)
     refs = config["base_models"]
     source = {b: str(folder / ref["path"]) if ref["copied"] else ref["source"] for b, ref in refs.items()}

@@ -26,6 +26,7 @@ from sign2gpt.io import read_json, resolve_portable_path
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import SignTranslator, start_token_id
+from sign2gpt.settings import complete_stored_model
 from sign2gpt.utils import resolve_device
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def collect_videos(items: list[str]) -> tuple[list[str], list[DataError]]:
 def read_inference_settings(folder: str | os.PathLike) -> dict[str, Any]:
     """inference.json of a trained variant, with its local paths made absolute again."""
     folder = Path(folder)
-    s = read_json(folder / "inference.json")
+    s = complete_stored_model(read_json(folder / "inference.json"))
     s["lm"], s["pretrained"] = (resolve_portable_path(s["lm"], folder),
                                 resolve_portable_path(s.get("pretrained"), folder))
     s["spatial"] = {**s["spatial"], "pretrained": resolve_portable_path(s["spatial"].get("pretrained"), folder)}
