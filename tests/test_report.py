@@ -152,9 +152,9 @@ def test_run_card_reads_benchmarks(tmp_path):
     (tmp_path / "decode.tsv").write_text(  # two repeats; one without memory data
         BENCH_HEADER + "10.0\t0:00:10\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n"
         + "20.0\t0:00:20\t100.0\t1.0\t1.0\t1.0\t1.0\t1.0\t1.0\t4.0\n")
-    config = {"experiment": "default", "seeds": [1, 2], "device": "cpu", "gpus": 2,
+    config = {"experiment": "default", "seeds": [1, 2], "device": "cpu", "gpus": 2, "precision": "auto",
               "dataset": {"name": "synthetic-de", "kind": "synthetic", "language": "de"},
-              "pretrain": {"batch_size": 8}, "translate": {"batch_size": 4, "grad_accum": 2}}
+              "pretrain": {"batch_size": 8}, "translate": {"batch_size": 4}}
     card = run_card.collect_run_card(
         {"pretrain seed1": tmp_path / "pretrain.tsv", "decode": tmp_path / "decode.tsv"},
         config=config, extra={"precision": "fp32", "note": "test"}, repo_dir=tmp_path)
@@ -165,7 +165,7 @@ def test_run_card_reads_benchmarks(tmp_path):
     assert card["stages"]["decode"]["max_rss_mib"] == pytest.approx(100.0)
     assert card["total_wall_s"] == pytest.approx(135.5)
     assert card["effective_batch_size"]["pretrain"]["effective"] == 16
-    assert card["effective_batch_size"]["translate"]["effective"] == 16
+    assert card["effective_batch_size"]["translate"]["effective"] == 8  # 4 per process x 2 GPUs
     assert card["precision"] == "fp32" and card["seeds"] == [1, 2]
     assert card["git"] == {"commit": None, "dirty": None}  # tmp_path is not a git checkout
     assert card["versions"]["sacrebleu"] and card["versions"]["sign2gpt"]
@@ -174,7 +174,7 @@ def test_run_card_reads_benchmarks(tmp_path):
 
     md = run_card.render_run_card_md(card)
     assert "| pretrain seed1 | 0:02:00 | 120.50 | 812.30 | 230.00 |" in md
-    assert "Effective batch size, translate: 16 (4 per process × 2 process(es) × 2 accumulation)" in md
+    assert "Effective batch size, translate: 8 (4 per process × 2 process(es))" in md
     assert "| sacrebleu |" in md and "not a git checkout" in md
 
     run_card.write_run_card(card, tmp_path / "run_card.md", tmp_path / "run_card.json")

@@ -24,9 +24,11 @@ from sign2gpt.settings import (
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
-# Receivers whose `.get(key, default)` reads a file from disk (a store's attributes, a checkpoint's
-# state, metrics or pseudo-gloss JSON), not the configuration; their keys may share a config key's name.
-STORED_DATA = {"store.meta", "meta", "state['extra']['trainer']", "data", "cols", "result", "loc", "m", "row"}
+# Receivers whose `.get(key, default)` reads data, not the configuration (a store's attributes, a
+# checkpoint's state, metrics or pseudo-gloss JSON, the hardware found, what a stage reported); their
+# keys may share a config key's name.
+STORED_DATA = {"store.meta", "meta", "state['extra']['trainer']", "data", "cols", "result", "loc", "m", "row", "hw",
+               "extra"}
 
 
 def _resolve(node: dict) -> dict:
@@ -121,16 +123,22 @@ def test_settings_are_frozen():
 
 
 def config_defaults_in(path: Path, keys: set[str]) -> list[str]:
-    """`x.get("<config key>", default)` calls in `path` whose receiver is not stored data."""
+    """`x.get("<config key>", default)` and `x.get("<config key>") or default` in `path`, where `x` is
+    not stored data."""
     tree = ast.parse(path.read_text(), str(path))
+
+    def config_get(node: ast.AST, nargs: int) -> bool:
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                and len(node.args) == nargs and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in keys and ast.unparse(node.func.value) not in STORED_DATA)
+
     found = []
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-                and len(node.args) == 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value in keys):
-            receiver = ast.unparse(node.func.value)
-            if receiver not in STORED_DATA:
-                where = path.relative_to(REPO) if path.is_relative_to(REPO) else path.name
-                found.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
+    for node in sorted(ast.walk(tree), key=lambda n: getattr(n, "lineno", 0)):
+        hit = config_get(node, 2) or (isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or)
+                                      and config_get(node.values[0], 1))
+        if hit:
+            where = path.relative_to(REPO) if path.is_relative_to(REPO) else path.name
+            found.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
     return found
 
 
@@ -142,10 +150,12 @@ def test_no_stage_falls_back_on_a_default_of_its_own():
 
 
 def test_the_scan_finds_a_fallback(tmp_path):
-    """The check above can fail: a stage reading `train.get("warmup_epochs", 5)` is reported."""
+    """The check above can fail: fallbacks on a config section are reported, stored data is not."""
     probe = tmp_path / "probe.py"
-    probe.write_text('def f(train, meta):\n    return train.get("warmup_epochs", 5), meta.get("stride", 1)\n')
-    assert config_defaults_in(probe, _schema_keys()) == ["probe.py:2: train.get('warmup_epochs', 5)"]
+    probe.write_text('def f(train, config, meta):\n    return train.get("warmup_epochs", 5), meta.get("stride", 1)\n'
+                     'def g(config):\n    return config.get("gpus") or 1\n')
+    assert config_defaults_in(probe, _schema_keys()) == ["probe.py:2: train.get('warmup_epochs', 5)",
+                                                        "probe.py:4: config.get('gpus') or 1"]
 
 
 def test_an_older_runs_stored_model_settings_still_build():

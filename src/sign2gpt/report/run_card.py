@@ -157,17 +157,13 @@ def read_benchmark(path: str | os.PathLike) -> dict:
 # ----------------------------------------------------------------------------- the card
 
 def _effective_batch_sizes(config: Mapping) -> dict:
-    """Per training stage: batch per process x processes (config `gpus`, at least 1) x accumulation."""
-    processes = max(1, int(config.get("gpus") or 1))
+    """Per training stage: batch per process x processes (config `gpus`, at least 1; there is no
+    gradient accumulation)."""
+    processes = max(1, int(config["gpus"]))
     out = {}
     for stage in TRAINING_STAGES:
-        section = config.get(stage) or {}
-        if "batch_size" not in section:
-            continue
-        per_process = int(section["batch_size"])
-        accum = int(section.get("grad_accum", 1))
-        out[stage] = {"per_process": per_process, "processes": processes, "grad_accum": accum,
-                      "effective": per_process * processes * accum}
+        per_process = int(config[stage]["batch_size"])
+        out[stage] = {"per_process": per_process, "processes": processes, "effective": per_process * processes}
     return out
 
 
@@ -185,14 +181,14 @@ def collect_run_card(
     """
     extra = dict(extra or {})
     stages = {label: read_benchmark(p) for label, p in benchmark_files.items()}
-    dataset = config.get("dataset") or {}
+    dataset = config["dataset"]
     return {
         "generated_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "experiment": config.get("experiment"),
-        "dataset": {k: dataset.get(k) for k in ("name", "kind", "language")},
-        "seeds": list(config.get("seeds") or []),
-        "device": config.get("device"),
-        "precision": extra.get("precision") or config.get("precision") or "not recorded",
+        "experiment": config["experiment"],
+        "dataset": {k: dataset[k] for k in ("name", "kind", "language")},
+        "seeds": list(config["seeds"]),
+        "device": config["device"],
+        "precision": extra.get("precision") or config["precision"],
         "effective_batch_size": _effective_batch_sizes(config),
         "hardware": hardware(),
         "stages": stages,
@@ -235,8 +231,7 @@ def render_run_card_md(card: Mapping) -> str:
     ]
     for stage, b in card["effective_batch_size"].items():
         lines.append(f"- Effective batch size, {stage}: {b['effective']} "
-                     f"({b['per_process']} per process × {b['processes']} process(es) × "
-                     f"{b['grad_accum']} accumulation)")
+                     f"({b['per_process']} per process × {b['processes']} process(es))")
     lines += ["", "### Stage times", "", "| Stage | Wall time | Seconds | Peak RSS (MiB) | CPU time (s) |",
               "|:---|---:|---:|---:|---:|"]
     for label, s in card["stages"].items():
