@@ -4,12 +4,13 @@ it always sets, and the stages read typed settings without fallbacks of their ow
 from __future__ import annotations
 
 import ast
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sign2gpt.config import DEFAULT_CONFIG, SCHEMA_PATH, deep_merge, load_config, validate_config
+from sign2gpt.config import DEFAULT_CONFIG, SCHEMA_PATH, _resolve, deep_merge, load_config, validate_config
 from sign2gpt.errors import ConfigError
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.settings import (
@@ -31,18 +32,9 @@ STORED_DATA = {"store.meta", "meta", "state['extra']['trainer']", "data", "cols"
                "extra"}
 
 
-def _resolve(node: dict) -> dict:
-    while "$ref" in node:
-        target = SCHEMA
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
-
-
 def _properties(node: dict, path: str = ""):
     """(dotted key, schema node) of every property, depth first."""
-    for key, sub in _resolve(node).get("properties", {}).items():
+    for key, sub in _resolve(node, SCHEMA).get("properties", {}).items():
         yield path + key, sub
         yield from _properties(sub, f"{path}{key}.")
 
@@ -51,8 +43,15 @@ def _schema_keys() -> set[str]:
     return {dotted.rsplit(".", 1)[-1] for dotted, _ in _properties(SCHEMA)}
 
 
+def _section(tree: dict, dotted: str):
+    """The value at a dotted path ("" is the whole tree)."""
+    for part in dotted.split(".") if dotted else []:
+        tree = tree[part]
+    return tree
+
+
 def test_every_schema_key_has_a_description():
-    missing = [dotted for dotted, node in _properties(SCHEMA) if not _resolve(node).get("description")]
+    missing = [dotted for dotted, node in _properties(SCHEMA) if not _resolve(node, SCHEMA).get("description")]
     assert not missing, f"schema keys without a description: {missing}"
 
 
@@ -67,16 +66,10 @@ def test_the_schema_requires_what_config_yaml_sets():
         parent, _, key = dotted.rpartition(".")
         if any(dotted == o or dotted.startswith(o + ".") for o in optional) or parent.startswith("resources"):
             continue
-        section = config
-        for part in parent.split(".") if parent else []:
-            section = section[part]
-        if not isinstance(section, dict) or key not in section:
+        if not isinstance(_section(config, parent), dict) or key not in _section(config, parent):
             continue
-        broken = yaml.safe_load(DEFAULT_CONFIG.read_text())
-        target = broken
-        for part in parent.split(".") if parent else []:
-            target = target[part]
-        del target[key]
+        broken = copy.deepcopy(config)
+        del _section(broken, parent)[key]
         try:
             validate_config(broken)
         except ConfigError:

@@ -66,12 +66,13 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 
 def _resolve(node: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Follow local `$ref`s ("#/definitions/a/properties/b") to the node they name."""
+    """Follow local `$ref`s ("#/definitions/a/properties/b") to the node they name; keywords beside a
+    `$ref` (its `description`) are kept over the target's."""
     while isinstance(node, Mapping) and "$ref" in node:
         target: Any = schema
         for part in node["$ref"].removeprefix("#/").split("/"):
             target = target[part]
-        node = target
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
     return node
 
 

@@ -79,7 +79,7 @@ class PretrainSettings(TrainSettings):
 
     localization_examples: int
 
-    RUN_ONLY: ClassVar[tuple[str, ...]] = ("num_workers", "localization_examples")
+    RUN_ONLY: ClassVar[tuple[str, ...]] = TrainSettings.RUN_ONLY + ("localization_examples",)
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | PretrainSettings) -> PretrainSettings:

@@ -146,10 +146,7 @@ def section_params(section, *drop):
 def frame_params(training):
     """The `frames:` settings a stage reads: the sampling, and for training the augmentation. A
     stage that draws no augmentation gets it switched off, so changing it reruns no such stage."""
-    off = {k: False for k in AUGMENTATION}
-    return {
-        k: config["frames"][k] if training or k not in AUGMENTATION else off[k] for k in FRAME_SAMPLING + AUGMENTATION
-    }
+    return {k: config["frames"][k] if training or k in FRAME_SAMPLING else False for k in FRAME_SAMPLING + AUGMENTATION}
 
 
 def translate_train_params(wildcards):
@@ -159,7 +156,7 @@ def translate_train_params(wildcards):
 
 def evaluate_train_params(wildcards):
     """What evaluate reads of `translate:`: the adapters' shape and the batch size."""
-    return {k: config["translate"][k] for k in ("lora", "batch_size") if k in config["translate"]}
+    return {k: config["translate"][k] for k in ("lora", "batch_size")}
 
 
 def variant_frame_params(training):
