@@ -24,8 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 # Functions and methods that rules' code refers to but no rule runs, so their imports are not
 # followed (test_not_run_entries_are_still_needed keeps this list honest).
 NOT_RUN = {
-    "sign2gpt.models.translator:SignTranslator.from_pretrained":
-        "loads a folder `sign2gpt export` wrote (the CLI, the Python API); rules build models from the config",
     "sign2gpt.text.vocab_file:PseudoGlossVocab.extract":
         "spaCy for a sentence the pseudo-gloss file lacks; rule pseudo_glosses writes every sentence of "
         "the three manifests, the ones pretrain reads",

@@ -109,8 +109,9 @@ def test_phoenix14t_preset_end_to_end_at_paper_scale(tmp_path):
     # models, and the folder loads back to the very same tensors
     import torch
 
-    from sign2gpt.model_folder import export_model, read_model_folder
-    from sign2gpt.translate_video import VideoTranslator
+    from sign2gpt.inference.export import export_model
+    from sign2gpt.inference.model_folder import read_model_folder
+    from sign2gpt.inference.video_translator import VideoTranslator
 
     folder = export_model(exp, tmp_path / "export", variant="pgp", seed=1)
     config = read_model_folder(folder)

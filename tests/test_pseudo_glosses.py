@@ -9,13 +9,8 @@ import pytest
 from sign2gpt.errors import ConfigError, DataError
 from sign2gpt.text import hanta_component, jieba_component
 from sign2gpt.text.pipelines import build_pipeline
-from sign2gpt.text.pseudo_glosses import (
-    KEPT_UPOS,
-    PseudoGlossVocab,
-    extract_pseudo_glosses,
-    read_sentences_file,
-    run_pseudo_glosses,
-)
+from sign2gpt.text.pseudo_glosses import KEPT_UPOS, extract_pseudo_glosses, run_pseudo_glosses
+from sign2gpt.text.vocab_file import PseudoGlossVocab, read_sentences_file
 
 
 @pytest.fixture(scope="module")

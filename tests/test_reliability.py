@@ -45,17 +45,13 @@ from sign2gpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from sign2gpt.config import load_config
 from sign2gpt.data.dataset import SignDataset, batch_frames, collate, make_loader
 from sign2gpt.data.decode import decode_shard, skipped_path
-from sign2gpt.data.feature_cache import (
-    FeatureCache,
-    FeatureDataset,
-    file_sha256,
-    write_feature_cache,
-)
+from sign2gpt.data.feature_cache import FeatureCache, FeatureDataset, write_feature_cache
 from sign2gpt.data.frame_store import FrameStore, FrameStoreWriter
 from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import Sample, read_manifest, write_manifest
 from sign2gpt.data.video import count_frames, read_frames
 from sign2gpt.errors import DataError
+from sign2gpt.io import file_sha256
 from sign2gpt.training.loop import TIMING_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from sign2gpt.config import DEFAULT_CONFIG, SCHEMA_PATH, _resolve, deep_merge, load_config, validate_config
+from sign2gpt.core.record import complete_stored_model
 from sign2gpt.errors import ConfigError
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.settings import (
@@ -20,7 +21,6 @@ from sign2gpt.settings import (
     PretrainSettings,
     ScoringSettings,
     TranslateSettings,
-    complete_stored_model,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ import torch
 from sign2gpt.cli import main
 from sign2gpt.data.synthetic.mp4 import write_mp4
 from sign2gpt.errors import ConfigError
+from sign2gpt.inference.inputs import collect_videos
 from sign2gpt.io import portable_path, resolve_portable_path
-from sign2gpt.translate_video import collect_videos
 from sign2gpt.utils import resolve_device
 
 

@@ -251,15 +251,16 @@ def test_export_from_pretrained_round_trip(finished_run, tmp_path):
     import torch
 
     from sign2gpt.cli import main
+    from sign2gpt.core.record import TranslatorRecord
     from sign2gpt.data.manifest import read_manifest
     from sign2gpt.errors import DataError
-    from sign2gpt.translate_video import VideoTranslator, read_inference_settings
+    from sign2gpt.inference.video_translator import VideoTranslator
 
     data = finished_run / "results" / "synthetic-test"
     moved = tmp_path / "moved-results"
     shutil.copytree(data, moved)  # a results folder copied elsewhere: its inference.json paths are relative
-    settings = read_inference_settings(moved / "test" / "seed1" / "translate-pgp")
-    assert settings["lm"] == str((moved / "lm").resolve()) and settings["pretrained"].startswith(str(moved.resolve()))
+    record = TranslatorRecord.read_run(moved / "test" / "seed1" / "translate-pgp")
+    assert record.lm == str((moved / "lm").resolve()) and record.pretrained.startswith(str(moved.resolve()))
     run = moved / "test"
     test_videos = read_manifest(data / "manifest" / "test.tsv")
     for variant, copy in (("pgp", False), ("z", True)):

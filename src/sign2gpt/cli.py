@@ -32,8 +32,9 @@ def _translate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sign2gpt.errors import DataError
+    from sign2gpt.inference.inputs import collect_videos
+    from sign2gpt.inference.video_translator import VideoTranslator
     from sign2gpt.io import atomic_path
-    from sign2gpt.translate_video import VideoTranslator, collect_videos
     from sign2gpt.utils import resolve_device
 
     _quiet(args.verbose)
@@ -68,8 +69,9 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from sign2gpt.inference.export import export_model
+    from sign2gpt.inference.model_folder import CONFIG
     from sign2gpt.io import read_json
-    from sign2gpt.model_folder import CONFIG, export_model
 
     _quiet(args.verbose)
     out = export_model(args.run, args.out, variant=args.variant, seed=args.seed, copy_base=args.copy_base)

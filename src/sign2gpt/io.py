@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -75,3 +76,12 @@ def resolve_portable_path(value: str | None, folder: str | os.PathLike) -> str |
     if value and (value.startswith("./") or value.startswith("../") or value == ".."):
         return str((Path(folder) / value).resolve())
     return value
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file, read in chunks: what ties a cache, a resume or a model folder to its inputs."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -147,21 +147,3 @@ class EvaluateSettings(DecodingSettings):
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | EvaluateSettings) -> EvaluateSettings:
         return from_section(cls, section, "evaluate", ignore=("examples",))
-
-
-# Keys that runs and exported model folders written before `frames:` and the strict settings
-# (sign2gpt 0.1 before commit 8cbca48) may lack in their stored `encoder:` / `spatial:` sections, with
-# the values the library filled in then: an older run or model folder still loads as it was trained.
-STORED_BEFORE_STRICT = {
-    "encoder": {"zero_pad_before_pool": True, "pool_mask": "any", "attention": "local", "checkpointing": False},
-    "spatial": {"tune": "full", "chunk_size": None, "pooling": None, "checkpointing": False},
-}
-
-
-def complete_stored_model(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored run's or model folder's settings with the keys older files lack filled as they were."""
-    out = dict(stored)
-    for section, filled in STORED_BEFORE_STRICT.items():
-        if isinstance(out.get(section), Mapping):
-            out[section] = {**filled, **out[section]}
-    return out

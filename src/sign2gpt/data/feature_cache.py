@@ -7,26 +7,21 @@ can never train on features of a different encoder or split.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from sign2gpt.errors import DataError
 from sign2gpt.io import atomic_path
 
 FORMAT = "sign2gpt-feature-cache-v1"
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_feature_cache(
@@ -133,9 +128,17 @@ class FeatureDataset:
         return {"id": sample.id, "features": torch.from_numpy(self.cache.read(sample.id)), "text": sample.text}
 
 
+def pad_features(features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached Z per video [T'_i, D] → padded [B, T'_max, D] and a bool mask [B, T'_max]."""
+    import torch
+
+    lengths = torch.tensor([f.shape[0] for f in features])
+    memory = torch.nn.utils.rnn.pad_sequence(list(features), batch_first=True)
+    mask = torch.arange(memory.shape[1])[None, :] < lengths[:, None]
+    return memory, mask
+
+
 def collate_features(batch: list[dict]) -> dict:
     """Pad cached features into memory [B, T'_max, D] + mask, keeping ids and texts."""
-    from sign2gpt.models.translator import pad_features
-
     memory, mask = pad_features([item["features"] for item in batch])
     return {"ids": [b["id"] for b in batch], "texts": [b["text"] for b in batch], "memory": memory, "memory_mask": mask}

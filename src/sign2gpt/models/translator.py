@@ -81,27 +81,11 @@ def encode_targets(
     return ids, mask
 
 
-def pad_features(features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cached Z per video [T'_i, D] → padded [B, T'_max, D] and a bool mask [B, T'_max]."""
-    lengths = torch.tensor([f.shape[0] for f in features])
-    memory = nn.utils.rnn.pad_sequence(list(features), batch_first=True)
-    mask = torch.arange(memory.shape[1])[None, :] < lengths[:, None]
-    return memory, mask
-
-
 class SignTranslator(nn.Module):
     def __init__(self, sign_model: SignModel | None, lm: SignConditionedLM):
         super().__init__()
         self.sign_model = sign_model
         self.lm = lm
-
-    @classmethod
-    def from_pretrained(cls, folder: str, *, device: str = "cpu") -> SignTranslator:
-        """The model of an exported model folder (`sign2gpt export`); for its tokenizer and
-        preprocessing too, use `sign2gpt.translate_video.VideoTranslator.from_pretrained`."""
-        from sign2gpt.model_folder import load_model_folder
-
-        return load_model_folder(folder, device=device).model
 
     def encode(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The sign memory [B, T', D] and its mask, from frames or from cached features."""

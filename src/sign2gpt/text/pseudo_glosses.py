@@ -31,7 +31,6 @@ from tqdm import tqdm
 from sign2gpt.errors import ConfigError, DataError
 from sign2gpt.io import write_json
 from sign2gpt.text.pipelines import LANGUAGES, build_pipeline, pipeline_info
-from sign2gpt.text.vocab_file import PseudoGlossVocab, read_sentences_file  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 

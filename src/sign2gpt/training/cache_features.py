@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from sign2gpt.checkpoint import load_weights
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader
-from sign2gpt.data.feature_cache import file_sha256, write_feature_cache
+from sign2gpt.data.feature_cache import write_feature_cache
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
+from sign2gpt.io import file_sha256
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.precision import select_precision
 from sign2gpt.settings import FrameSettings

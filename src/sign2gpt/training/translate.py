@@ -18,12 +18,12 @@ from typing import Any
 import torch
 
 from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint
-from sign2gpt.data.feature_cache import file_sha256
+from sign2gpt.core.record import Decoding, Preprocessing, TranslatorRecord
 from sign2gpt.data.loaders import make_split_loader
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.conventions import score
 from sign2gpt.evaluation.translate_eval import beam_translate, teacher_forced_translate
-from sign2gpt.io import portable_path, write_json
+from sign2gpt.io import file_sha256
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.translator import SignTranslator, encode_targets, start_token_id
 from sign2gpt.precision import select_precision
@@ -134,16 +134,16 @@ def run_translate(
                       device=dist.device, precision=prec)
     summary = trainer.fit()
     if is_main():
-        # local paths relative to this folder, so a moved or copied results folder still translates;
-        # hub names as they are
-        local = lambda x: portable_path(x, out)  # noqa: E731
-        write_json(out / "inference.json", {
-            "variant": variant, "lm": local(lm), "pretrained": local(pretrained),
-            "spatial": {**spatial, "pretrained": local(spatial.get("pretrained"))}, "encoder": dict(encoder),
-            "frames": dataclasses.asdict(frames_cfg), "decode": dict(decode),
-            "lora": dict(train.lora), "freeze_sign": bool(train.freeze_sign),
-            "evaluate": {**dataclasses.asdict(evaluate), "beam": select_beam}, "language": language, "seed": seed,
-            "precision": prec.name,
-        })
+        TranslatorRecord(
+            variant=variant, language=language, seed=seed, lm=lm, backbone=spatial.get("pretrained"),
+            pretrained=pretrained, spatial={k: v for k, v in spatial.items() if k != "pretrained"},
+            encoder=dict(encoder), lora=dict(train.lora), freeze_sign=bool(train.freeze_sign),
+            preprocessing=Preprocessing(decode_stride=int(decode["stride"]), decode_size=decode["size"],
+                                        frame_stride=frames_cfg.frame_stride, max_frames=frames_cfg.max_frames,
+                                        image_size=int(spatial["image_size"])),
+            decoding=Decoding(beam=select_beam, max_tokens=evaluate.max_tokens, lowercase=evaluate.lowercase,
+                              strip_final_period=evaluate.strip_final_period),
+            precision=prec.name,
+        ).write_run(out)
     cleanup()
     return summary
