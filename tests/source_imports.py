@@ -61,15 +61,23 @@ def module_file(name: str) -> Path | None:
 
 def _import_time(tree: ast.Module) -> Iterator[ast.AST]:
     """The nodes that run when a module is imported: all but function bodies (a class body runs,
-    its methods' bodies do not; a function's decorators and defaults run)."""
+    its methods' bodies do not; a function's decorators and defaults run) and `if TYPE_CHECKING:`
+    blocks."""
     todo = list(ast.iter_child_nodes(tree))
     while todo:
         node = todo.pop()
+        if _type_checking_only(node):  # `if TYPE_CHECKING:` runs for type checkers, never at import
+            todo += node.orelse
+            continue
         yield node
         if isinstance(node, FUNCTIONS):
             todo += node.decorator_list + node.args.defaults + [d for d in node.args.kw_defaults if d]
         else:
             todo += ast.iter_child_nodes(node)
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
 
 
 def _body(node: ast.AST, skip: set[str]) -> Iterator[ast.AST]:

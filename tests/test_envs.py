@@ -28,6 +28,12 @@ NOT_RUN = {
         "spaCy for a sentence the pseudo-gloss file lacks; rule pseudo_glosses writes every sentence of "
         "the three manifests, the ones pretrain reads",
 }
+# Imports a function makes only where the package is installed (`try: import x except ImportError`):
+# a rule's env may lack them. {"module:function": (import, why)}
+OPTIONAL = {
+    "sign2gpt.stage:follow_job_threads": ("torch", "torch's threads follow the job where torch is installed; the "
+                                          "data, text and report envs run without it"),
+}
 # Imports that need a distribution besides their own package's (torch imports tensorboard there).
 NEEDS_TOO = {"torch.utils.tensorboard": "tensorboard"}
 
@@ -131,6 +137,8 @@ def missing_packages(rule: Rule, pip: list[str]) -> list[str]:
     lacking: dict[str, tuple[str, list[str]]] = {}  # distribution -> (an import needing it, how the rule gets there)
     for name, chain in reachable_imports(rule.script, NOT_RUN).items():
         module = name.partition(".")[0]
+        if OPTIONAL.get(chain[-1], ("",))[0] == name:
+            continue
         dists = _distributions().get(module, [module])
         needs = [next((d for d in dists if canonicalize_name(d) in provided), dists[0])]
         needs += [d for prefix, d in NEEDS_TOO.items() if name == prefix or name.startswith(prefix + ".")]
@@ -209,3 +217,41 @@ def test_not_run_entries_are_still_needed():
         assert not method or method in {getattr(n, "name", None) for n in defs[owner].body}, entry
         others = set(NOT_RUN) - {entry}
         assert any(set(reachable_imports(r.script, others)) - imports[r.name] for r in rules), f"{entry} is stale"
+
+
+def test_optional_imports_are_guarded():
+    """Each OPTIONAL entry imports its package inside a `try` that catches its ImportError."""
+    for entry, (package, _) in OPTIONAL.items():
+        module, _, name = entry.partition(":")
+        tree = ast.parse(module_file(module).read_text())
+        function = next(n for n in tree.body if getattr(n, "name", None) == name)
+        guarded = [t for t in ast.walk(function) if isinstance(t, ast.Try)
+                   and any(isinstance(n, ast.Import) and n.names[0].name == package for n in t.body)
+                   and any(ast.unparse(h.type) in ("ImportError", "ModuleNotFoundError") for h in t.handlers)]
+        assert guarded, entry
+
+
+def test_stages_without_torch_run_without_it(tmp_path):
+    """The stage runner and a data stage's code run in an interpreter where torch cannot be imported
+    (as in envs/data.yaml); the log says so."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, importlib.abc
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("no torch here", name=name)
+sys.meta_path.insert(0, NoTorch())
+from types import SimpleNamespace
+from sign2gpt.stage import run_stage
+import sign2gpt.data.decode, sign2gpt.data.ingest, sign2gpt.text.prototypes, sign2gpt.report.build
+smk = SimpleNamespace(log=[{str(tmp_path / 'x.log')!r}], threads=1, rule="decode", output=[])
+with run_stage(smk):
+    pass
+print("torch" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "False" and "(1 threads, no torch)" in (tmp_path / "x.log").read_text()

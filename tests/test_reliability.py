@@ -177,8 +177,8 @@ def _child(request: dict) -> None:
     os.dup2(fd, 2)
     code = 1
     try:
+        from sign2gpt.core.logs import setup_logging
         from sign2gpt.training.launch import _resolve
-        from sign2gpt.utils import setup_logging
 
         setup_logging()
         _resolve(request["target"])(**request["kwargs"])

@@ -15,7 +15,7 @@ from sign2gpt.data.synthetic.mp4 import write_mp4
 from sign2gpt.errors import ConfigError
 from sign2gpt.inference.inputs import collect_videos
 from sign2gpt.io import portable_path, resolve_portable_path
-from sign2gpt.utils import resolve_device
+from sign2gpt.runtime.device import resolve_device
 
 
 def _video(path: Path, frames: int = 6) -> Path:

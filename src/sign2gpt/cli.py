@@ -35,7 +35,7 @@ def _translate(args: argparse.Namespace) -> int:
     from sign2gpt.inference.inputs import collect_videos
     from sign2gpt.inference.video_translator import VideoTranslator
     from sign2gpt.io import atomic_path
-    from sign2gpt.utils import resolve_device
+    from sign2gpt.runtime.device import resolve_device
 
     _quiet(args.verbose)
     videos, errors = collect_videos(args.videos)
@@ -181,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sign2gpt.core.logs import setup_logging
     from sign2gpt.errors import Sign2GPTError
-    from sign2gpt.utils import setup_logging
 
     args = build_parser().parse_args(argv)
     setup_logging(level=logging.INFO if args.verbose else logging.WARNING)

@@ -15,6 +15,7 @@ their models onto the same device side by side.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,3 +70,17 @@ def check_declared_gpus(config: Mapping[str, Any], declared: int | None) -> None
     if declared < gpus:
         raise ConfigError(f"gpus: {gpus}, but the run declared --resources gpu={declared}: a DDP stage needs "
                           f"{gpus} GPUs (declare the machine's GPUs, or lower gpus)")
+
+
+def job_cpus(rule_threads: int | None) -> int | None:
+    """The CPUs this job may use: the rule's threads (what Snakemake reserved; on SLURM what sbatch
+    booked, as the profile books `cpus_per_task: threads`), never more than a SLURM allocation's
+    `SLURM_CPUS_PER_TASK` nor the CPUs this process may run on (its affinity mask)."""
+    if not rule_threads:
+        return None
+    n = int(rule_threads)
+    given = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if given.isdigit() and int(given) > 0:
+        n = min(n, int(given))
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(n, usable))

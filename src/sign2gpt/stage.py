@@ -3,6 +3,9 @@
 Workflow scripts are thin: `with run_stage(snakemake) as smk:` then one call into the package.
 An expected failure (bad input, bad config) ends the job with a one-line message naming the item
 instead of a traceback; anything else is logged with its traceback.
+
+The runner needs no torch, so the data, text and report stages run without it and their conda
+environments do not carry it; where torch is installed, its threads follow the job.
 """
 
 from __future__ import annotations
@@ -14,22 +17,35 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import torch
-
+from sign2gpt.core.logs import setup_logging
 from sign2gpt.errors import Sign2GPTError
-from sign2gpt.utils import set_threads, setup_logging
+from sign2gpt.job_resources import job_cpus
 
 log = logging.getLogger("sign2gpt.stage")
+
+
+def follow_job_threads(rule_threads: int | None) -> str:
+    """torch's intra-op threads follow the CPUs the job was given (`job_cpus`), where torch is
+    installed: a stage's environment without it (data, text, report) runs without loading it.
+    Returns what the log says."""
+    n = job_cpus(rule_threads)
+    try:
+        import torch
+    except ImportError:
+        return f"{n} threads, no torch" if n else "no torch"
+    if n:
+        torch.set_num_threads(n)
+    return f"{torch.get_num_threads()} torch threads"
 
 
 @contextlib.contextmanager
 def run_stage(snakemake: Any) -> Iterator[Any]:
     log_file = snakemake.log[0] if len(snakemake.log) else None
     setup_logging(log_file)
-    threads = set_threads(getattr(snakemake, "threads", None))
+    threads = follow_job_threads(getattr(snakemake, "threads", None))
     name = getattr(snakemake, "rule", "stage")
     wildcards = dict(snakemake.wildcards.items()) if hasattr(snakemake, "wildcards") else {}
-    log.info("%s %s started (%s torch threads)", name, wildcards or "", threads or torch.get_num_threads())
+    log.info("%s %s started (%s)", name, wildcards or "", threads)
     start = time.perf_counter()
     try:
         yield snakemake

@@ -26,8 +26,8 @@ from sign2gpt.io import read_json, resolve_portable_path
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import SignTranslator, start_token_id
+from sign2gpt.runtime.device import resolve_device
 from sign2gpt.settings import complete_stored_model
-from sign2gpt.utils import resolve_device
 
 log = logging.getLogger(__name__)
 

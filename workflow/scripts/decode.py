@@ -2,7 +2,7 @@
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.data.decode import decode_shard
 from sign2gpt.stage import run_stage
-from sign2gpt.utils import job_cpus
+from sign2gpt.job_resources import job_cpus
 
 with run_stage(snakemake) as smk:  # noqa: F821
     cfg = smk.params.decode

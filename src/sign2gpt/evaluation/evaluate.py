@@ -29,8 +29,8 @@ from sign2gpt.models.build import build_translator
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.translator import start_token_id
 from sign2gpt.precision import select_precision
+from sign2gpt.runtime.device import reserve_for_workers, resolve_device, seed_everything
 from sign2gpt.settings import EvaluateSettings, FrameSettings, ScoringSettings
-from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 SPLITS = ("dev", "test")

@@ -25,7 +25,7 @@ from sign2gpt.inference.model_folder import TOKENIZER, load_model_weights, read_
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import SignTranslator, start_token_id
-from sign2gpt.utils import resolve_device
+from sign2gpt.runtime.device import resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from transformers import XGLMConfig, XGLMForCausalLM
 from sign2gpt.errors import ConfigError, DataError
 from sign2gpt.io import atomic_path, write_json
 from sign2gpt.lm.tokenizer import train_xglm_tokenizer
+from sign2gpt.runtime.device import seed_everything, set_threads
 from sign2gpt.tensorboard_log import write_epoch_events
-from sign2gpt.utils import seed_everything, set_threads
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,19 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.numpy import save_file
 from tqdm import tqdm
 
 from sign2gpt.errors import DataError
 from sign2gpt.io import atomic_path, read_json
 from sign2gpt.text.fasttext_model import load_fasttext
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def run_prototypes(
     metadata = {"vocab": json.dumps(vocab, ensure_ascii=False), "dim": str(dim),
                 "fasttext": Path(str(fasttext_bin)).name, "language": language}
     with atomic_path(out_path) as tmp:
-        save_file({TENSOR: torch.from_numpy(prototypes)}, str(tmp), metadata=metadata)
+        save_file({TENSOR: prototypes}, str(tmp), metadata=metadata)  # the file torch writes, without torch
 
 
 def load_prototypes(
@@ -68,6 +71,8 @@ def load_prototypes(
 ) -> tuple[torch.Tensor, list[str]]:
     """(prototypes float32 [V + 1, dim], vocab); refuses a file that is inconsistent or built
     for a different vocabulary than `expected_vocab`."""
+    import torch  # the pretraining head's; writing the file needs none
+
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

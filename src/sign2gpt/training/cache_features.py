@@ -23,8 +23,8 @@ from sign2gpt.data.manifest import read_manifest
 from sign2gpt.io import file_sha256
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.precision import select_precision
+from sign2gpt.runtime.device import reserve_for_workers, resolve_device, seed_everything
 from sign2gpt.settings import FrameSettings
-from sign2gpt.utils import reserve_for_workers, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import torch.distributed as dist
 from torch import nn
 
 from sign2gpt.checkpoint import unwrap
-from sign2gpt.utils import resolve_device
+from sign2gpt.runtime.device import resolve_device
 
 log = logging.getLogger(__name__)
 

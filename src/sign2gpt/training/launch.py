@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
         raise SystemExit("usage: python -m sign2gpt.training.launch module:function args.json")
-    from sign2gpt.utils import setup_logging
+    from sign2gpt.core.logs import setup_logging
 
     setup_logging()
     with open(argv[1], encoding="utf-8") as f:

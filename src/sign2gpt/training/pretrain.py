@@ -28,13 +28,13 @@ from sign2gpt.io import write_json
 from sign2gpt.models.pgp_head import PseudoGlossHead
 from sign2gpt.models.sign_model import SignModel, build_sign_model
 from sign2gpt.precision import select_precision
+from sign2gpt.runtime.device import reserve_for_workers, seed_everything
 from sign2gpt.settings import FrameSettings, PretrainSettings
 from sign2gpt.text.prototypes import load_prototypes
 from sign2gpt.text.vocab_file import PseudoGlossVocab
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
-from sign2gpt.utils import reserve_for_workers, seed_everything
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from sign2gpt.io import file_sha256
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.translator import SignTranslator, encode_targets, start_token_id
 from sign2gpt.precision import select_precision
+from sign2gpt.runtime.device import reserve_for_workers, seed_everything
 from sign2gpt.settings import DecodingSettings, FrameSettings, TranslateSettings
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
-from sign2gpt.utils import reserve_for_workers, seed_everything
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,15 @@
-"""Small shared helpers: seeding, logging set-up, device choice."""
+"""Where and how a job computes: the device, torch's threads, the seeds."""
 
 from __future__ import annotations
 
-import logging
 import os
 import random
-import sys
 
 import numpy as np
 import torch
+
+from sign2gpt.errors import ConfigError
+from sign2gpt.job_resources import job_cpus
 
 
 def seed_everything(seed: int) -> None:
@@ -19,25 +20,9 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
-def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
-    """Log to stderr and, when given, to a file (the Snakemake `log:` path)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file:
-        os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
-
-
 def resolve_device(name: str = "auto") -> torch.device:
     """`auto` picks CUDA when present, else CPU; a device this machine does not have is a
     ConfigError that says why (instead of a traceback from deep inside the first `.to()`)."""
-    from sign2gpt.errors import ConfigError
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -55,20 +40,6 @@ def resolve_device(name: str = "auto") -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} GPU(s) visible")
     return device
-
-
-def job_cpus(rule_threads: int | None) -> int | None:
-    """The CPUs this job may use: the rule's threads (what Snakemake reserved; on SLURM what sbatch
-    booked, as the profile books `cpus_per_task: threads`), never more than a SLURM allocation's
-    `SLURM_CPUS_PER_TASK` nor the CPUs this process may run on (its affinity mask)."""
-    if not rule_threads:
-        return None
-    n = int(rule_threads)
-    given = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    if given.isdigit() and int(given) > 0:
-        n = min(n, int(given))
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(n, usable))
 
 
 def reserve_for_workers(num_workers: int) -> int:
