@@ -45,11 +45,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from sign2gpt.core.io import write_json  # noqa: E402
 from sign2gpt.data.decode import decode_shard  # noqa: E402
 from sign2gpt.data.frame_store import FrameStore, FrameStoreWriter  # noqa: E402
 from sign2gpt.data.manifest import Sample, write_manifest  # noqa: E402
 from sign2gpt.data.video import count_frames, read_frames  # noqa: E402
-from sign2gpt.io import write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.decode")
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".webm"}

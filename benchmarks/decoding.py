@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 from transformers import XGLMConfig, XGLMForCausalLM
 
+from sign2gpt.core.io import write_json
 from sign2gpt.evaluation.beam_search import beam_search
-from sign2gpt.io import write_json
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.runtime.device import resolve_device, seed_everything, set_threads
 

@@ -5,7 +5,7 @@
 #      224 with LoRA, the 512-d encoder, XGLM-1.7B), with and without checkpointing: peak GPU
 #      memory and seconds per step in the precision select_precision picks (bf16 on A100/H100);
 #   2. the paper-scale rehearsal's pretrain and translate (pgp) on CUDA through the workflow
-#      (stand-in weights, sign2gpt.rehearsal), one GPU, --resources gpu=1;
+#      (stand-in weights, sign2gpt.app.rehearsal), one GPU, --resources gpu=1;
 #   3. torchrun with NCCL on every GPU present (an all-reduce and a DDP step);
 #   4. benchmarks/loader.py with the float work (resample, colour, normalise) timed on the GPU and
 #      the loader workers scaled over the machine's CPUs (frames/s per worker).
@@ -26,7 +26,7 @@ echo "== environment"
 nvidia-smi --query-gpu=name,memory.total,compute_cap --format=csv || true
 "$PY" - <<'EOF'
 import torch
-from sign2gpt.precision import select_precision
+from sign2gpt.runtime.precision import select_precision
 assert torch.cuda.is_available(), "no CUDA device visible to torch (CPU build?)"
 for i in range(torch.cuda.device_count()):
     p = select_precision(torch.device("cuda", i))
@@ -41,7 +41,7 @@ echo "== 2. rehearsal pretrain + translate on CUDA"
 WORK="$(mktemp -d)"
 "$PY" - "$WORK" <<'EOF'
 import sys
-from sign2gpt.rehearsal import make_rehearsal_inputs
+from sign2gpt.app.rehearsal import make_rehearsal_inputs
 make_rehearsal_inputs(sys.argv[1], "phoenix14t", lm_layers=24,
                       corpus=dict(splits={"train": 8, "dev": 2, "test": 2}, signers=3, test_only_signers=1,
                                   image_size=64, frames_per_gloss=[18, 24], transition_frames=[3, 5], seed=0))

@@ -47,11 +47,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from sign2gpt.core.io import write_json  # noqa: E402
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader  # noqa: E402
 from sign2gpt.data.frame_store import FrameStore, FrameStoreWriter  # noqa: E402
 from sign2gpt.data.manifest import Sample  # noqa: E402
 from sign2gpt.data.sampling import sample_indices  # noqa: E402
-from sign2gpt.io import write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.loader")
 PRESET = yaml.safe_load((REPO / "configs" / "phoenix14t.yaml").read_text())

@@ -18,12 +18,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sign2gpt.io import write_json
+from sign2gpt.core.io import write_json
 
 HERE = Path(__file__).resolve().parent
 CHILD = r'''
 import json, sys, time
-from sign2gpt.errors import Sign2GPTError
+from sign2gpt.core.errors import Sign2GPTError
 from sign2gpt.models.spatial import build_backbone
 t0 = time.perf_counter()
 try:

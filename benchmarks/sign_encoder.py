@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from sign2gpt.io import write_json
+from sign2gpt.core.io import write_json
 
 log = logging.getLogger("bench.sign_encoder")
 HERE = Path(__file__).resolve().parent

@@ -6,7 +6,7 @@ then XGLM with LoRA and gated cross-attention), forward + backward + AdamW step.
     .venv/bin/python benchmarks/train_step.py                       # CPU, scaled down (see below)
     .venv/bin/python benchmarks/train_step.py --device cuda --batch 8 --frames 256 --lm xglm-1.7B
 
-Random weights with the real architectures (`sign2gpt.rehearsal`): DINOv2 with dinov2-small's
+Random weights with the real architectures (`sign2gpt.app.rehearsal`): DINOv2 with dinov2-small's
 configuration, XGLM with xglm-564M's or xglm-1.7B's (all 24 layers unless --lm-layers), the
 backbone run in chunks of `--chunk` frames (spatial.chunk_size; with checkpointing, the unit of
 recomputation). Each
@@ -23,7 +23,7 @@ frame of the sign model, measured between two frame counts (`--frames` and 2 × 
 extrapolates them to the presets' 2,048 frames per step. The checkpointing ratios are those of the
 larger measured step, and of the extrapolation. On CPU the resident set overstates what a GPU's
 caching allocator would hold (freed blocks are not always returned to the system). Precision follows
-`sign2gpt.precision.select_precision` (bf16 on a GPU with bf16, fp32 on CPU).
+`sign2gpt.runtime.precision.select_precision` (bf16 on a GPU with bf16, fp32 on CPU).
 Writes benchmarks/train_step.json and prints the same JSON as the last line of stdout.
 """
 
@@ -39,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-from sign2gpt.io import write_json
+from sign2gpt.core.io import write_json
 
 log = logging.getLogger("bench.train_step")
 HERE = Path(__file__).resolve().parent
@@ -91,14 +91,14 @@ def child(args: argparse.Namespace) -> dict:
     import torch
     from transformers import Dinov2Config, Dinov2Model, XGLMConfig, XGLMForCausalLM
 
+    from sign2gpt.app.rehearsal import DINOV2_SMALL, XGLM_564M
     from sign2gpt.models.gated_lm import SignConditionedLM
     from sign2gpt.models.pgp_head import PseudoGlossHead
     from sign2gpt.models.sign_encoder import SignEncoder
     from sign2gpt.models.sign_model import SignModel
     from sign2gpt.models.spatial import SpatialModel
     from sign2gpt.models.translator import SignTranslator
-    from sign2gpt.precision import select_precision
-    from sign2gpt.rehearsal import DINOV2_SMALL, XGLM_564M
+    from sign2gpt.runtime.precision import select_precision
     from sign2gpt.training.optim import build_optimizer
     from sign2gpt.training.pretrain import PretrainModel
 

@@ -33,12 +33,12 @@ def main() -> None:
     import torch
     from safetensors.torch import save_file
 
-    from sign2gpt.config import load_config
+    from sign2gpt.core.config import load_config
+    from sign2gpt.core.io import read_json
     from sign2gpt.data.decode import decode_shard
     from sign2gpt.data.ingest import prepare_dataset
     from sign2gpt.data.manifest import read_manifest
     from sign2gpt.data.synthetic import generate_corpus
-    from sign2gpt.io import read_json
     from sign2gpt.lm.pretrain import pretrain_lm
     from sign2gpt.models.sign_model import build_sign_model
     from sign2gpt.training.cache_features import run_cache_features

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.data.augment import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -19,7 +20,6 @@ from sign2gpt.data.augment import (
     draw_params,
     eval_transform,
 )
-from sign2gpt.errors import ConfigError
 
 MEAN = torch.tensor(IMAGENET_MEAN)[:, None, None]
 STD = torch.tensor(IMAGENET_STD)[:, None, None]

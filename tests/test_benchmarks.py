@@ -110,7 +110,7 @@ def test_offline_benchmark_smoke(tmp_path):
 def test_z_cache_benchmark_smoke(tmp_path):
     import yaml
 
-    from sign2gpt.config import load_config
+    from sign2gpt.core.config import load_config
 
     config = tmp_path / "config.yaml"  # z_cache.py takes a whole config: the test configuration, merged
     config.write_text(yaml.safe_dump(load_config(REPO / ".test" / "config.yaml")))

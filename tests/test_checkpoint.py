@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from sign2gpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
-from sign2gpt.errors import DataError
+from sign2gpt.core.errors import DataError
+from sign2gpt.runtime.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from sign2gpt.training.optim import WarmupCosine, build_optimizer
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sign2gpt.config import DEFAULT_CONFIG, coerce_config, deep_merge, load_config, validate_config
-from sign2gpt.errors import ConfigError
+from sign2gpt.core.config import DEFAULT_CONFIG, coerce_config, deep_merge, load_config, validate_config
+from sign2gpt.core.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ def test_check_config_from_a_wheel_install(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("translate: {label_smoothing: lots}\n")
     env = {**os.environ, "PYTHONPATH": str(site)}  # the wheel's package before the editable one
-    code = ("import sys, sign2gpt; from sign2gpt.cli import main; print(sign2gpt.__file__); "
+    code = ("import sys, sign2gpt; from sign2gpt.app.cli import main; print(sign2gpt.__file__); "
             "sys.argv = ['sign2gpt', 'check-config', *sys.argv[1:]]; sys.exit(main())")
     run = [sys.executable, "-c", code]
     ok = subprocess.run(run + [str(overlay)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+from sign2gpt.core.errors import DataError
 from sign2gpt.data.augment import augment_clip
 from sign2gpt.data.dataset import SignDataset, batch_frames, collate, item_frames, make_loader, multi_hot
-from sign2gpt.errors import DataError
 
 
 @dataclass

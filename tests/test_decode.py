@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
+from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.data.decode import decode_shard, skipped_path
 from sign2gpt.data.frame_store import FrameStore, FrameStoreWriter
 from sign2gpt.data.manifest import Sample, write_manifest
 from sign2gpt.data.video import _read_video_pyav, count_frames, list_frame_files, read_frames
-from sign2gpt.errors import ConfigError, DataError
 
 
 def colour(t: int) -> tuple[int, int, int]:

@@ -31,8 +31,8 @@ NOT_RUN = {
 # Imports a function makes only where the package is installed (`try: import x except ImportError`):
 # a rule's env may lack them. {"module:function": (import, why)}
 OPTIONAL = {
-    "sign2gpt.stage:follow_job_threads": ("torch", "torch's threads follow the job where torch is installed; the "
-                                          "data, text and report envs run without it"),
+    "sign2gpt.app.stage_runner:follow_job_threads": (
+        "torch", "torch's threads follow the job where torch is installed; the data, text and report envs lack it"),
 }
 # Imports that need a distribution besides their own package's (torch imports tensorboard there).
 NEEDS_TOO = {"torch.utils.tensorboard": "tensorboard"}
@@ -245,7 +245,7 @@ class NoTorch(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError("no torch here", name=name)
 sys.meta_path.insert(0, NoTorch())
 from types import SimpleNamespace
-from sign2gpt.stage import run_stage
+from sign2gpt.app.stage_runner import run_stage
 import sign2gpt.data.decode, sign2gpt.data.ingest, sign2gpt.text.prototypes, sign2gpt.report.build
 smk = SimpleNamespace(log=[{str(tmp_path / 'x.log')!r}], threads=1, rule="decode", output=[])
 with run_stage(smk):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, XGLMConfig, XGLMForCausalLM
 
-from sign2gpt.errors import ConfigError, DataError
+from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.models.gated_lm import LORA_A_STD, GatedLoRAAttention, SignConditionedLM
 
 MEMORY_DIM = 16

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sign2gpt.errors import ConfigError
-from sign2gpt.job_resources import check_declared_gpus, gpu_request
+from sign2gpt.core.errors import ConfigError
+from sign2gpt.core.job_resources import check_declared_gpus, gpu_request
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))

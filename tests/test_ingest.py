@@ -7,9 +7,9 @@ import pytest
 from media import make_video
 from PIL import Image
 
+from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import read_manifest
-from sign2gpt.errors import ConfigError, DataError
 
 PHOENIX_HEADER = "name|video|start|end|speaker|orth|translation"
 

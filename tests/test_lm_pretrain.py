@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import read_json
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import read_json
 from sign2gpt.lm.loading import load_causal_lm
 from sign2gpt.lm.pretrain import STATS_FILE, pretrain_lm
-from sign2gpt.tensorboard_log import read_scalars
+from sign2gpt.runtime.tensorboard_log import read_scalars
 
 WORDS = "regen sonne wind schnee wolken nebel morgen heute abend nacht norden süden über und im es gibt".split()
 CONFIG = dict(d_model=32, num_layers=2, attention_heads=4, ffn_dim=64, max_position_embeddings=32,

@@ -8,7 +8,7 @@ import pytest
 import sentencepiece as spm
 from transformers import AutoTokenizer
 
-from sign2gpt.errors import DataError
+from sign2gpt.core.errors import DataError
 from sign2gpt.lm import tokenizer as tk
 
 GERMAN = [

@@ -11,11 +11,11 @@ from torch import nn
 from torch.utils.data import Dataset
 from torch.utils.data._utils.collate import default_collate
 
-from sign2gpt.checkpoint import load_checkpoint
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.data.dataset import make_loader
-from sign2gpt.errors import ConfigError
+from sign2gpt.runtime.checkpoint import load_checkpoint
 from sign2gpt.runtime.device import seed_everything
-from sign2gpt.tensorboard_log import EpochEvents, read_scalars
+from sign2gpt.runtime.tensorboard_log import EpochEvents, read_scalars
 from sign2gpt.training.loop import TIMING_COLUMNS, Trainer, TrainingInterrupted
 from sign2gpt.training.optim import build_optimizer, build_scheduler
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from sign2gpt.core.errors import DataError
 from sign2gpt.data.manifest import COLUMNS, Sample, read_manifest, write_manifest
-from sign2gpt.errors import DataError
 
 HEADER = "\t".join(COLUMNS)
 

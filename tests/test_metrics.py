@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sign2gpt.errors import ConfigError, DataError
+from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.evaluation import conventions, metrics
 from sign2gpt.evaluation.conventions import CONVENTIONS, normalise, score
 

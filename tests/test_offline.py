@@ -26,7 +26,7 @@ def refuse(*args, **kwargs):
 socket.socket.connect = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
-from sign2gpt.errors import Sign2GPTError
+from sign2gpt.core.errors import Sign2GPTError
 from sign2gpt.models.spatial import build_backbone
 from sign2gpt.lm.loading import resolve_model_dir
 result = {}

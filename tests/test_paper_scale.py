@@ -2,7 +2,7 @@
 CSL-Daily data layout of configs/csldaily.yaml) with stand-in weights of the real architectures,
 on a synthetic corpus in the release layout, through the workflow end to end.
 
-Slow (about 8 + 2 minutes on 2 cores); runs in CI. The stand-ins (`sign2gpt.rehearsal`):
+Slow (about 8 + 2 minutes on 2 cores); runs in CI. The stand-ins (`sign2gpt.app.rehearsal`):
 DINOv2 with dinov2-small's configuration, XGLM with xglm-564M's configuration and its real
 256,008-token vocabulary but 2 of its 24 layers (CI's time), a 300-d fastText .bin and a spaCy
 pipeline folder, each loaded by the preset's own code path.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from sign2gpt.rehearsal import make_rehearsal_inputs
+from sign2gpt.app.rehearsal import make_rehearsal_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))

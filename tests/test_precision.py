@@ -10,9 +10,9 @@ import pytest
 import torch
 from test_loop import make_run
 
-from sign2gpt.checkpoint import load_checkpoint
-from sign2gpt.errors import ConfigError
-from sign2gpt.precision import Precision, select_precision
+from sign2gpt.core.errors import ConfigError
+from sign2gpt.runtime.checkpoint import load_checkpoint
+from sign2gpt.runtime.precision import Precision, select_precision
 
 
 def fake_gpu(monkeypatch, capability, name):

@@ -114,7 +114,7 @@ def test_overlay_changes_only_the_data_and_fasttext_paths(preset):
 @pytest.mark.parametrize("preset", PRESETS)
 def test_fixture_is_a_release_layout_that_prepare_ingests(preset, tmp_path):
     """A dry run reads no dataset file; ingesting the fixture keeps it the real layout."""
-    from sign2gpt.config import load_config
+    from sign2gpt.core.config import load_config
     from sign2gpt.data.ingest import prepare_dataset
 
     ds = load_config(REPO / "configs" / f"{preset}.yaml", overlay(preset))["dataset"]

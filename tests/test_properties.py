@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from sign2gpt.core.errors import DataError
 from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import COLUMNS, Sample, read_manifest, write_manifest
-from sign2gpt.errors import DataError
 from sign2gpt.evaluation import metrics
 from sign2gpt.evaluation.conventions import normalise, score
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from sign2gpt.errors import DataError
+from sign2gpt.core.errors import DataError
 from sign2gpt.text.fasttext_model import corpus_lines, load_fasttext, mean_cosine, train_fasttext
 from sign2gpt.text.prototypes import load_prototypes, run_prototypes
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sign2gpt.errors import ConfigError, DataError
+from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.text import hanta_component, jieba_component
 from sign2gpt.text.pipelines import build_pipeline
 from sign2gpt.text.pseudo_glosses import KEPT_UPOS, extract_pseudo_glosses, run_pseudo_glosses

@@ -41,8 +41,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from sign2gpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
-from sign2gpt.config import load_config
+from sign2gpt.core.config import load_config
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import file_sha256
 from sign2gpt.data.dataset import SignDataset, batch_frames, collate, make_loader
 from sign2gpt.data.decode import decode_shard, skipped_path
 from sign2gpt.data.feature_cache import FeatureCache, FeatureDataset, write_feature_cache
@@ -50,8 +51,7 @@ from sign2gpt.data.frame_store import FrameStore, FrameStoreWriter
 from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import Sample, read_manifest, write_manifest
 from sign2gpt.data.video import count_frames, read_frames
-from sign2gpt.errors import DataError
-from sign2gpt.io import file_sha256
+from sign2gpt.runtime.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from sign2gpt.training.loop import TIMING_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -525,7 +525,7 @@ def test_partial_foreign_or_failed_feature_caches_are_refused_or_never_appear(tm
 
 
 def test_unreadable_or_foreign_last_checkpoint_is_not_resumed(tmp_path, caplog):
-    from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint
+    from sign2gpt.runtime.checkpoint import config_fingerprint, discard_stale_checkpoint
 
     model = nn.Linear(3, 2)
     fp = config_fingerprint({"lr": 1e-3})

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from sign2gpt.errors import DataError
+from sign2gpt.core.errors import DataError
 from sign2gpt.evaluation import localization
 from sign2gpt.report import plots, run_card, tables
 

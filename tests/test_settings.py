@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sign2gpt.config import DEFAULT_CONFIG, SCHEMA_PATH, _resolve, deep_merge, load_config, validate_config
+from sign2gpt.core.config import DEFAULT_CONFIG, SCHEMA_PATH, _resolve, deep_merge, load_config, validate_config
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.core.record import complete_stored_model
-from sign2gpt.errors import ConfigError
-from sign2gpt.models.sign_model import build_sign_model
-from sign2gpt.settings import (
+from sign2gpt.core.settings import (
     DecodingSettings,
     EvaluateSettings,
     FrameSettings,
@@ -22,6 +21,7 @@ from sign2gpt.settings import (
     ScoringSettings,
     TranslateSettings,
 )
+from sign2gpt.models.sign_model import build_sign_model
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sign2gpt.errors import ConfigError
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.models import SignModel, SpatialModel, build_backbone, build_sign_model
 
 TINY = {"image_size": 16, "patch_size": 8, "hidden_size": 24, "num_hidden_layers": 2,

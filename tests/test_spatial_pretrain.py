@@ -10,12 +10,12 @@ import torch
 import yaml
 from transformers import ResNetModel
 
-from sign2gpt.config import DEFAULT_CONFIG
+from sign2gpt.core.config import DEFAULT_CONFIG
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import read_json
 from sign2gpt.data.frame_store import FrameStoreWriter
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import read_json
 from sign2gpt.models import SpatialModel, build_backbone
-from sign2gpt.tensorboard_log import read_scalars
+from sign2gpt.runtime.tensorboard_log import read_scalars
 from sign2gpt.training.spatial_pretrain import STATS_FILE, nt_xent, pretrain_spatial, sample_pairs
 
 RESNET = {"model_type": "resnet", "embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1]}

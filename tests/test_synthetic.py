@@ -14,6 +14,7 @@ import decord
 import numpy as np
 import pytest
 
+from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.data.synthetic import (
     TINY_CORPUS,
     generate_corpus,
@@ -26,7 +27,6 @@ from sign2gpt.data.synthetic import (
 from sign2gpt.data.synthetic import corpus as corpus_mod
 from sign2gpt.data.synthetic.render import plan_motion
 from sign2gpt.data.synthetic.signs import HAND_PALETTE, HAND_SHAPES
-from sign2gpt.errors import ConfigError, DataError
 
 HEADER = "name|video|start|end|speaker|orth|translation"
 SPLITS = ("train", "dev", "test")

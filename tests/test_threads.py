@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sign2gpt.config import load_config
-from sign2gpt.job_resources import job_cpus, job_threads, stage_resources
+from sign2gpt.app.stage_runner import run_stage
+from sign2gpt.core.config import load_config
+from sign2gpt.core.job_resources import job_cpus, job_threads, stage_resources
 from sign2gpt.runtime.device import reserve_for_workers
-from sign2gpt.stage import run_stage
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from sign2gpt.cli import main
+from sign2gpt.app.cli import main
+from sign2gpt.core.errors import ConfigError
+from sign2gpt.core.io import portable_path, resolve_portable_path
 from sign2gpt.data.synthetic.mp4 import write_mp4
-from sign2gpt.errors import ConfigError
 from sign2gpt.inference.inputs import collect_videos
-from sign2gpt.io import portable_path, resolve_portable_path
 from sign2gpt.runtime.device import resolve_device
 
 

@@ -131,7 +131,7 @@ def test_end_to_end_report(finished_run):
             rows = list(csv.DictReader(f, delimiter="\t"))
         assert rows and sum(bool(r["hypothesis"].strip()) for r in rows) >= len(rows) / 2  # mostly non-empty
     # TensorBoard event files from every training stage, one point per epoch
-    from sign2gpt.tensorboard_log import read_scalars
+    from sign2gpt.runtime.tensorboard_log import read_scalars
 
     data = finished_run / "results" / "synthetic-test"
     for folder, epochs, tags in [
@@ -250,10 +250,10 @@ def test_export_from_pretrained_round_trip(finished_run, tmp_path):
 
     import torch
 
-    from sign2gpt.cli import main
+    from sign2gpt.app.cli import main
+    from sign2gpt.core.errors import DataError
     from sign2gpt.core.record import TranslatorRecord
     from sign2gpt.data.manifest import read_manifest
-    from sign2gpt.errors import DataError
     from sign2gpt.inference.video_translator import VideoTranslator
 
     data = finished_run / "results" / "synthetic-test"
@@ -305,7 +305,7 @@ def test_backbone_probe_benchmark_on_the_finished_run(finished_run, tmp_path):
     """benchmarks/backbone_probe.py (which reads a finished run) with the test configuration."""
     import yaml
 
-    from sign2gpt.config import load_config
+    from sign2gpt.core.config import load_config
 
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(load_config(TEST_CONFIG)))

@@ -16,18 +16,18 @@ from typing import Any
 
 import torch
 
-from sign2gpt.checkpoint import load_checkpoint, load_weights
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import read_json, resolve_portable_path
+from sign2gpt.core.settings import complete_stored_model
 from sign2gpt.data.augment import eval_transform
 from sign2gpt.data.sampling import sample_indices
 from sign2gpt.data.video import FRAME_EXTENSIONS, count_frames, list_frame_files, read_frames
-from sign2gpt.errors import DataError
 from sign2gpt.evaluation.beam_search import beam_search
-from sign2gpt.io import read_json, resolve_portable_path
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import SignTranslator, start_token_id
+from sign2gpt.runtime.checkpoint import load_checkpoint, load_weights
 from sign2gpt.runtime.device import resolve_device
-from sign2gpt.settings import complete_stored_model
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import pytest
 import yaml
 import yte
 
-from sign2gpt.config import load_config
-from sign2gpt.job_resources import stage_resources
+from sign2gpt.core.config import load_config
+from sign2gpt.core.job_resources import stage_resources
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

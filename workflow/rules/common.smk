@@ -4,9 +4,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from sign2gpt import job_resources  # noqa: E402
-from sign2gpt.config import coerce_config, validate_config  # noqa: E402
-from sign2gpt.errors import ConfigError  # noqa: E402
+from sign2gpt.core import job_resources  # noqa: E402
+from sign2gpt.core.config import coerce_config, validate_config  # noqa: E402
+from sign2gpt.core.errors import ConfigError  # noqa: E402
 
 try:
     coerce_config(config)  # --config values arrive as strings below the top level

@@ -1,7 +1,7 @@
 """Rule baselines: the text-only and gates-shut reference rows."""
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.evaluation.evaluate import run_baselines
-from sign2gpt.stage import run_stage
+from sign2gpt.app.stage_runner import run_stage
 
 with run_stage(snakemake) as smk:  # noqa: F821
     run_baselines(

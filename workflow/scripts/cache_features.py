@@ -1,6 +1,6 @@
 """Rule cache_features: Z of the frozen pretrained encoder, once per video."""
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
-from sign2gpt.stage import run_stage
+from sign2gpt.app.stage_runner import run_stage
 from sign2gpt.training.cache_features import run_cache_features
 
 with run_stage(snakemake) as smk:  # noqa: F821

@@ -1,8 +1,8 @@
 """Rule decode: one shard of a split's videos into an HDF5 frame store."""
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.data.decode import decode_shard
-from sign2gpt.stage import run_stage
-from sign2gpt.job_resources import job_cpus
+from sign2gpt.app.stage_runner import run_stage
+from sign2gpt.core.job_resources import job_cpus
 
 with run_stage(snakemake) as smk:  # noqa: F821
     cfg = smk.params.decode

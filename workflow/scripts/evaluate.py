@@ -1,7 +1,7 @@
 """Rule evaluate: beam search on dev and test, BLEU-1..4 and ROUGE-L."""
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.evaluation.evaluate import run_evaluate
-from sign2gpt.stage import run_stage
+from sign2gpt.app.stage_runner import run_stage
 
 with run_stage(snakemake) as smk:  # noqa: F821
     variant = smk.wildcards.variant

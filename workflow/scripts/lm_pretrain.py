@@ -2,7 +2,7 @@
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.lm.pretrain import pretrain_lm
-from sign2gpt.stage import run_stage
+from sign2gpt.app.stage_runner import run_stage
 
 with run_stage(snakemake) as smk:  # noqa: F821
     texts = [s.text for s in read_manifest(smk.input.train)]

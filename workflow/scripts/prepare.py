@@ -3,7 +3,7 @@ import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702
 from pathlib import Path
 
 from sign2gpt.data.ingest import prepare_dataset
-from sign2gpt.stage import run_stage
+from sign2gpt.app.stage_runner import run_stage
 
 with run_stage(snakemake) as smk:  # noqa: F821
     prepare_dataset(

@@ -1,7 +1,7 @@
 """Rule report: tables, figures and run card of the configured run."""
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.report.build import build_report
-from sign2gpt.stage import run_stage
+from sign2gpt.app.stage_runner import run_stage
 
 with run_stage(snakemake) as smk:  # noqa: F821
     build_report(

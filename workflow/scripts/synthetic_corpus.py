@@ -6,7 +6,7 @@ if __name__ == "__main__":
 
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: F821
     from sign2gpt.data.synthetic.corpus import generate_corpus
-    from sign2gpt.stage import run_stage
+    from sign2gpt.app.stage_runner import run_stage
 
     with run_stage(snakemake) as smk:  # noqa: F821
         cfg = dict(smk.params.synthetic)

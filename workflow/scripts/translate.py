@@ -2,7 +2,7 @@
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from pathlib import Path
 
-from sign2gpt.stage import run_stage
+from sign2gpt.app.stage_runner import run_stage
 from sign2gpt.training.launch import launch
 
 with run_stage(snakemake) as smk:  # noqa: F821

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sign2gpt.io import portable_path, read_json, resolve_portable_path, write_json
+from sign2gpt.core.io import portable_path, read_json, resolve_portable_path, write_json
 
 RUN_RECORD = "inference.json"  # the record's file in a trained variant's folder
 

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from sign2gpt.core.errors import DataError
 from sign2gpt.data.augment import AugmentConfig, as_clip_tensor, clip_frames, draw_params
 from sign2gpt.data.sampling import sample_indices
-from sign2gpt.errors import DataError
 
 
 class FrameSource(Protocol):

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import write_text
 from sign2gpt.data.frame_store import STORAGES, FrameStoreWriter
 from sign2gpt.data.manifest import Sample, read_manifest
 from sign2gpt.data.video import read_frames
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import write_text
 
 log = logging.getLogger(__name__)
 

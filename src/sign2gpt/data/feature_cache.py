@@ -18,8 +18,8 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-from sign2gpt.errors import DataError
-from sign2gpt.io import atomic_path
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import atomic_path
 
 FORMAT = "sign2gpt-feature-cache-v1"
 

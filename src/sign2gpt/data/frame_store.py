@@ -29,9 +29,9 @@ from typing import Any
 import h5py
 import numpy as np
 
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import atomic_path
 from sign2gpt.data.jpeg import decode_jpeg, encode_jpeg
-from sign2gpt.errors import DataError
-from sign2gpt.io import atomic_path
 
 log = logging.getLogger(__name__)
 

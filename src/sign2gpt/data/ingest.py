@@ -32,11 +32,11 @@ from typing import Any
 
 from tqdm import tqdm
 
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import write_text
 from sign2gpt.data.manifest import Sample, parse_segments, write_manifest
 from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, phoenix_corpus_csv
 from sign2gpt.data.video import count_frames
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import write_text
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
+from sign2gpt.core.errors import ConfigError
+from sign2gpt.core.io import file_sha256
+from sign2gpt.core.settings import FrameSettings
 from sign2gpt.data.dataset import SignDataset, make_loader
 from sign2gpt.data.feature_cache import FeatureCache, FeatureDataset, collate_features
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
-from sign2gpt.errors import ConfigError
-from sign2gpt.io import file_sha256
-from sign2gpt.settings import FrameSettings
 
 
 def make_split_loader(

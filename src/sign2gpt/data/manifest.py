@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sign2gpt.errors import DataError
-from sign2gpt.io import atomic_path
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import atomic_path
 
 COLUMNS: tuple[str, ...] = ("id", "video", "num_frames", "signer", "text", "glosses", "segments")
 

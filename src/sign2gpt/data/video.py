@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sign2gpt.core.errors import DataError
 from sign2gpt.data.jpeg import decode_jpeg
-from sign2gpt.errors import DataError
 
 log = logging.getLogger(__name__)
 

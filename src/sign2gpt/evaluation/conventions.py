@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import sacrebleu
 
 import sign2gpt
-from sign2gpt.errors import ConfigError
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.evaluation import metrics, significance
 
 CHARACTER_LEVEL_LANGUAGES = frozenset({"zh"})

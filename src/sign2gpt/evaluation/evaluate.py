@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from sign2gpt.checkpoint import load_checkpoint
+from sign2gpt.core.io import write_json, write_text
+from sign2gpt.core.settings import EvaluateSettings, FrameSettings, ScoringSettings
 from sign2gpt.data.loaders import make_split_loader
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.beam_search import beam_search
@@ -23,14 +24,13 @@ from sign2gpt.evaluation.hypotheses import hypotheses_tsv
 from sign2gpt.evaluation.metrics import output_health
 from sign2gpt.evaluation.significance import describe
 from sign2gpt.evaluation.translate_eval import beam_translate
-from sign2gpt.io import write_json, write_text
 from sign2gpt.lm.loading import load_causal_lm
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.translator import start_token_id
-from sign2gpt.precision import select_precision
+from sign2gpt.runtime.checkpoint import load_checkpoint
 from sign2gpt.runtime.device import reserve_for_workers, resolve_device, seed_everything
-from sign2gpt.settings import EvaluateSettings, FrameSettings, ScoringSettings
+from sign2gpt.runtime.precision import select_precision
 
 log = logging.getLogger(__name__)
 SPLITS = ("dev", "test")

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from sign2gpt.errors import DataError
+from sign2gpt.core.errors import DataError
 
 Segment = tuple[str, int, int]  # (gloss, start frame, end frame exclusive) in source frames
 

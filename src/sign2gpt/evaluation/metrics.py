@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from sacrebleu.metrics import BLEU
 
-from sign2gpt.errors import DataError
+from sign2gpt.core.errors import DataError
 
 MAX_ORDER = 4
 ROUGE_BETA = 1.2

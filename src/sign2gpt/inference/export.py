@@ -11,9 +11,9 @@ from typing import Any
 
 from safetensors.torch import save_file
 
-from sign2gpt.checkpoint import model_tensors, tensor_digest
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import atomic_path, file_sha256, read_json, write_json
 from sign2gpt.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from sign2gpt.errors import DataError
 from sign2gpt.inference.model_folder import (
     CARD,
     CONFIG,
@@ -24,7 +24,7 @@ from sign2gpt.inference.model_folder import (
     base_parameter_names,
 )
 from sign2gpt.inference.video_translator import VideoTranslator
-from sign2gpt.io import atomic_path, file_sha256, read_json, write_json
+from sign2gpt.runtime.checkpoint import model_tensors, tensor_digest
 
 log = logging.getLogger(__name__)
 

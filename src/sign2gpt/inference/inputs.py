@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from sign2gpt.core.errors import DataError
 from sign2gpt.data.video import FRAME_EXTENSIONS, count_frames, list_frame_files
-from sign2gpt.errors import DataError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"})
 LIST_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})

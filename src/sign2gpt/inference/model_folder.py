@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import file_sha256, read_json
 from sign2gpt.core.record import TranslatorRecord
-from sign2gpt.errors import DataError
-from sign2gpt.io import file_sha256, read_json
 
 FORMAT = "sign2gpt-model-v1"
 CONFIG, WEIGHTS, TOKENIZER, VOCAB, CARD = (

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import torch
 
-from sign2gpt.checkpoint import load_checkpoint, load_weights
+from sign2gpt.core.errors import DataError
 from sign2gpt.core.record import RUN_RECORD, TranslatorRecord
 from sign2gpt.data.augment import eval_transform
 from sign2gpt.data.sampling import sample_indices
 from sign2gpt.data.video import read_frames
-from sign2gpt.errors import DataError
 from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.inference.model_folder import TOKENIZER, load_model_weights, read_model_record
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import SignTranslator, start_token_id
+from sign2gpt.runtime.checkpoint import load_checkpoint, load_weights
 from sign2gpt.runtime.device import resolve_device
 
 log = logging.getLogger(__name__)

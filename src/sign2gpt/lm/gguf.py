@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from sign2gpt.errors import DataError
-from sign2gpt.io import atomic_path
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from sign2gpt.errors import DataError
-from sign2gpt.precision import select_precision
+from sign2gpt.core.errors import DataError
+from sign2gpt.runtime.precision import select_precision
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def compute_dtype(device: torch.device) -> torch.dtype:
-    """The frozen LM's dtype under `precision: auto` (sign2gpt.precision): bf16 on GPUs with bf16
+    """The frozen LM's dtype under `precision: auto` (sign2gpt.runtime.precision): bf16 on GPUs with bf16
     (spec §8.2), fp16 on older GPUs, float32 on the CPU."""
     return select_precision(device).lm_dtype
 

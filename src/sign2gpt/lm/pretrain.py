@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import XGLMConfig, XGLMForCausalLM
 
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import atomic_path, write_json
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import atomic_path, write_json
 from sign2gpt.lm.tokenizer import train_xglm_tokenizer
 from sign2gpt.runtime.device import seed_everything, set_threads
-from sign2gpt.tensorboard_log import write_epoch_events
+from sign2gpt.runtime.tensorboard_log import write_epoch_events
 
 log = logging.getLogger(__name__)
 

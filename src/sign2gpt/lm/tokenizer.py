@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import sentencepiece as spm
 from transformers import XGLMTokenizer
 
-from sign2gpt.errors import DataError
+from sign2gpt.core.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 
-from sign2gpt.checkpoint import load_weights
 from sign2gpt.lm.loading import load_causal_lm
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import VARIANTS, SignTranslator
+from sign2gpt.runtime.checkpoint import load_weights
 
 
 def build_translator(

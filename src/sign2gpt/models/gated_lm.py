@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import atomic_path
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import atomic_path
 from sign2gpt.models.memory_projection import MemoryProjection
 from sign2gpt.models.positional import rotate_half
 

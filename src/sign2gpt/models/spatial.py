@@ -41,7 +41,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers import AutoModel, Dinov2Config, Dinov2Model, ResNetConfig, ResNetModel
 
-from ..errors import ConfigError
+from sign2gpt.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

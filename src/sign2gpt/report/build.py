@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sign2gpt.core.io import read_json, write_text
 from sign2gpt.evaluation.hypotheses import read_hypotheses
-from sign2gpt.io import read_json, write_text
 from sign2gpt.report.comparisons import compare, tests_table
 from sign2gpt.report.plots import plot_localization, plot_training_curves
 from sign2gpt.report.run_card import collect_run_card, write_run_card

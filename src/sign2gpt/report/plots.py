@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from sign2gpt.errors import DataError
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import atomic_path
 from sign2gpt.evaluation.localization import Segment, check_map, match_segments, max_normalise
-from sign2gpt.io import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from sign2gpt.errors import DataError
-from sign2gpt.io import write_json, write_text
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import write_json, write_text
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from sign2gpt.errors import DataError
-from sign2gpt.io import write_json, write_text
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import write_json, write_text
 
 METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
 METRIC_NAMES = {"bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4",

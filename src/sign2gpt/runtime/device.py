@@ -8,8 +8,8 @@ import random
 import numpy as np
 import torch
 
-from sign2gpt.errors import ConfigError
-from sign2gpt.job_resources import job_cpus
+from sign2gpt.core.errors import ConfigError
+from sign2gpt.core.job_resources import job_cpus
 
 
 def seed_everything(seed: int) -> None:

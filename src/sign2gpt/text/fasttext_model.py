@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import atomic_path
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import atomic_path
 
 logger = logging.getLogger(__name__)
 

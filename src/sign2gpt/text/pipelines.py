@@ -15,7 +15,7 @@ from pathlib import Path
 import spacy
 from spacy.language import Language
 
-from sign2gpt.errors import ConfigError
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.text import hanta_component, jieba_component
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 from tqdm import tqdm
 
-from sign2gpt.errors import DataError
-from sign2gpt.io import atomic_path, read_json
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import atomic_path, read_json
 from sign2gpt.text.fasttext_model import load_fasttext
 
 if TYPE_CHECKING:

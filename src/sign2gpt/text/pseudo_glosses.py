@@ -28,8 +28,8 @@ from spacy.parts_of_speech import IDS as UPOS_IDS
 from spacy.tokens import Doc
 from tqdm import tqdm
 
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import write_json
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import write_json
 from sign2gpt.text.pipelines import LANGUAGES, build_pipeline, pipeline_info
 
 logger = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from sign2gpt.errors import DataError
-from sign2gpt.io import read_json
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import read_json
 
 logger = logging.getLogger(__name__)
 

@@ -15,16 +15,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sign2gpt.checkpoint import load_weights
+from sign2gpt.core.io import file_sha256
+from sign2gpt.core.settings import FrameSettings
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader
 from sign2gpt.data.feature_cache import write_feature_cache
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
-from sign2gpt.io import file_sha256
 from sign2gpt.models.sign_model import build_sign_model
-from sign2gpt.precision import select_precision
+from sign2gpt.runtime.checkpoint import load_weights
 from sign2gpt.runtime.device import reserve_for_workers, resolve_device, seed_everything
-from sign2gpt.settings import FrameSettings
+from sign2gpt.runtime.precision import select_precision
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sign2gpt.checkpoint import unwrap
+from sign2gpt.runtime.checkpoint import unwrap
 from sign2gpt.runtime.device import resolve_device
 
 log = logging.getLogger(__name__)

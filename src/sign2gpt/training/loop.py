@@ -1,6 +1,6 @@
 """The epoch loop shared by pseudo-gloss pretraining and translation (spec §7, §9).
 
-Per epoch: train (in the job's precision, `sign2gpt.precision`: bf16 autocast, fp16 autocast with
+Per epoch: train (in the job's precision, `sign2gpt.runtime.precision`: bf16 autocast, fp16 autocast with
 a GradScaler, or fp32; clip by value then by norm; the schedule steps per iteration), evaluate every
 `eval_every` epochs and at the
 last, append a row to metrics.csv / metrics.json, save `last.safetensors` every epoch and
@@ -37,11 +37,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from sign2gpt.checkpoint import load_checkpoint, save_checkpoint
-from sign2gpt.errors import ConfigError
-from sign2gpt.io import atomic_path, write_json, write_text
-from sign2gpt.precision import Precision, select_precision
-from sign2gpt.tensorboard_log import EpochEvents
+from sign2gpt.core.errors import ConfigError
+from sign2gpt.core.io import atomic_path, write_json, write_text
+from sign2gpt.runtime.checkpoint import load_checkpoint, save_checkpoint
+from sign2gpt.runtime.precision import Precision, select_precision
+from sign2gpt.runtime.tensorboard_log import EpochEvents
 from sign2gpt.training.distributed import all_reduce_sum, barrier, is_main
 from sign2gpt.training.optim import clip_gradients
 

@@ -18,18 +18,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint, load_weights
+from sign2gpt.core.io import write_json
+from sign2gpt.core.settings import FrameSettings, PretrainSettings
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader, multi_hot
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import Sample, read_manifest
 from sign2gpt.evaluation.localization import combine_localization, localization_scores
 from sign2gpt.evaluation.multilabel import f1_scores
-from sign2gpt.io import write_json
 from sign2gpt.models.pgp_head import PseudoGlossHead
 from sign2gpt.models.sign_model import SignModel, build_sign_model
-from sign2gpt.precision import select_precision
+from sign2gpt.runtime.checkpoint import config_fingerprint, discard_stale_checkpoint, load_weights
 from sign2gpt.runtime.device import reserve_for_workers, seed_everything
-from sign2gpt.settings import FrameSettings, PretrainSettings
+from sign2gpt.runtime.precision import select_precision
 from sign2gpt.text.prototypes import load_prototypes
 from sign2gpt.text.vocab_file import PseudoGlossVocab
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model

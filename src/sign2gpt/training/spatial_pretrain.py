@@ -36,14 +36,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import atomic_path, write_json
+from sign2gpt.runtime.device import resolve_device, seed_everything, set_threads
+from sign2gpt.runtime.tensorboard_log import write_epoch_events
+
 from ..data.augment import eval_transform
 from ..data.frame_store import FrameStore
 from ..data.manifest import read_manifest
-from ..errors import ConfigError, DataError
-from ..io import atomic_path, write_json
 from ..models.spatial import SpatialModel, backbone_width, build_backbone
-from ..tensorboard_log import write_epoch_events
-from ..utils import resolve_device, seed_everything, set_threads
 from .optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)

@@ -17,18 +17,18 @@ from typing import Any
 
 import torch
 
-from sign2gpt.checkpoint import config_fingerprint, discard_stale_checkpoint
+from sign2gpt.core.io import file_sha256
 from sign2gpt.core.record import Decoding, Preprocessing, TranslatorRecord
+from sign2gpt.core.settings import DecodingSettings, FrameSettings, TranslateSettings
 from sign2gpt.data.loaders import make_split_loader
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.conventions import score
 from sign2gpt.evaluation.translate_eval import beam_translate, teacher_forced_translate
-from sign2gpt.io import file_sha256
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.translator import SignTranslator, encode_targets, start_token_id
-from sign2gpt.precision import select_precision
+from sign2gpt.runtime.checkpoint import config_fingerprint, discard_stale_checkpoint
 from sign2gpt.runtime.device import reserve_for_workers, seed_everything
-from sign2gpt.settings import DecodingSettings, FrameSettings, TranslateSettings
+from sign2gpt.runtime.precision import select_precision
 from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler

@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.core.io import atomic_path
 from sign2gpt.data.release_paths import phoenix_corpus_csv
 from sign2gpt.data.synthetic.grammar import generate_pairs
 from sign2gpt.data.synthetic.layouts import LAYOUTS, video_column, video_path, write_csl_annotations, write_video
 from sign2gpt.data.synthetic.render import render_video
 from sign2gpt.data.synthetic.signers import Signer, make_signers
-from sign2gpt.errors import ConfigError, DataError
-from sign2gpt.io import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from types import ModuleType
 
 import numpy as np
 
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.data.synthetic import grammar_de, grammar_zh
-from sign2gpt.errors import ConfigError
 
 GRAMMARS: dict[str, ModuleType] = {"de": grammar_de, "zh": grammar_zh}
 

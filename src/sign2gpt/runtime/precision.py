@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sign2gpt.errors import ConfigError
+from sign2gpt.core.errors import ConfigError
 
 CHOICES = ("auto", "bf16", "fp16", "fp32")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}

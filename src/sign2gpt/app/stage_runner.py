@@ -17,11 +17,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from sign2gpt.core.errors import Sign2GPTError
+from sign2gpt.core.job_resources import job_cpus
 from sign2gpt.core.logs import setup_logging
-from sign2gpt.errors import Sign2GPTError
-from sign2gpt.job_resources import job_cpus
 
-log = logging.getLogger("sign2gpt.stage")
+log = logging.getLogger("sign2gpt.app.stage_runner")
 
 
 def follow_job_threads(rule_threads: int | None) -> str:

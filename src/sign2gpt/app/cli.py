@@ -31,10 +31,10 @@ def _translate(args: argparse.Namespace) -> int:
     """Check every input first, translate every good one, exit 1 if any input failed."""
     from tqdm import tqdm
 
-    from sign2gpt.errors import DataError
+    from sign2gpt.core.errors import DataError
+    from sign2gpt.core.io import atomic_path
     from sign2gpt.inference.inputs import collect_videos
     from sign2gpt.inference.video_translator import VideoTranslator
-    from sign2gpt.io import atomic_path
     from sign2gpt.runtime.device import resolve_device
 
     _quiet(args.verbose)
@@ -69,9 +69,9 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from sign2gpt.core.io import read_json
     from sign2gpt.inference.export import export_model
     from sign2gpt.inference.model_folder import CONFIG
-    from sign2gpt.io import read_json
 
     _quiet(args.verbose)
     out = export_model(args.run, args.out, variant=args.variant, seed=args.seed, copy_base=args.copy_base)
@@ -85,14 +85,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from sign2gpt.config import load_config
+    from sign2gpt.core.config import load_config
 
     config = load_config(*args.configfiles)
     print(f"valid: dataset {config['dataset']['name']} ({config['dataset']['kind']}), "
           f"experiment {config['experiment']}, seeds {config['seeds']}, variants {config['translate']['variants']}")
     if not args.preflight:
         return 0
-    from sign2gpt.preflight import preflight
+    from sign2gpt.app.preflight import preflight
 
     missing = preflight(config, gpus=not args.no_gpus)
     for item in missing:
@@ -102,7 +102,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from sign2gpt.errors import DataError
+    from sign2gpt.core.errors import DataError
     from sign2gpt.evaluation.conventions import normalise, score
     from sign2gpt.evaluation.significance import paired_test
     from sign2gpt.text.vocab_file import read_sentences_file
@@ -181,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sign2gpt.core.errors import Sign2GPTError
     from sign2gpt.core.logs import setup_logging
-    from sign2gpt.errors import Sign2GPTError
 
     args = build_parser().parse_args(argv)
     setup_logging(level=logging.INFO if args.verbose else logging.WARNING)

@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from sign2gpt.errors import ConfigError
+from sign2gpt.core.errors import ConfigError
 
 DDP_STAGES = ("pretrain", "translate")  # the stages torchrun spreads over `gpus` GPUs
 

@@ -29,8 +29,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from sign2gpt.errors import DataError
-from sign2gpt.io import atomic_path
+from sign2gpt.core.errors import DataError
+from sign2gpt.core.io import atomic_path
 
 log = logging.getLogger(__name__)
 

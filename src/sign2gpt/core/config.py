@@ -21,11 +21,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from sign2gpt.errors import ConfigError
+from sign2gpt.core.errors import ConfigError
 
 # Shipped inside the package (a wheel install has no repository); the repository's `config.yaml`
 # and `workflow/schemas/config.schema.yaml` are links to these files.
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 SCHEMA_PATH = RESOURCES / "config.schema.yaml"
 DEFAULT_CONFIG = RESOURCES / "config.yaml"
 MOVED_TO_FRAMES = ("frame_stride", "max_frames", "augment", "hflip")  # from pretrain: (before 8cbca48)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from sign2gpt.errors import ConfigError
+from sign2gpt.core.errors import ConfigError
 
 T = TypeVar("T")
 
