@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check: what this project's CPU machines cannot test, in one script of a few minutes on a
-# machine with a CUDA GPU and the CUDA build of torch (README, GPUs):
+# machine with a CUDA GPU and the CUDA build of torch (docs/gpus-and-clusters.md):
 #   1. benchmarks/train_step.py on CUDA at the presets' shapes (batch 8, 256 frames, DINOv2-S at
 #      224 with LoRA, the 512-d encoder, XGLM-1.7B), with and without checkpointing: peak GPU
 #      memory and seconds per step in the precision select_precision picks (bf16 on A100/H100);

@@ -111,7 +111,8 @@ def _gpus(config: Mapping[str, Any]) -> list[Missing]:
         return []
     build = "a CPU build of torch" if torch.version.cuda is None else f"torch for CUDA {torch.version.cuda}"
     return [Missing("gpus" if gpus else "device", f"{wanted} CUDA GPU(s), {have} visible ({build})",
-                    "run on a GPU machine with the CUDA build of torch (README, GPUs), or set gpus: 0 and device: cpu")]
+                    "run on a GPU machine with the CUDA build of torch (docs/gpus-and-clusters.md), "
+                    "or set gpus: 0 and device: cpu")]
 
 
 def preflight(config: Mapping[str, Any], *, gpus: bool = True) -> list[Missing]:

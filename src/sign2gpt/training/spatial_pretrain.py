@@ -15,7 +15,7 @@ videos' frames further away in time. Those share the signer, clothes and backgro
 anchor, so the cheapest way to tell them apart is what the hands and face are doing: the
 features sign recognition needs. No labels, no true segments, any video corpus.
 
-Measured on the embedded default (README, "Results"): a linear probe from frame features to
+Measured on the embedded default (docs/results.md): a linear probe from frame features to
 glosses on dev rises from 0.63 (random ResNet) to 0.78 (`benchmarks/backbone_probe.py`), and
 pseudo-gloss pretraining from the result reaches dev macro-F1 0.35 in 15 epochs, against 0.02
 from random weights.
