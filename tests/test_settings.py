@@ -165,3 +165,20 @@ def test_an_older_runs_stored_model_settings_still_build():
     assert model.encoder.pool_mask == "any" and not model.spatial.checkpointing
     with pytest.raises(KeyError):  # without the fill, the strict reads refuse the old section
         build_sign_model(old_spatial, old_encoder)
+
+
+def test_the_run_only_table_names_keys_of_its_sections_and_fingerprints_leave_them_out():
+    """One table (settings.RUN_ONLY) says which keys rerun nothing: each is a key config.yaml sets,
+    run_only hands exactly those to a script, and a training fingerprint does not see them."""
+    from sign2gpt.core.settings import RUN_ONLY, run_only
+
+    config = load_config()
+    for section, keys in RUN_ONLY.items():
+        assert set(keys) <= set(config[section]), section
+        assert run_only(config, section) == {k: config[section][k] for k in keys}
+    pretrain = PretrainSettings.from_config(config["pretrain"])
+    changed = PretrainSettings.from_config({**config["pretrain"], "num_workers": 7, "localization_examples": 1})
+    assert pretrain.fingerprint() == changed.fingerprint()
+    assert pretrain.fingerprint() != PretrainSettings.from_config({**config["pretrain"], "lr": 1.0}).fingerprint()
+    translate = TranslateSettings.for_variant(config["translate"], "pgp")
+    assert "num_workers" not in translate.fingerprint() and "lr" in translate.fingerprint()

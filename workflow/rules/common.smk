@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from sign2gpt.core import job_resources  # noqa: E402
 from sign2gpt.core.config import coerce_config, validate_config  # noqa: E402
 from sign2gpt.core.errors import ConfigError  # noqa: E402
+from sign2gpt.core.settings import RUN_ONLY  # noqa: E402
 
 try:
     coerce_config(config)  # --config values arrive as strings below the top level
@@ -124,23 +125,17 @@ def spatial_param(wildcards, input):
     return {**config["spatial"], "pretrained": input.spatial[0]} if input.spatial else config["spatial"]
 
 
-# Each rule's params hold what it reads, and only what can change its outputs: the loader workers
-# (`num_workers`: same results with any number, tested) and how many localization maps to keep
-# (`pretrain.localization_examples`) are read from the config by the scripts instead, so changing
-# them reruns nothing; `translate.variants` only chooses which jobs exist.
-NOT_PARAMS = {
-    "pretrain": ("num_workers", "localization_examples"),
-    "translate": ("num_workers", "variants"),
-    "evaluate": ("examples",),
-}  # evaluate.examples: the report's, not evaluate's
+# Each rule's params hold what it reads, and only what can change its outputs: the keys of
+# sign2gpt.core.settings.RUN_ONLY (loader workers, kept maps, ...) are read from the config by the
+# scripts instead (settings.run_only), so changing them reruns nothing.
 FRAME_SAMPLING = ("frame_stride", "max_frames")  # how a video's frames are chosen (every stage that reads frames)
 AUGMENTATION = ("augment", "hflip")  # only the training stages draw augmentations
 SCORING = ("max_tokens", "lowercase", "strip_final_period")  # of `evaluate:`, what dev selection also uses
 
 
 def section_params(section, *drop):
-    """config[section] less the keys that change no output (NOT_PARAMS) and `drop`."""
-    return {k: v for k, v in config[section].items() if k not in NOT_PARAMS.get(section, ()) + drop}
+    """config[section] less the keys that change no output (RUN_ONLY) and `drop`."""
+    return {k: v for k, v in config[section].items() if k not in RUN_ONLY.get(section, ()) + drop}
 
 
 def frame_params(training):

@@ -1,6 +1,7 @@
 """Rule cache_features: Z of the frozen pretrained encoder, once per video."""
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.app.stage_runner import run_stage
+from sign2gpt.core.settings import run_only
 from sign2gpt.training.cache_features import run_cache_features
 
 with run_stage(snakemake) as smk:  # noqa: F821
@@ -12,7 +13,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
         frames_cfg=dict(smk.params.frames),
-        num_workers=smk.config["pretrain"]["num_workers"],  # speed only: not a param
+        num_workers=run_only(smk.config, "pretrain")["num_workers"],  # speed only: not a param
         device=smk.config["device"],
         precision=smk.config["precision"],
     )

@@ -2,6 +2,7 @@
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
 from sign2gpt.evaluation.evaluate import run_evaluate
 from sign2gpt.app.stage_runner import run_stage
+from sign2gpt.core.settings import run_only
 
 with run_stage(snakemake) as smk:  # noqa: F821
     variant = smk.wildcards.variant
@@ -14,8 +15,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
         frames_cfg=dict(smk.params.frames),
-        train={**smk.params.train,
-               "num_workers": smk.config["translate"]["num_workers"]},  # not a param: reruns nothing
+        train={**smk.params.train, "num_workers": run_only(smk.config, "translate")["num_workers"]},
         evaluate=dict(smk.params.evaluate),
         language=smk.params.language,
         out_metrics=smk.output.metrics,

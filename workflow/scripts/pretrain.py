@@ -3,6 +3,7 @@ import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702
 from pathlib import Path
 
 from sign2gpt.app.stage_runner import run_stage
+from sign2gpt.core.settings import run_only
 from sign2gpt.training.launch import launch
 
 with run_stage(snakemake) as smk:  # noqa: F821
@@ -17,8 +18,7 @@ with run_stage(snakemake) as smk:  # noqa: F821
         encoder=dict(smk.params.encoder),
         head=dict(smk.params.head),
         frames_cfg=dict(smk.params.frames),
-        # loader workers and kept maps change no result: from the config, not params (nothing reruns)
-        train={**smk.params.train, **{k: smk.config["pretrain"][k] for k in ("num_workers", "localization_examples")}},
+        train={**smk.params.train, **run_only(smk.config, "pretrain")},  # not params: they rerun nothing
         seed=int(smk.wildcards.seed),
         device=smk.config["device"],
         precision=smk.config["precision"],

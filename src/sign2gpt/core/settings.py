@@ -17,6 +17,23 @@ from sign2gpt.core.errors import ConfigError
 
 T = TypeVar("T")
 
+# The one table of keys that change how a job runs, not what it outputs, per config section: no
+# rule has them among its params (so changing one reruns nothing: workflow/rules/common.smk), the
+# scripts read them from the config (`run_only`), and a resumed training run may differ in them
+# (the settings' fingerprints leave them out). Loader workers give the same results with any number
+# (tested); pretrain keeps `localization_examples` maps for the report; `translate.variants` chooses
+# which jobs exist; `evaluate.examples` is the report's.
+RUN_ONLY: dict[str, tuple[str, ...]] = {
+    "pretrain": ("num_workers", "localization_examples"),
+    "translate": ("num_workers", "variants"),
+    "evaluate": ("examples",),
+}
+
+
+def run_only(config: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The run-only keys of a config section, as a script hands them to its stage."""
+    return {k: config[section][k] for k in RUN_ONLY[section]}
+
 
 def from_section(cls: type[T], section: Mapping[str, Any] | T, where: str, *, ignore: tuple[str, ...] = ()) -> T:
     """`cls` from a config mapping with exactly its fields (`ignore`: keys of the section that belong
@@ -65,8 +82,7 @@ class TrainSettings:
     clip_norm: float | None
     num_workers: int
 
-    # keys that change how a run goes, not what it learns: a resumed run may differ in them
-    RUN_ONLY: ClassVar[tuple[str, ...]] = ("num_workers",)
+    RUN_ONLY: ClassVar[tuple[str, ...]] = ()  # the section's entry of the RUN_ONLY table
 
     def fingerprint(self) -> dict[str, Any]:
         """What a resumed run must share with its checkpoint."""
@@ -79,7 +95,7 @@ class PretrainSettings(TrainSettings):
 
     localization_examples: int
 
-    RUN_ONLY: ClassVar[tuple[str, ...]] = TrainSettings.RUN_ONLY + ("localization_examples",)
+    RUN_ONLY: ClassVar[tuple[str, ...]] = RUN_ONLY["pretrain"]
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | PretrainSettings) -> PretrainSettings:
@@ -98,6 +114,8 @@ class TranslateSettings(TrainSettings):
     select_on: str
     select_every: int
     select_beam: int
+
+    RUN_ONLY: ClassVar[tuple[str, ...]] = RUN_ONLY["translate"]
 
     @classmethod
     def for_variant(cls, section: Mapping[str, Any] | TranslateSettings, variant: str) -> TranslateSettings:
