@@ -101,3 +101,11 @@ def test_portable_paths_are_relative_and_resolve_back(tmp_path):
     for kept in ("facebook/xglm-564M", None, str(tmp_path / "absent")):  # hub ids, nothing, paths not there
         assert portable_path(kept, run) == kept and resolve_portable_path(kept, run) == kept
     assert resolve_portable_path(str(lm), run) == str(lm)  # absolute paths (older runs) kept
+
+
+def test_the_name_model_cards_use_still_imports():
+    """Model cards written before sign2gpt.inference name sign2gpt.translate_video.VideoTranslator."""
+    from sign2gpt import translate_video
+    from sign2gpt.inference.video_translator import VideoTranslator
+
+    assert translate_video.VideoTranslator is VideoTranslator and translate_video.collect_videos is collect_videos
