@@ -139,7 +139,7 @@ def child(args: argparse.Namespace) -> dict:
                 scores, _, _ = model(frames, lengths)
                 loss = model.head.loss(scores.float(), targets)
             else:
-                loss = model.loss({"frames": frames, "lengths": lengths}, ids, mask, label_smoothing=0.1)
+                loss = model({"frames": frames, "lengths": lengths}, ids, mask, label_smoothing=0.1).loss
         loss.backward()
         optimizer.step()
         return float(loss.detach())

@@ -44,8 +44,7 @@ def teacher_forced_translate(
     eos = int(tokenizer.eos_token_id)
     for batch in loader:
         ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=max_tokens)
-        logits = model(batch, ids[:, :-1].to(model.lm.device), mask[:, :-1].to(model.lm.device))
-        pred = logits.argmax(-1).cpu().tolist()
+        pred = model(batch, ids, mask).logits.argmax(-1).cpu().tolist()
         for vid, seq in zip(batch["ids"], pred):
             out[vid] = tokenizer.decode(cut_at_eos(seq, eos), skip_special_tokens=True).strip()
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -81,6 +81,12 @@ def encode_targets(
     return ids, mask
 
 
+class TranslatorOutput(NamedTuple):
+    logits: torch.Tensor  # [B, L - 1, V] float32: the next token after each of the first L - 1
+    loss: torch.Tensor | None  # mean cross-entropy over the `tokens` targets (with label_smoothing)
+    tokens: torch.Tensor | None  # how many targets (sentence and final `</s>`, never a pad) the mean is over
+
+
 class SignTranslator(nn.Module):
     def __init__(self, sign_model: SignModel | None, lm: SignConditionedLM):
         super().__init__()
@@ -94,16 +100,19 @@ class SignTranslator(nn.Module):
             return self.sign_model(batch_frames(batch, device), batch["lengths"])
         return batch["memory"].to(device), batch["memory_mask"].to(device)
 
-    def forward(self, batch: Mapping[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        memory, memory_mask = self.encode(batch)
-        return self.lm(input_ids, attention_mask, memory, memory_mask)  # [B, L, V] float32
-
-    def loss(
-        self, batch: Mapping[str, Any], ids: torch.Tensor, mask: torch.Tensor, *, label_smoothing: float
-    ) -> torch.Tensor:
-        """Cross-entropy of every next token (sentence and final `</s>`, never a pad), fp32 logits."""
+    def forward(
+        self, batch: Mapping[str, Any], ids: torch.Tensor, mask: torch.Tensor, *, label_smoothing: float | None = None
+    ) -> TranslatorOutput:
+        """Teacher forcing on `<start> sentence </s>` (ids, mask [B, L] from `encode_targets`): the
+        logits of every next token and, when training (`label_smoothing` given), the loss. The loss
+        is computed here so that DDP, which wraps `forward`, sees it; with its token count a caller
+        can weight micro-batches of a global batch (sum = loss × tokens)."""
         ids, mask = ids.to(self.lm.device), mask.to(self.lm.device)
-        logits = self(batch, ids[:, :-1], mask[:, :-1]).float()
-        labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                               ignore_index=-100, label_smoothing=label_smoothing)
+        memory, memory_mask = self.encode(batch)
+        logits = self.lm(ids[:, :-1], mask[:, :-1], memory, memory_mask).float()  # [B, L - 1, V]
+        if label_smoothing is None:
+            return TranslatorOutput(logits, None, None)
+        labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)  # [B, L - 1]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+                               label_smoothing=label_smoothing)
+        return TranslatorOutput(logits, loss, (labels != -100).sum())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,14 +26,14 @@ from sign2gpt.evaluation.localization import combine_localization, localization_
 from sign2gpt.evaluation.multilabel import f1_scores
 from sign2gpt.models.pgp_head import PseudoGlossHead
 from sign2gpt.models.sign_model import SignModel, build_sign_model
-from sign2gpt.runtime.checkpoint import config_fingerprint, discard_stale_checkpoint, load_weights
-from sign2gpt.runtime.device import reserve_for_workers, seed_everything
-from sign2gpt.runtime.precision import select_precision
+from sign2gpt.runtime.checkpoint import load_weights
+from sign2gpt.runtime.device import reserve_for_workers
 from sign2gpt.text.prototypes import load_prototypes
 from sign2gpt.text.vocab_file import PseudoGlossVocab
-from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
+from sign2gpt.training.distributed import is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
+from sign2gpt.training.run_context import training_run
 
 log = logging.getLogger(__name__)
 
@@ -125,83 +124,75 @@ def run_pretrain(
 
     frames_cfg: the `frames:` section; train: the `pretrain:` section (or their settings objects)."""
     frames_cfg, train = FrameSettings.from_config(frames_cfg), PretrainSettings.from_config(train)
-    dist = init_distributed(device)
-    seed_everything(seed + dist.rank)
-    out = Path(out_dir)
-    fingerprint = config_fingerprint({"spatial": spatial, "encoder": encoder, "head": head,
-                                      "train": train.fingerprint(), "frames": dataclasses.asdict(frames_cfg),
-                                      "seed": seed,
-                                      "inputs": [train_manifest, dev_manifest, pseudo_glosses, prototypes]})
-    if is_main():
-        for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
-            discard_stale_checkpoint(stale, fingerprint)
+    fingerprint = {"spatial": spatial, "encoder": encoder, "head": head, "train": train.fingerprint(),
+                   "frames": dataclasses.asdict(frames_cfg), "seed": seed,
+                   "inputs": [train_manifest, dev_manifest, pseudo_glosses, prototypes]}
+    with training_run(out_dir, seed=seed, device=device, precision=precision, fingerprint=fingerprint) as run:
+        dist, out = run.dist, run.out
+        vocab = PseudoGlossVocab.load(pseudo_glosses)
+        protos, _ = load_prototypes(prototypes, expected_vocab=list(vocab.vocab))
+        train_samples, dev_samples = read_manifest(train_manifest), read_manifest(dev_manifest)
+        store = FrameStore(frames)
 
-    vocab = PseudoGlossVocab.load(pseudo_glosses)
-    protos, _ = load_prototypes(prototypes, expected_vocab=list(vocab.vocab))
-    train_samples, dev_samples = read_manifest(train_manifest), read_manifest(dev_manifest)
-    store = FrameStore(frames)
+        sign_model = build_sign_model(spatial, encoder)
+        pgp_head = PseudoGlossHead.from_config(sign_model.dim, protos, head)
+        model = wrap_model(PretrainModel(sign_model, pgp_head), dist)
+        core: PretrainModel = model.module if hasattr(model, "module") else model
+        num_classes = len(vocab.vocab)
+        log.info("pretrain: %d train / %d dev videos, %d pseudo-glosses (%d targets after the cut), "
+                 "%d trainable parameters",
+                 len(train_samples), len(dev_samples), num_classes, len(vocab.targets),
+                 sum(p.numel() for p in model.parameters() if p.requires_grad))
 
-    sign_model = build_sign_model(spatial, encoder)
-    pgp_head = PseudoGlossHead.from_config(sign_model.dim, protos, head)
-    model = wrap_model(PretrainModel(sign_model, pgp_head), dist)
-    core: PretrainModel = model.module if hasattr(model, "module") else model
-    num_classes = len(vocab.vocab)
-    log.info("pretrain: %d train / %d dev videos, %d pseudo-glosses (%d targets after the cut), "
-             "%d trainable parameters",
-             len(train_samples), len(dev_samples), num_classes, len(vocab.targets),
-             sum(p.numel() for p in model.parameters() if p.requires_grad))
+        data_kw = dict(image_size=spatial["image_size"], stride=frames_cfg.frame_stride,
+                       max_frames=frames_cfg.max_frames, targets_fn=vocab.targets_for, seed=seed)
+        train_ds = SignDataset(train_samples, store, train=True, augment_cfg=frames_cfg.augment_config(), **data_kw)
+        dev_ds = SignDataset(dev_samples, store, train=False, **data_kw)
+        workers = train.num_workers
+        reserve_for_workers(workers)
+        train_loader = make_loader(train_ds, train.batch_size, True, workers, dist.distributed, seed=seed,
+                                   device=dist.device)
+        dev_loader = make_loader(dev_ds, train.batch_size, False, workers, False, seed=seed, device=dist.device)
 
-    data_kw = dict(image_size=spatial["image_size"], stride=frames_cfg.frame_stride,
-                   max_frames=frames_cfg.max_frames, targets_fn=vocab.targets_for, seed=seed)
-    train_ds = SignDataset(train_samples, store, train=True, augment_cfg=frames_cfg.augment_config(), **data_kw)
-    dev_ds = SignDataset(dev_samples, store, train=False, **data_kw)
-    workers = train.num_workers
-    reserve_for_workers(workers)
-    train_loader = make_loader(train_ds, train.batch_size, True, workers, dist.distributed, seed=seed,
-                               device=dist.device)
-    dev_loader = make_loader(dev_ds, train.batch_size, False, workers, False, seed=seed, device=dist.device)
+        optimizer = build_optimizer(model, train.lr, train.weight_decay)
+        scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=len(train_loader),
+                                    warmup_epochs=train.warmup_epochs, min_lr_ratio=train.min_lr_ratio)
 
-    optimizer = build_optimizer(model, train.lr, train.weight_decay)
-    scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=len(train_loader),
-                                warmup_epochs=train.warmup_epochs, min_lr_ratio=train.min_lr_ratio)
-
-    def train_step(batch: dict[str, Any]) -> torch.Tensor:
-        scores, _, _ = model(batch_frames(batch, dist.device), batch["lengths"])
-        targets = multi_hot(batch["targets"], num_classes).to(dist.device)
-        return core.head.loss(scores.float(), targets)
-
-    def evaluate() -> dict[str, float]:
-        all_scores, all_targets, losses = [], [], []
-        for batch in dev_loader:
-            scores, _, _ = core(batch_frames(batch, dist.device), batch["lengths"])
+        def train_step(batch: dict[str, Any]) -> torch.Tensor:
+            scores, _, _ = model(batch_frames(batch, dist.device), batch["lengths"])
             targets = multi_hot(batch["targets"], num_classes).to(dist.device)
-            losses.append(core.head.loss(scores.float(), targets).item())
-            all_scores.append(scores.float().cpu())
-            all_targets.append(targets.cpu())
-        metrics = f1_scores(torch.cat(all_scores), torch.cat(all_targets))
-        metrics["dev_loss"] = float(np.mean(losses))
-        # the selection metric: macro-F1 (spec §7), ties (e.g. all 0 early on) broken by the dev loss
-        metrics["dev_selection"] = metrics["dev_macro_f1"] - 1e-5 * metrics["dev_loss"]
-        return metrics
+            return core.head.loss(scores.float(), targets)
 
-    trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out,
-                      epochs=train.epochs, select_metric="dev_selection", clip_value=train.clip_value,
-                      clip_norm=train.clip_norm,
-                      extra={"fingerprint": fingerprint}, device=dist.device,
-                      precision=select_precision(dist.device, precision))
-    summary = trainer.fit()
+        def evaluate() -> dict[str, float]:
+            all_scores, all_targets, losses = [], [], []
+            for batch in dev_loader:
+                scores, _, _ = core(batch_frames(batch, dist.device), batch["lengths"])
+                targets = multi_hot(batch["targets"], num_classes).to(dist.device)
+                losses.append(core.head.loss(scores.float(), targets).item())
+                all_scores.append(scores.float().cpu())
+                all_targets.append(targets.cpu())
+            metrics = f1_scores(torch.cat(all_scores), torch.cat(all_targets))
+            metrics["dev_loss"] = float(np.mean(losses))
+            # the selection metric: macro-F1 (spec §7), ties (e.g. all 0 early on) broken by the dev loss
+            metrics["dev_selection"] = metrics["dev_macro_f1"] - 1e-5 * metrics["dev_loss"]
+            return metrics
 
-    if is_main():
-        load_weights(out / "best.safetensors", core)
-        by_id = {s.id: s for s in dev_samples}
-        loc = localization(core, dev_loader, by_id, vocab, _frame_scale(frames_cfg, store, core.sign_model),
-                           examples=train.localization_examples, device=dist.device)
-        loc["summary"] = summary
-        write_json(out / "localization.json", loc)
-        if loc["scores"]:
-            s = loc["scores"]
-            log.info("localization at threshold 0.2: P %.3f R %.3f F1 %.3f over %d dev videos",
-                     s["precision"], s["recall"], s["f1"], loc["videos_scored"])
-    store.close()
-    cleanup()
+        trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out,
+                          epochs=train.epochs, select_metric="dev_selection", clip_value=train.clip_value,
+                          clip_norm=train.clip_norm,
+                          extra={"fingerprint": run.fingerprint}, device=dist.device, precision=run.precision)
+        summary = trainer.fit()
+
+        if is_main():
+            load_weights(out / "best.safetensors", core)
+            by_id = {s.id: s for s in dev_samples}
+            loc = localization(core, dev_loader, by_id, vocab, _frame_scale(frames_cfg, store, core.sign_model),
+                               examples=train.localization_examples, device=dist.device)
+            loc["summary"] = summary
+            write_json(out / "localization.json", loc)
+            if loc["scores"]:
+                s = loc["scores"]
+                log.info("localization at threshold 0.2: P %.3f R %.3f F1 %.3f over %d dev videos",
+                         s["precision"], s["recall"], s["f1"], loc["videos_scored"])
+        store.close()
     return summary

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,124 +26,138 @@ from sign2gpt.evaluation.conventions import score
 from sign2gpt.evaluation.translate_eval import beam_translate, teacher_forced_translate
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.translator import SignTranslator, encode_targets, start_token_id
-from sign2gpt.runtime.checkpoint import config_fingerprint, discard_stale_checkpoint
-from sign2gpt.runtime.device import reserve_for_workers, seed_everything
-from sign2gpt.runtime.precision import select_precision
-from sign2gpt.training.distributed import cleanup, init_distributed, is_main, wrap_model
+from sign2gpt.runtime.device import reserve_for_workers
+from sign2gpt.training.distributed import DistInfo, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
+from sign2gpt.training.run_context import training_run
 
 log = logging.getLogger(__name__)
 
 
-def run_translate(
-    *,
-    variant: str,
-    train_manifest: str,
-    dev_manifest: str,
-    lm: str,
-    out_dir: str,
-    spatial: Mapping[str, Any],
-    encoder: Mapping[str, Any],
-    frames_cfg: Mapping[str, Any] | FrameSettings,
-    train: Mapping[str, Any] | TranslateSettings,
-    evaluate: Mapping[str, Any] | DecodingSettings,
-    language: str,
-    seed: int,
-    decode: Mapping[str, Any],
-    frames: list[str] | None = None,
-    features: Mapping[str, str] | None = None,
-    pretrained: str | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-) -> dict[str, Any]:
-    """Train one variant; writes best/last checkpoints, metrics.csv/json and inference.json in out_dir.
+@dataclass(frozen=True)
+class TranslateJob:
+    """One variant's training: its inputs and its typed settings (`frames:`, `translate:` of the
+    variant, `evaluate:`'s decoding); `decode` (the decode stage's section) is recorded for new videos."""
 
-    inference.json records everything `sign2gpt translate` needs to run the best checkpoint on a
-    new video (model settings, frame decoding, the LM and the pretrained encoder it came from).
-    frames_cfg, train, evaluate: the `frames:`, `translate:` and `evaluate:` sections (or their
-    settings objects); decode: the `decode:` section, recorded for new videos.
-    """
-    frames_cfg = FrameSettings.from_config(frames_cfg)
-    train, evaluate = TranslateSettings.for_variant(train, variant), DecodingSettings.from_config(evaluate)
-    dist = init_distributed(device)
-    seed_everything(seed + dist.rank)
-    prec = select_precision(dist.device, precision)
-    out = Path(out_dir)
-    fingerprint = config_fingerprint({"variant": variant, "lm": lm, "spatial": spatial, "encoder": encoder,
-                                      "frames": dataclasses.asdict(frames_cfg), "train": train.fingerprint(),
-                                      "seed": seed,
-                                      "pretrained": file_sha256(pretrained) if pretrained else None})
-    if is_main():
-        for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
-            discard_stale_checkpoint(stale, fingerprint)
-    model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train.lora,
-                                       device=dist.device, pretrained=pretrained, freeze_sign=train.freeze_sign,
-                                       lm_dtype=prec.lm_dtype)
-    start_id = start_token_id(model.lm.lm, tokenizer)
-    ddp = wrap_model(model, dist, find_unused_parameters=False) if dist.distributed else model
-    core: SignTranslator = model
+    variant: str
+    seed: int
+    language: str
+    lm: str
+    train_manifest: str
+    dev_manifest: str
+    out_dir: str
+    spatial: Mapping[str, Any]
+    encoder: Mapping[str, Any]
+    decode: Mapping[str, Any]
+    frames_cfg: FrameSettings
+    train: TranslateSettings
+    evaluate: DecodingSettings
+    frames: list[str] | None = None  # frame stores (scratch, pgp)
+    features: Mapping[str, str] | None = None  # cached Z per split (z)
+    pretrained: str | None = None  # the pseudo-gloss-pretrained checkpoint (pgp, z)
+    device: str = "auto"
+    precision: str = "auto"
 
-    loader_kw = dict(seed=seed, pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,
-                     num_workers=train.num_workers, device=dist.device)
-    if variant != "z":  # the z variant reads cached features in this process
-        reserve_for_workers(loader_kw["num_workers"])
-    features = features or {}
-    train_loader = make_split_loader(variant, train_manifest, train=True, batch_size=train.batch_size, frames=frames,
-                                     features=features.get("train"), distributed=dist.distributed, **loader_kw)
-    dev_loader = make_split_loader(variant, dev_manifest, train=False, batch_size=train.batch_size, frames=frames,
-                                   features=features.get("dev"), **loader_kw)
-    references = {s.id: s.text for s in read_manifest(dev_manifest)}
-    epochs, max_tokens, select_on = train.epochs, train.max_tokens, train.select_on
-    select_beam = train.select_beam  # its own key: evaluate.beam retrains nothing
-    conv = evaluate.conventions()
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> TranslateJob:
+        """From the rule's keyword arguments (JSON, as torchrun hands them to every rank)."""
+        kw = dict(kwargs)
+        kw["frames_cfg"] = FrameSettings.from_config(kw["frames_cfg"])
+        kw["train"] = TranslateSettings.for_variant(kw["train"], kw["variant"])
+        kw["evaluate"] = DecodingSettings.from_config(kw["evaluate"])
+        return cls(**kw)
 
-    optimizer = build_optimizer(model, train.lr, train.weight_decay, lr_scales={".gate": float(train.gate_lr_scale)})
-    scheduler = build_scheduler(optimizer, epochs=epochs, steps_per_epoch=len(train_loader),
-                                warmup_epochs=train.warmup_epochs, min_lr_ratio=train.min_lr_ratio)
+    def fingerprint(self) -> dict[str, Any]:
+        """What a resumed run must share with its checkpoint."""
+        return {"variant": self.variant, "lm": self.lm, "spatial": self.spatial, "encoder": self.encoder,
+                "frames": dataclasses.asdict(self.frames_cfg), "train": self.train.fingerprint(), "seed": self.seed,
+                "pretrained": file_sha256(self.pretrained) if self.pretrained else None}
 
-    def train_step(batch: dict[str, Any]) -> torch.Tensor:
-        ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=max_tokens)
-        if ddp is not model:  # DDP needs its own forward to synchronise gradients
-            ids, mask = ids.to(dist.device), mask.to(dist.device)
-            logits = ddp(batch, ids[:, :-1], mask[:, :-1]).float()
-            labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-            return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100,
-                                                     label_smoothing=train.label_smoothing)
-        return core.loss(batch, ids, mask, label_smoothing=train.label_smoothing)
+    def record(self, precision: str) -> TranslatorRecord:
+        """What `sign2gpt translate` and `export` need to run the best checkpoint on a new video."""
+        return TranslatorRecord(
+            variant=self.variant, language=self.language, seed=self.seed, lm=self.lm,
+            backbone=self.spatial.get("pretrained"), pretrained=self.pretrained,
+            spatial={k: v for k, v in self.spatial.items() if k != "pretrained"}, encoder=dict(self.encoder),
+            lora=dict(self.train.lora), freeze_sign=bool(self.train.freeze_sign),
+            preprocessing=Preprocessing(decode_stride=int(self.decode["stride"]), decode_size=self.decode["size"],
+                                        frame_stride=self.frames_cfg.frame_stride,
+                                        max_frames=self.frames_cfg.max_frames,
+                                        image_size=int(self.spatial["image_size"])),
+            decoding=Decoding(beam=self.train.select_beam, max_tokens=self.evaluate.max_tokens,
+                              lowercase=self.evaluate.lowercase, strip_final_period=self.evaluate.strip_final_period),
+            precision=precision,
+        )
 
-    def run_eval() -> dict[str, float]:
-        ids = list(references)
-        tf = teacher_forced_translate(core, dev_loader, tokenizer, start_id=start_id, max_tokens=max_tokens)
-        tf_scores = score([tf[i] for i in ids], [references[i] for i in ids], language, **conv, intervals=False)
-        metrics = {"dev_tf_bleu4": tf_scores["bleu4"], "dev_tf_rouge_l": tf_scores["rouge_l"]}
-        if select_on == "beam_bleu4":
-            hyps = beam_translate(core, dev_loader, tokenizer, start_id=start_id, beam=select_beam,
-                                  max_tokens=evaluate.max_tokens, desc="dev beam search")
-            s = score([hyps[i] for i in ids], [references[i] for i in ids], language, **conv, intervals=False)
-            metrics.update({"dev_beam_bleu4": s["bleu4"], "dev_beam_rouge_l": s["rouge_l"]})
-        metrics["gate_mean"] = float(core.lm.gate_values().mean())
-        return metrics
+    def loader(self, split: str, dist: DistInfo, *, train: bool):
+        """The loader of one split: frames, or cached features for z."""
+        return make_split_loader(
+            self.variant, self.train_manifest if split == "train" else self.dev_manifest, train=train,
+            batch_size=self.train.batch_size, frames=self.frames, features=(self.features or {}).get(split),
+            distributed=dist.distributed and train, seed=self.seed, pretrained=self.pretrained, spatial=self.spatial,
+            frames_cfg=self.frames_cfg, num_workers=self.train.num_workers, device=dist.device)
 
-    trainer = Trainer(ddp, optimizer, scheduler, train_loader, train_step, run_eval, out_dir=out, epochs=epochs,
-                      select_metric=f"dev_{select_on}",
-                      eval_every=train.select_every if select_on == "beam_bleu4" else 1,
-                      clip_value=train.clip_value, clip_norm=train.clip_norm,
-                      only_trainable=True,
-                      extra={"fingerprint": fingerprint, "variant": variant, "lm": lm, "start_id": start_id},
-                      device=dist.device, precision=prec)
-    summary = trainer.fit()
-    if is_main():
-        TranslatorRecord(
-            variant=variant, language=language, seed=seed, lm=lm, backbone=spatial.get("pretrained"),
-            pretrained=pretrained, spatial={k: v for k, v in spatial.items() if k != "pretrained"},
-            encoder=dict(encoder), lora=dict(train.lora), freeze_sign=bool(train.freeze_sign),
-            preprocessing=Preprocessing(decode_stride=int(decode["stride"]), decode_size=decode["size"],
-                                        frame_stride=frames_cfg.frame_stride, max_frames=frames_cfg.max_frames,
-                                        image_size=int(spatial["image_size"])),
-            decoding=Decoding(beam=select_beam, max_tokens=evaluate.max_tokens, lowercase=evaluate.lowercase,
-                              strip_final_period=evaluate.strip_final_period),
-            precision=prec.name,
-        ).write_run(out)
-    cleanup()
+
+def run_translate(**kwargs: Any) -> dict[str, Any]:
+    """Rule translate's function (and torchrun's target): `train_variant` of the rule's arguments."""
+    return train_variant(TranslateJob.from_kwargs(kwargs))
+
+
+def train_variant(job: TranslateJob) -> dict[str, Any]:
+    """Train one variant; writes best/last checkpoints, metrics.csv/json and inference.json (its
+    `TranslatorRecord`) in the job's out_dir."""
+    train = job.train
+    with training_run(job.out_dir, seed=job.seed, device=job.device, precision=job.precision,
+                      fingerprint=job.fingerprint()) as run:
+        model, tokenizer = build_translator(job.variant, lm=job.lm, spatial=job.spatial, encoder=job.encoder,
+                                           lora=train.lora, device=run.dist.device, pretrained=job.pretrained,
+                                           freeze_sign=train.freeze_sign, lm_dtype=run.precision.lm_dtype)
+        start_id = start_token_id(model.lm.lm, tokenizer)
+        ddp = wrap_model(model, run.dist, find_unused_parameters=False) if run.dist.distributed else model
+        if job.variant != "z":  # the z variant reads cached features in this process
+            reserve_for_workers(train.num_workers)
+        train_loader, dev_loader = job.loader("train", run.dist, train=True), job.loader("dev", run.dist, train=False)
+        optimizer = build_optimizer(model, train.lr, train.weight_decay,
+                                    lr_scales={".gate": float(train.gate_lr_scale)})
+        scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=len(train_loader),
+                                    warmup_epochs=train.warmup_epochs, min_lr_ratio=train.min_lr_ratio)
+
+        def train_step(batch: dict[str, Any]) -> torch.Tensor:
+            ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=train.max_tokens)
+            return ddp(batch, ids, mask, label_smoothing=train.label_smoothing).loss  # DDP wraps forward
+
+        def evaluate() -> dict[str, float]:
+            return dev_scores(job, model, dev_loader, tokenizer, start_id)
+
+        trainer = Trainer(ddp, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=run.out,
+                          epochs=train.epochs, select_metric=f"dev_{train.select_on}",
+                          eval_every=train.select_every if train.select_on == "beam_bleu4" else 1,
+                          clip_value=train.clip_value, clip_norm=train.clip_norm, only_trainable=True,
+                          extra={"fingerprint": run.fingerprint, "variant": job.variant, "lm": job.lm,
+                                 "start_id": start_id},
+                          device=run.dist.device, precision=run.precision)
+        summary = trainer.fit()
+        if is_main():
+            job.record(run.precision.name).write_run(run.out)
     return summary
+
+
+def dev_scores(job: TranslateJob, model: SignTranslator, dev_loader: Any, tokenizer: Any,
+               start_id: int) -> dict[str, float]:
+    """Dev BLEU-4 / ROUGE-L of teacher-forced argmax every epoch and, when the checkpoint is chosen on
+    it (`select_on: beam_bleu4`), of beam search (`select_beam`: its own key, so `evaluate.beam`
+    retrains nothing); the mean gate."""
+    references = {s.id: s.text for s in read_manifest(job.dev_manifest)}
+    ids, conv, train = list(references), job.evaluate.conventions(), job.train
+    refs = [references[i] for i in ids]
+    tf = teacher_forced_translate(model, dev_loader, tokenizer, start_id=start_id, max_tokens=train.max_tokens)
+    tf_scores = score([tf[i] for i in ids], refs, job.language, **conv, intervals=False)
+    metrics = {"dev_tf_bleu4": tf_scores["bleu4"], "dev_tf_rouge_l": tf_scores["rouge_l"]}
+    if train.select_on == "beam_bleu4":
+        hyps = beam_translate(model, dev_loader, tokenizer, start_id=start_id, beam=train.select_beam,
+                              max_tokens=job.evaluate.max_tokens, desc="dev beam search")
+        s = score([hyps[i] for i in ids], refs, job.language, **conv, intervals=False)
+        metrics.update({"dev_beam_bleu4": s["bleu4"], "dev_beam_rouge_l": s["rouge_l"]})
+    metrics["gate_mean"] = float(model.lm.gate_values().mean())
+    return metrics
