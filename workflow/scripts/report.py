@@ -1,25 +1,21 @@
 """Rule report: tables, figures and run card of the configured run."""
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
-from sign2gpt.report.build import build_report
 from sign2gpt.app.stage_runner import run_stage
+from sign2gpt.report.build import ReportInputs, ReportOutputs, build_report
 
 with run_stage(snakemake) as smk:  # noqa: F821
-    build_report(
-        evaluations=list(smk.input.evaluations),
-        hypotheses=list(smk.input.hypotheses),
+    seeds, variants = [int(s) for s in smk.params.seeds], list(smk.params.variants)
+    runs = [(v, s) for s in seeds for v in variants]  # the order of expand(..., seed=SEEDS, variant=VARIANTS)
+    inputs = ReportInputs(
+        evaluations=dict(zip(runs, smk.input.evaluations, strict=True)),
+        hypotheses=dict(zip(runs, smk.input.hypotheses, strict=True)),
+        translate_metrics=dict(zip(runs, smk.input.translate_metrics, strict=True)),
+        pretrain_metrics=dict(zip(seeds, smk.input.pretrain_metrics, strict=True)),
+        localization=dict(zip(seeds, smk.input.localization, strict=True)),
         baselines=smk.input.baselines,
-        pretrain_metrics=list(smk.input.pretrain_metrics),
-        localization=list(smk.input.localization),
-        translate_metrics=list(smk.input.translate_metrics),
         pseudo_gloss_stats=smk.input.pseudo_gloss_stats,
         benchmarks_dir=smk.params.benchmarks,
-        config=smk.config,
-        variants=smk.params.variants,
-        examples=int(smk.params.examples),
-        out_md=smk.output.md,
-        out_json=smk.output.json,
-        out_csv=smk.output.csv,
-        out_html=smk.output.html,
-        out_card=smk.output.card,
-        figures_dir=smk.output.figures,
     )
+    out = ReportOutputs(md=smk.output.md, json=smk.output.json, csv=smk.output.csv, html=smk.output.html,
+                        card=smk.output.card, figures=smk.output.figures)
+    build_report(inputs, out, config=smk.config, variants=variants, examples=int(smk.params.examples))

@@ -242,13 +242,15 @@ def write_report_tables(
     warnings: Sequence[str] = (),
     sections: Sequence[Section] = (),
     extra: Mapping | None = None,
+    appendix: str = "",
 ) -> dict[str, Path]:
     """Aggregate and write metrics.{md,csv,json} atomically; returns the paths written.
 
     Paths default to ``out_dir/metrics.<ext>``; an explicit path overrides its default (HTML only
     when asked for). The JSON holds the aggregated table (with per-seed values and intervals), the
     raw input rows, `meta` (e.g. the scoring conventions and the sacreBLEU signature), the
-    warnings and `extra` (e.g. the paired tests).
+    warnings and `extra` (e.g. the paired tests). `appendix` is Markdown after the table (example
+    translations).
     """
     rows = [dict(r) for r in rows]
     table = aggregate(rows, variant_order=variant_order)
@@ -261,7 +263,8 @@ def write_report_tables(
     if not paths:
         raise ValueError("write_report_tables needs out_dir or at least one explicit path")
     if "md" in paths:
-        write_text(paths["md"], render_markdown(table, notes=notes, warnings=warnings, sections=sections))
+        md = render_markdown(table, notes=notes, warnings=warnings, sections=sections)
+        write_text(paths["md"], md + "\n" + appendix + "\n" if appendix else md)
     if "csv" in paths:
         write_text(paths["csv"], render_csv(table))
     if "json" in paths:
