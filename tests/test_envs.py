@@ -9,6 +9,7 @@ a missing package that breaks the job elsewhere. Hence a check on the source, no
 import ast
 import importlib.metadata
 import re
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +21,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from source_imports import module_file, reachable_imports
 
+from sign2gpt.app.rules import RULES, stage_function
+from sign2gpt.core.errors import ConfigError
+
 REPO = Path(__file__).resolve().parents[1]
+STAGE_SCRIPT = REPO / "workflow" / "scripts" / "stage.py"
 # Functions and methods that rules' code refers to but no rule runs, so their imports are not
 # followed (test_not_run_entries_are_still_needed keeps this list honest).
 NOT_RUN = {
@@ -81,12 +86,25 @@ def test_every_rule_names_an_environment_a_log_and_a_benchmark():
 class Rule:
     name: str
     env: Path
-    script: Path
+    script: Path  # what runs in the env: the rule's function (RULES) under the stage runner
+
+
+PROBES = Path(tempfile.mkdtemp(prefix="sign2gpt-rule-probes-"))
+
+
+def _probe(rule: str) -> Path:
+    """What workflow/scripts/stage.py runs for `rule`, as a file the import scan can follow: the
+    function RULES names and the stage runner (the table itself names every rule's function)."""
+    module, _, function = RULES[rule].partition(":")
+    path = PROBES / f"{rule}.py"
+    path.write_text(f"from sign2gpt.app.stage_runner import run_stage\nfrom {module} import {function}\n\n"
+                    f"run_stage\n{function}\n")
+    return path
 
 
 def _rules() -> list[Rule]:
-    """Every rule of workflow/rules with its conda env and script (Snakemake resolves a script
-    path against the rule file's folder)."""
+    """Every rule of workflow/rules with its conda env and what its script runs (every rule's
+    script is workflow/scripts/stage.py, which runs the function sign2gpt.app.rules.RULES names)."""
     found = []
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         parts = re.split(r"\n\s*rule (\w+):", smk.read_text())
@@ -95,10 +113,20 @@ def _rules() -> list[Rule]:
             script = re.search(r"\bscript:\s*[\"']([^\"']+)[\"']", body)
             # a shell: or run: rule would need its own way to tell what runs in the env
             assert conda and script, f"rule {name}: no conda: env and script: this test can follow"
-            rule = Rule(name, REPO / "envs" / Path(conda[1]).name, (smk.parent / script[1]).resolve())
-            assert rule.env.is_file() and rule.script.is_file(), rule
+            assert (smk.parent / script[1]).resolve() == STAGE_SCRIPT, f"rule {name} runs {script[1]}"
+            assert name in RULES, f"rule {name} is not in sign2gpt.app.rules.RULES"
+            rule = Rule(name, REPO / "envs" / Path(conda[1]).name, _probe(name))
+            assert rule.env.is_file(), rule
             found.append(rule)
     return found
+
+
+def test_the_rule_table_names_every_rule_once_and_each_function_exists():
+    assert sorted(r.name for r in _rules()) == sorted(RULES)
+    for rule in RULES:
+        assert callable(stage_function(rule)), rule
+    with pytest.raises(ConfigError, match="no_such_rule"):
+        stage_function("no_such_rule")
 
 
 def _top_level(imports: dict[str, list[str]]) -> set[str]:
@@ -199,9 +227,8 @@ def test_the_scan_follows_calls_not_whole_files():
     """A function-level import counts when a rule can call its function: prototypes reaches
     fastText through run_prototypes -> load_fasttext. pretrain imports the same module (for
     load_prototypes, which reads the saved vectors) and so does not."""
-    scripts = REPO / "workflow" / "scripts"
-    assert "fasttext" in _top_level(reachable_imports(scripts / "prototypes.py", NOT_RUN))
-    assert "fasttext" not in _top_level(reachable_imports(scripts / "pretrain.py", NOT_RUN))
+    assert "fasttext" in _top_level(reachable_imports(_probe("prototypes"), NOT_RUN))
+    assert "fasttext" not in _top_level(reachable_imports(_probe("pretrain"), NOT_RUN))
 
 
 def test_not_run_entries_are_still_needed():

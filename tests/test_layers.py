@@ -23,7 +23,8 @@ LAYERS = [
     ("evaluation", ["sign2gpt.evaluation"]),
     ("training", ["sign2gpt.training"]),
     ("applications", ["sign2gpt.inference", "sign2gpt.report", "sign2gpt.translate_video"]),
-    ("app", ["sign2gpt.app"]),  # the command line, the stage runner, preflight, rehearsal
+    ("stages", ["sign2gpt.stages"]),  # what each rule runs (sign2gpt.app.rules.RULES is the table)
+    ("app", ["sign2gpt.app"]),  # the command line, the rule table, the stage runner, preflight, rehearsal
 ]
 TORCH_FREE = ("sign2gpt.core",)  # the stage runner imports torch only where installed (tests/test_envs.py)
 

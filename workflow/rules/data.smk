@@ -20,7 +20,7 @@ if config["dataset"]["kind"] == "synthetic":
         params:
             synthetic=config["synthetic"],
         script:
-            "../scripts/synthetic_corpus.py"
+            "../scripts/stage.py"
 
 
 rule prepare:
@@ -44,7 +44,7 @@ rule prepare:
         index=config["dataset"]["index"],
         skip_bad_items=config["dataset"]["skip_bad_items"],
     script:
-        "../scripts/prepare.py"
+        "../scripts/stage.py"
 
 
 rule decode:
@@ -67,4 +67,4 @@ rule decode:
         num_shards=len(SHARDS),
         skip_bad_items=config["dataset"]["skip_bad_items"],
     script:
-        "../scripts/decode.py"
+        "../scripts/stage.py"

@@ -25,4 +25,4 @@ if not config["lm"]["pretrained"]:
             config=config["lm"]["config"],
             pretrain=config["lm"]["pretrain"],
         script:
-            "../scripts/lm_pretrain.py"
+            "../scripts/stage.py"

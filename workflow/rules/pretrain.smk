@@ -24,7 +24,7 @@ if not config["spatial"]["pretrained"] and config["spatial"].get("pretrain"):
         params:
             spatial=config["spatial"],
         script:
-            "../scripts/spatial_pretrain.py"
+            "../scripts/stage.py"
 
 
 rule pretrain:
@@ -58,7 +58,7 @@ rule pretrain:
         train=section_params("pretrain"),
         language=config["dataset"]["language"],
     script:
-        "../scripts/pretrain.py"
+        "../scripts/stage.py"
 
 
 rule cache_features:
@@ -85,4 +85,4 @@ rule cache_features:
         encoder=config["encoder"],
         frames=frame_params(training=False),
     script:
-        "../scripts/cache_features.py"
+        "../scripts/stage.py"

@@ -38,4 +38,4 @@ rule report:
         variants=VARIANTS,
         examples=config["evaluate"]["examples"],
     script:
-        "../scripts/report.py"
+        "../scripts/stage.py"

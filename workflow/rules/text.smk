@@ -20,7 +20,7 @@ rule pseudo_glosses:
         language=config["dataset"]["language"],
         cfg=config["pseudo_glosses"],
     script:
-        "../scripts/pseudo_glosses.py"
+        "../scripts/stage.py"
 
 
 if not config["prototypes"]["fasttext"]:
@@ -44,7 +44,7 @@ if not config["prototypes"]["fasttext"]:
             dim=config["prototypes"]["dim"],
             train=config["prototypes"]["train"],
         script:
-            "../scripts/fasttext.py"
+            "../scripts/stage.py"
 
 
 rule prototypes:
@@ -63,4 +63,4 @@ rule prototypes:
     resources:
         **job_memory_and_time("prototypes"),
     script:
-        "../scripts/prototypes.py"
+        "../scripts/stage.py"

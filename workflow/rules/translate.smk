@@ -29,7 +29,7 @@ rule translate:
         language=config["dataset"]["language"],
         evaluate={k: config["evaluate"][k] for k in SCORING if k in config["evaluate"]},
     script:
-        "../scripts/translate.py"
+        "../scripts/stage.py"
 
 
 rule evaluate:
@@ -59,7 +59,7 @@ rule evaluate:
         language=config["dataset"]["language"],
         evaluate=section_params("evaluate"),
     script:
-        "../scripts/evaluate.py"
+        "../scripts/stage.py"
 
 
 rule baselines:
@@ -86,4 +86,4 @@ rule baselines:
         language=config["dataset"]["language"],
         evaluate=section_params("evaluate"),
     script:
-        "../scripts/baselines.py"
+        "../scripts/stage.py"

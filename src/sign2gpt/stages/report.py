@@ -1,9 +1,17 @@
-"""Rule report: tables, figures and run card of the configured run."""
-import sys; sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # noqa: E702,F821
-from sign2gpt.app.stage_runner import run_stage
+"""The run's report.
+
+Each function is what one rule runs (`sign2gpt.app.rules.RULES`), given the rule's `snakemake`
+object: it hands the rule's files and params to the package."""
+
+from __future__ import annotations
+
+from typing import Any
+
 from sign2gpt.report.build import ReportInputs, ReportOutputs, build_report
 
-with run_stage(snakemake) as smk:  # noqa: F821
+
+def report(smk: Any) -> None:
+    """Rule report: tables, figures and run card of the configured run."""
     seeds, variants = [int(s) for s in smk.params.seeds], list(smk.params.variants)
     runs = [(v, s) for s in seeds for v in variants]  # the order of expand(..., seed=SEEDS, variant=VARIANTS)
     inputs = ReportInputs(
