@@ -96,13 +96,13 @@ def test_only_adapters_gates_and_memory_projection_train(kind):
     lm_names = {n for n, _ in lm.named_parameters()}
     model = SignConditionedLM(lm, MEMORY_DIM)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == set(model.trainable_state_dict())
+    assert trainable == {n for n, _ in model.trainable_named_parameters()}
     assert all(("lora" in n or n.endswith(".gate") or n.startswith("memory_projection.")) for n in trainable)
     assert {"lm." + n for n in lm_names}.isdisjoint(trainable)
     # the frozen weights keep their checkpoint names inside the wrapper
     assert {"lm." + n for n in lm_names} <= {n for n, _ in model.named_parameters()}
     assert all(isinstance(layer.self_attn, GatedLoRAAttention) for layer in model._layers)
-    assert set(copy.deepcopy(model).trainable_state_dict()) == trainable  # structural, survives copies
+    assert {n for n, _ in copy.deepcopy(model).trainable_named_parameters()} == trainable  # structural, survives copies
     groups = model.param_groups(0.001)
     assert [g["weight_decay"] for g in groups] == [0.001, 0.0]
     assert len(groups[1]["params"]) == len(model._layers)  # the gates, no decay
@@ -189,21 +189,20 @@ def test_kv_cache_matches_full_forward(kind):
 
 
 def test_trainable_state_round_trip(tmp_path):
+    """Adapters, gates and FC_m travel in a training checkpoint (only what trains, as the stages save
+    it) and give a fresh copy of the LM the same outputs; a checkpoint of another model is refused."""
+    from sign2gpt.runtime.checkpoint import load_checkpoint, save_checkpoint
+
     model = SignConditionedLM(tiny_xglm(), MEMORY_DIM).eval()
     open_adapters(model)
     ids, mask, memory, memory_mask = inputs()
-    path = tmp_path / "adapters.safetensors"
-    model.save_trainable(path)
+    path = save_checkpoint(tmp_path / "adapters.safetensors", model, epoch=1, only_trainable=True)
     fresh = SignConditionedLM(tiny_xglm(), MEMORY_DIM).eval()
-    fresh.load_trainable(path)
+    load_checkpoint(path, fresh, restore_rng=False)
     with torch.no_grad():
         torch.testing.assert_close(fresh(ids, mask, memory, memory_mask), model(ids, mask, memory, memory_mask))
-    state = model.trainable_state_dict()
-    del state[next(iter(state))]
-    with pytest.raises(DataError, match="missing"):
-        fresh.load_trainable_state_dict(state)
     with pytest.raises(DataError):
-        fresh.load_trainable(tmp_path / "nope.safetensors")
+        load_checkpoint(path, SignConditionedLM(tiny_xglm(), MEMORY_DIM + 2), restore_rng=False)
 
 
 def test_bf16_lm_runs_under_autocast_with_fp32_adapters():

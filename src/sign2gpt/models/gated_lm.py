@@ -29,16 +29,13 @@ path has no RoPE on either side: the memory carries its own sinusoidal PE (FC_m)
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from sign2gpt.core.errors import ConfigError, DataError
-from sign2gpt.core.io import atomic_path
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.models.memory_projection import MemoryProjection
 from sign2gpt.models.positional import rotate_half
 
@@ -328,9 +325,10 @@ class SignConditionedLM(nn.Module):
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Adapters, gates and FC_m (everything that is not part of the frozen LM)."""
-        return [p for _, p in self._trainable_named()]
+        return [p for _, p in self.trainable_named_parameters()]
 
-    def _trainable_named(self) -> list[tuple[str, nn.Parameter]]:
+    def trainable_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """(name, parameter) of the adapters, gates and FC_m."""
         # by structure, not by requires_grad, so freezing FC_m by hand would not drop it from checkpoints
         ours = {id(p) for layer in self._layers for p in layer.self_attn.adapter_parameters()}
         ours |= {id(p) for p in self.memory_projection.parameters()}
@@ -338,7 +336,7 @@ class SignConditionedLM(nn.Module):
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """AdamW groups: weight decay on adapters and FC_m, none on the gates (spec §9)."""
-        named = self._trainable_named()
+        named = self.trainable_named_parameters()
         return [
             {"params": [p for n, p in named if not n.endswith(".gate")], "weight_decay": weight_decay},
             {"params": [p for n, p in named if n.endswith(".gate")], "weight_decay": 0.0},
@@ -347,36 +345,6 @@ class SignConditionedLM(nn.Module):
     def gate_values(self) -> torch.Tensor:
         """Clamped gates, float32 `[layers, heads]` (how far each head has opened)."""
         return torch.stack([layer.self_attn.gate.detach().float().clamp(0, 1) for layer in self._layers])
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach() for n, p in self._trainable_named()}
-
-    def load_trainable_state_dict(self, state: dict[str, torch.Tensor], *, source: str = "trainable state") -> None:
-        """Load adapters/gates/FC_m by name; any missing, unexpected or mis-shaped tensor is an error."""
-        own = dict(self._trainable_named())
-        missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
-        if missing or unexpected:
-            raise DataError(source, f"missing tensors {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-                                    f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
-        for name, param in own.items():
-            if tuple(state[name].shape) != tuple(param.shape):
-                raise DataError(source, f"{name} has shape {tuple(state[name].shape)}, expected {tuple(param.shape)}")
-        with torch.no_grad():
-            for name, param in own.items():
-                param.copy_(state[name])
-
-    def save_trainable(self, path: str | os.PathLike) -> None:
-        """Adapters, gates and FC_m as safetensors (atomic); the frozen LM is not copied."""
-        tensors = {n: t.contiguous().cpu() for n, t in self.trainable_state_dict().items()}
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": "pt", "lm_type": self.lm.config.model_type})
-
-    def load_trainable(self, path: str | os.PathLike) -> None:
-        try:
-            state = load_file(str(path), device=str(self.device))
-        except Exception as err:  # missing file, or safetensors' own error type for a corrupt one
-            raise DataError(str(path), f"cannot read safetensors: {err}") from err
-        self.load_trainable_state_dict(state, source=str(path))
 
     # -- running the LM --------------------------------------------------------------------------
 
