@@ -60,7 +60,7 @@ def test_gates_at_zero_leave_the_real_lm_unchanged(real_lm):
 
 
 def test_targets_get_the_byte_level_leading_space(real_lm):
-    from sign2gpt.models.translator import encode_targets, needs_leading_space, start_token_id, tokenize_sentence
+    from sign2gpt.lm.targets import encode_targets, needs_leading_space, start_token_id, tokenize_sentence
 
     lm, tokenizer = real_lm
     assert needs_leading_space(tokenizer)

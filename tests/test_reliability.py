@@ -681,7 +681,7 @@ def test_csldaily_name_that_leaves_the_root_is_refused(tmp_path):
 
 def test_target_longer_than_the_limit_keeps_its_end_token_and_empty_text_works():
     from sign2gpt.lm import tokenizer as tk
-    from sign2gpt.models.translator import encode_targets
+    from sign2gpt.lm.targets import encode_targets
 
     texts = ["morgen regen im norden und süden", "heute sonne", "am abend wind aus west"] * 4
     tok = tk.build_xglm_tokenizer(tk.train_sentencepiece(texts, vocab_size=60), model_max_length=64)

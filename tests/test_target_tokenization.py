@@ -7,8 +7,8 @@ import pytest
 from tokenizers import ByteLevelBPETokenizer
 from transformers import PreTrainedTokenizerFast
 
+from sign2gpt.lm.targets import encode_targets, needs_leading_space, tokenize_sentence
 from sign2gpt.lm.tokenizer import train_xglm_tokenizer
-from sign2gpt.models.translator import encode_targets, needs_leading_space, tokenize_sentence
 
 TEXTS = [
     "am tag scheint die sonne über süddeutschland",

@@ -25,9 +25,9 @@ from sign2gpt.evaluation.metrics import output_health
 from sign2gpt.evaluation.significance import describe
 from sign2gpt.evaluation.translate_eval import beam_translate
 from sign2gpt.lm.loading import load_causal_lm
+from sign2gpt.lm.targets import start_token_id
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.gated_lm import SignConditionedLM
-from sign2gpt.models.translator import start_token_id
 from sign2gpt.runtime.checkpoint import load_checkpoint
 from sign2gpt.runtime.device import reserve_for_workers, resolve_device, seed_everything
 from sign2gpt.runtime.precision import select_precision

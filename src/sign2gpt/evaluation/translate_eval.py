@@ -9,7 +9,8 @@ import torch
 from tqdm import tqdm
 
 from sign2gpt.evaluation.beam_search import beam_search
-from sign2gpt.models.translator import SignTranslator, encode_targets
+from sign2gpt.lm.targets import encode_targets
+from sign2gpt.models.translator import SignTranslator
 
 
 def cut_at_eos(ids: list[int], eos_id: int) -> list[int]:

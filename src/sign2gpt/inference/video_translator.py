@@ -21,9 +21,10 @@ from sign2gpt.data.sampling import sample_indices
 from sign2gpt.data.video import read_frames
 from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.inference.model_folder import TOKENIZER, load_model_weights, read_model_record
+from sign2gpt.lm.targets import start_token_id
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.sign_model import build_sign_model
-from sign2gpt.models.translator import SignTranslator, start_token_id
+from sign2gpt.models.translator import SignTranslator
 from sign2gpt.runtime.checkpoint import load_checkpoint, load_weights
 from sign2gpt.runtime.device import resolve_device
 

@@ -24,8 +24,9 @@ from sign2gpt.data.loaders import make_split_loader
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.conventions import score
 from sign2gpt.evaluation.translate_eval import beam_translate, teacher_forced_translate
+from sign2gpt.lm.targets import encode_targets, start_token_id
 from sign2gpt.models.build import build_translator
-from sign2gpt.models.translator import SignTranslator, encode_targets, start_token_id
+from sign2gpt.models.translator import SignTranslator
 from sign2gpt.runtime.device import reserve_for_workers
 from sign2gpt.training.distributed import DistInfo, is_main, wrap_model
 from sign2gpt.training.loop import Trainer
