@@ -7,8 +7,10 @@ host's copy of a package the env lacks whenever the Python versions match, so a 
 a missing package that breaks the job elsewhere. Hence a check on the source, not on a run."""
 
 import ast
+import atexit
 import importlib.metadata
 import re
+import shutil
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -90,6 +92,7 @@ class Rule:
 
 
 PROBES = Path(tempfile.mkdtemp(prefix="sign2gpt-rule-probes-"))
+atexit.register(shutil.rmtree, PROBES, ignore_errors=True)
 
 
 def _probe(rule: str) -> Path:

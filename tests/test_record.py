@@ -1,6 +1,8 @@
 """A trained translator's record (sign2gpt.core.record.TranslatorRecord) reads what sign2gpt wrote
 before it existed: a run's inference.json and a model folder's config.json from commit 7b3c8b8
-(tests/data/stored-7b3c8b8), and writes them back in the same shape."""
+(tests/data/stored-7b3c8b8). Today's writer keeps the keys it reads (inference.json no longer
+repeats the augmentation switches and the decode stage's storage settings) and reads back the same
+record."""
 
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ def spatial_param(wildcards, input):
 
 # Each rule's params hold what it reads, and only what can change its outputs: the keys of
 # sign2gpt.core.settings.RUN_ONLY (loader workers, kept maps, ...) are read from the config by the
-# scripts instead (settings.run_only), so changing them reruns nothing.
+# rules' functions instead (sign2gpt.stages, with settings.run_only), so changing them reruns nothing.
 FRAME_SAMPLING = ("frame_stride", "max_frames")  # how a video's frames are chosen (every stage that reads frames)
 AUGMENTATION = ("augment", "hflip")  # only the training stages draw augmentations
 SCORING = ("max_tokens", "lowercase", "strip_final_period")  # of `evaluate:`, what dev selection also uses

@@ -1,6 +1,7 @@
 """Running a stage from a Snakemake script: logging to the rule's log, threads, clean errors.
 
-Workflow scripts are thin: `with run_stage(snakemake) as smk:` then one call into the package.
+Every rule's script (`workflow/scripts/stage.py`) is `with run_stage(snakemake) as smk:` around the
+function `sign2gpt.app.rules.RULES` names for the rule.
 An expected failure (bad input, bad config) ends the job with a one-line message naming the item
 instead of a traceback; anything else is logged with its traceback.
 

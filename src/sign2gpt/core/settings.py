@@ -19,10 +19,10 @@ T = TypeVar("T")
 
 # The one table of keys that change how a job runs, not what it outputs, per config section: no
 # rule has them among its params (so changing one reruns nothing: workflow/rules/common.smk), the
-# scripts read them from the config (`run_only`), and a resumed training run may differ in them
-# (the settings' fingerprints leave them out). Loader workers give the same results with any number
-# (tested); pretrain keeps `localization_examples` maps for the report; `translate.variants` chooses
-# which jobs exist; `evaluate.examples` is the report's.
+# rules' functions (sign2gpt.stages) read them from the config (`run_only`), and a resumed training
+# run may differ in them (the settings' fingerprints leave them out). Loader workers give the same
+# results with any number (tested); pretrain keeps `localization_examples` maps for the report;
+# `translate.variants` chooses which jobs exist; `evaluate.examples` is the report's.
 RUN_ONLY: dict[str, tuple[str, ...]] = {
     "pretrain": ("num_workers", "localization_examples"),
     "translate": ("num_workers", "variants"),

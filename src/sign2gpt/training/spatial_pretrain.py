@@ -38,14 +38,13 @@ from tqdm import tqdm
 
 from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.core.io import atomic_path, write_json
+from sign2gpt.data.augment import eval_transform
+from sign2gpt.data.frame_store import FrameStore
+from sign2gpt.data.manifest import read_manifest
+from sign2gpt.models.spatial import SpatialModel, backbone_width, build_backbone
 from sign2gpt.runtime.device import resolve_device, seed_everything, set_threads
 from sign2gpt.runtime.tensorboard_log import write_epoch_events
-
-from ..data.augment import eval_transform
-from ..data.frame_store import FrameStore
-from ..data.manifest import read_manifest
-from ..models.spatial import SpatialModel, backbone_width, build_backbone
-from .optim import build_optimizer, build_scheduler
+from sign2gpt.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 
