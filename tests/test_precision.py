@@ -73,3 +73,58 @@ def test_fp16_training_scales_the_loss_and_resumes_the_scaler(tmp_path):
 def test_fp32_training_has_no_scaler(tmp_path):
     trainer, _ = make_run(tmp_path / "r", 1, total_epochs=1)
     assert trainer.precision.name == "fp32" and trainer.scaler is None
+
+
+def test_fp16_clipping_sees_the_true_gradients(tmp_path, monkeypatch):
+    """GradScaler's scale is 2**16 at first: clipping before `unscale_` would clip gradients 10^4
+    times too large (and then barely move). The norms the clipping sees are the fp32 run's order."""
+    import math
+
+    import sign2gpt.training.loop as loop
+
+    seen, clip = [], loop.clip_gradients
+
+    def spy(params, clip_value, clip_norm):
+        params = list(params)
+        seen.append(math.sqrt(sum(float(p.grad.float().pow(2).sum()) for p in params if p.grad is not None)))
+        return clip(params, clip_value, clip_norm)
+
+    monkeypatch.setattr(loop, "clip_gradients", spy)
+    fp16 = Precision("fp16", "cpu", "test: CPU fp16 autocast stands in for a V100")
+    make_run(tmp_path / "r", 2, total_epochs=2, precision=fp16)[0].fit()
+    finite = [n for n in seen if math.isfinite(n)]  # an overflowing step is skipped by the scaler
+    assert len(finite) >= 4 and max(finite) < 100, seen  # the true norms here are 2-8 (fp32 run: 2.5-7.4)
+
+
+class _Built(Exception):
+    """Raised by the stand-in model builder once it has seen what a stage asked for."""
+
+
+@pytest.mark.parametrize("requested,dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_the_stages_load_the_lm_in_the_chosen_precision(tmp_path, monkeypatch, requested, dtype):
+    """What select_precision chooses is what the translate and evaluate stages load the frozen LM in
+    (bf16 is allowed on a CPU, so both choices run here)."""
+    import sign2gpt.evaluation.evaluate as evaluate_stage
+    import sign2gpt.training.translate as translate_stage
+    from sign2gpt.core.config import load_config
+
+    asked = []
+
+    def builder(*args, lm_dtype=None, **kwargs):
+        asked.append(lm_dtype)
+        raise _Built
+
+    monkeypatch.setattr(translate_stage, "build_translator", builder)
+    monkeypatch.setattr(evaluate_stage, "build_translator", builder)
+    config = load_config()
+    common = dict(variant="scratch", lm="unused", spatial=config["spatial"], encoder=config["encoder"],
+                  frames_cfg=config["frames"], language="de", seed=1, device="cpu", precision=requested)
+    with pytest.raises(_Built):
+        translate_stage.run_translate(**common, train_manifest="unused", dev_manifest="unused",
+                                      out_dir=str(tmp_path / "t"), train=config["translate"],
+                                      evaluate=config["evaluate"], decode=config["decode"])
+    with pytest.raises(_Built):
+        evaluate_stage.run_evaluate(**common, checkpoint="unused", manifests={}, out_metrics=str(tmp_path / "m"),
+                                    out_hyps={}, evaluate=config["evaluate"],
+                                    train={k: config["translate"][k] for k in ("lora", "batch_size", "num_workers")})
+    assert asked == [dtype, dtype]
