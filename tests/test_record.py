@@ -69,3 +69,34 @@ def test_an_older_model_folders_config_reads_and_writes_back_the_same(tmp_path):
     again = record.model_config(config["base_models"], mean=config["preprocessing"]["mean"],
                                 std=config["preprocessing"]["std"])
     assert {k: again[k] for k in RECORD_KEYS} == {k: config[k] for k in RECORD_KEYS}
+
+
+def test_keys_older_records_lack_are_filled_with_what_the_library_used_then(tmp_path):
+    """Records written before the strict settings (8cbca48) lack some encoder and spatial keys; every
+    reader fills them with the values the library used then (pinned here, each one)."""
+    from sign2gpt.core.record import complete_stored_model
+
+    then = {"encoder": {"zero_pad_before_pool": True, "pool_mask": "any", "attention": "local",
+                        "checkpointing": False},
+            "spatial": {"tune": "full", "chunk_size": None, "pooling": None, "checkpointing": False}}
+    assert complete_stored_model({"encoder": {}, "spatial": {}, "variant": "pgp"}) == {**then, "variant": "pgp"}
+    kept = complete_stored_model({"encoder": {"pool_mask": "center"}, "spatial": {}})
+    assert kept["encoder"]["pool_mask"] == "center"  # a stored value is never overwritten
+
+    # both readers fill: a run's inference.json and a model folder's config.json
+    stored = json.loads((STORED / "inference.json").read_text())
+    for section, keys in then.items():
+        for key in keys:
+            stored[section].pop(key, None)
+    folder = variant_folder(tmp_path)
+    (folder / "inference.json").write_text(json.dumps(stored))
+    record = TranslatorRecord.read_run(folder)
+    assert {k: record.encoder[k] for k in then["encoder"]} == then["encoder"]
+    assert {k: record.spatial[k] for k in then["spatial"]} == then["spatial"]
+    config = json.loads((STORED / "config.json").read_text())
+    for section, keys in then.items():
+        for key in keys:
+            config[section].pop(key, None)
+    record = TranslatorRecord.from_model_config(config, tmp_path)
+    assert {k: record.encoder[k] for k in then["encoder"]} == then["encoder"]
+    assert {k: record.spatial[k] for k in then["spatial"]} == then["spatial"]

@@ -58,10 +58,11 @@ def test_run_stage_sets_torch_threads(monkeypatch, tmp_path):
     before = torch.get_num_threads()
     try:
         monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
-        smk = SimpleNamespace(log=[str(tmp_path / "x.log")], threads=USABLE, rule="x", output=[])
+        torch.set_num_threads(USABLE + 3)  # not what the job was given, so a runner that sets nothing fails
+        smk = SimpleNamespace(log=[str(tmp_path / "x.log")], threads=1, rule="x", output=[])
         with run_stage(smk):
-            assert torch.get_num_threads() == USABLE
-        assert f"({USABLE} torch threads)" in (tmp_path / "x.log").read_text()
+            assert torch.get_num_threads() == 1
+        assert "(1 torch threads)" in (tmp_path / "x.log").read_text()
     finally:
         torch.set_num_threads(before)
 

@@ -47,13 +47,16 @@ def test_inputs_are_expanded_and_each_bad_one_named(tmp_path):
     listing.write_text("id,video\n1,../a.mp4\n# a comment,\n2,../gone.mp4\n")
     image = frames / "0000.png"
 
-    videos, problems = collect_videos([str(good), str(tmp_path / "missing.mp4"), str(empty), str(frames), str(batch),
-                                       str(listing), str(image), str(tmp_path / "lists")])
+    unreadable = tmp_path / "unreadable.csv"
+    unreadable.write_bytes(b"video\n\xff\xfe.mp4\n")  # not UTF-8
+    # a bad item first: collection goes on past it to every other input
+    videos, problems = collect_videos([str(tmp_path / "missing.mp4"), str(good), str(empty), str(frames), str(batch),
+                                       str(listing), str(image), str(unreadable), str(tmp_path / "lists")])
     errors = [str(e) for e in problems]  # "item: problem"
     assert videos == [str(good), str(frames), str(v1), str(v2), str(nested), str(listing.parent / "../a.mp4")]
-    assert len(errors) == 5, errors
+    assert len(errors) == 6, errors
     for name, problem in [("missing.mp4", "not found"), ("empty.mp4", "empty"), ("gone.mp4", "not found"),
-                          ("0000.png", "single image"), ("lists", "no videos")]:
+                          ("0000.png", "single image"), ("lists", "no videos"), ("unreadable.csv", "cannot read")]:
         assert sum(name in e and problem in e for e in errors) == 1, (name, errors)
 
 
@@ -80,14 +83,25 @@ def test_unavailable_device_is_one_line(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "'cuda'" in err and "--device cpu" in err, err
 
 
-def test_resolve_device():
+def test_resolve_device(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ConfigError, match="not a device name"):
         resolve_device("gpu0")
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="cuda:1"):
-            resolve_device("cuda:1")
+    # each branch, whatever this machine has: a CPU-only build, a CUDA build without a GPU, one GPU
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="built without CUDA"):
+        resolve_device("cuda:1")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ConfigError, match=r"only 1 GPU\(s\) visible"):
+        resolve_device("cuda:1")
 
 
 def test_portable_paths_are_relative_and_resolve_back(tmp_path):
