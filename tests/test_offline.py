@@ -83,3 +83,16 @@ def test_the_opt_out_lets_the_hub_client_try_the_network(tmp_path):
     cache_model(tmp_path, "sign2gpt-test/tiny-dinov2")
     out = run_guarded("sign2gpt-test/tiny-dinov2", tmp_path, SIGN2GPT_ALLOW_DOWNLOAD="1")
     assert out["attempts"] > 0, out
+
+
+@pytest.mark.parametrize("given,expected", [({}, "1"), ({"HF_HUB_OFFLINE": "0"}, "0"), ({"HF_HUB_OFFLINE": "1"}, "1"),
+                                            ({"SIGN2GPT_ALLOW_DOWNLOAD": "1"}, None)])
+def test_importing_the_package_sets_offline_mode_but_keeps_a_users_choice(given, expected):
+    """The package switches the hub client offline only where the user has not chosen: an
+    `HF_HUB_OFFLINE` the user set (even 0) stays as it is."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "SIGN2GPT_ALLOW_DOWNLOAD")}
+    code = "import os, sign2gpt; print(repr(os.environ.get('HF_HUB_OFFLINE')))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**clean, **given})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == repr(expected)

@@ -7,16 +7,43 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SIGN2GPT = str(Path(sys.executable).with_name("sign2gpt"))
 PRESET = str(REPO / "configs" / "phoenix14t.yaml")
 
 
+# The command runs the checkout under test (not whatever an editable install points at), sees no GPU
+# whatever the machine has (a test that expects the preset's spaCy pipeline missing skips where it is installed).
+ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src"), "CUDA_VISIBLE_DEVICES": ""}
+
+
 def check(cwd: Path, *configs: str, hf_home: Path, flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     return subprocess.run([SIGN2GPT, "check-config", *configs, "--preflight", *flags], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HF_HOME": str(hf_home)})
+                          text=True, timeout=120, env={**ENV, "HF_HOME": str(hf_home)})
 
 
+def test_the_command_runs_the_checkout_under_test(tmp_path):
+    code = "import sign2gpt, torch; print(sign2gpt.__file__); print(torch.cuda.device_count())"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**ENV, "HF_HOME": str(tmp_path)})
+    where, gpus = proc.stdout.split()
+    assert Path(where).resolve() == (REPO / "src" / "sign2gpt" / "__init__.py").resolve() and gpus == "0"
+
+
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
+needs_no_spacy_model = pytest.mark.skipif(_installed("de_core_news_lg"),
+                                          reason="de_core_news_lg is installed here: the preset's pipeline is "
+                                                 "not missing, which these expectations assume")
+
+
+@needs_no_spacy_model
 def test_a_new_user_with_nothing_gets_every_missing_input_at_once(tmp_path):
     proc = check(tmp_path, PRESET, hf_home=tmp_path / "hf")
     assert proc.returncode == 1
@@ -73,3 +100,40 @@ def test_login_node_check_and_wrong_folders(tmp_path):
     assert proc.returncode == 1 and "missing: gpus" not in proc.stdout
     assert "empty-spacy — not a spaCy pipeline folder" in proc.stdout
     assert "empty-model — this folder has no config.json" in proc.stdout
+
+
+def _missing(proc: subprocess.CompletedProcess) -> list[str]:
+    """The `missing: KEY — ...` lines' keys and paths, as (key, what) strings."""
+    return [line.removeprefix("missing: ") for line in proc.stdout.splitlines() if line.startswith("missing: ")]
+
+
+def test_the_other_presets_name_their_own_missing_files(tmp_path):
+    """CSL-Daily without its annotation pickle, a video folder without its index: each named."""
+    csl = tmp_path / "data" / "CSL-Daily"
+    (csl / "sentence" / "frames_512x512").mkdir(parents=True)
+    (csl / "sentence_label").mkdir()
+    (csl / "sentence_label" / "split_1.txt").write_text("Name|split\n")
+    proc = check(tmp_path, str(REPO / "configs" / "csldaily.yaml"), hf_home=tmp_path / "hf")
+    dataset = [m for m in _missing(proc) if m.startswith("dataset.root")]
+    assert len(dataset) == 1 and "csl2020ct_v2.pkl" in dataset[0], proc.stdout
+    assert any(m.startswith("pseudo_glosses.pipeline") and "zh_core_web_sm" in m for m in _missing(proc))
+
+    (tmp_path / "data" / "my-videos").mkdir(parents=True)
+    proc = check(tmp_path, str(REPO / "configs" / "video-folder.yaml"), hf_home=tmp_path / "hf")
+    dataset = [m for m in _missing(proc) if m.startswith("dataset.root")]
+    assert len(dataset) == 1 and "index.csv" in dataset[0], proc.stdout
+
+
+def test_an_empty_fasttext_file_and_a_cuda_device_without_gpus_are_missing(tmp_path):
+    """A 0-byte .bin (an interrupted download) is not a fastText model; `device: cuda` asks for a GPU
+    even with `gpus: 0`."""
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "cc.de.300.bin").write_bytes(b"")
+    overlay = tmp_path / "local.yaml"
+    overlay.write_text("gpus: 0\ndevice: cuda\n")
+    proc = check(tmp_path, PRESET, str(overlay), hf_home=tmp_path / "hf")
+    assert proc.returncode == 1
+    missing = _missing(proc)
+    assert any(m.startswith("prototypes.fasttext") and "cc.de.300.bin" in m for m in missing), proc.stdout
+    assert any(m.startswith("device") and "1 CUDA GPU(s), 0 visible" in m for m in missing), proc.stdout
+    assert not any(m.startswith("gpus") for m in missing), proc.stdout
