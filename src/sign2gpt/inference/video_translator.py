@@ -90,13 +90,19 @@ class VideoTranslator:
         return cls(model.to(dev), tokenizer, record, dev)
 
     @torch.no_grad()
-    def translate(self, video: str | Path, *, beam: int | None = None) -> str:
-        pre, dec = self.record.preprocessing, self.record.decoding  # as the run decoded, sampled and searched
+    def encode_video(self, video: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sign memory [1, T', D] and its mask of one video, decoded and sampled as the run did."""
+        pre = self.record.preprocessing
         frames = read_frames(video, stride=pre.decode_stride, size=pre.decode_size)
         idx = sample_indices(len(frames), train=False, stride=pre.frame_stride, max_frames=pre.max_frames,
                              store_stride=pre.decode_stride)
         clip = eval_transform(frames[idx], pre.image_size)  # [T, 3, S, S]
-        memory, mask = self.model.encode({"frames": clip, "lengths": [clip.shape[0]]})
+        return self.model.encode({"frames": clip, "lengths": [clip.shape[0]]})
+
+    @torch.no_grad()
+    def translate(self, video: str | Path, *, beam: int | None = None) -> str:
+        dec = self.record.decoding  # the beam search the reported scores used
+        memory, mask = self.encode_video(video)
         seq = beam_search(self.model.lm, memory, mask, bos_id=self.start_id, eos_id=int(self.tokenizer.eos_token_id),
                           pad_id=int(self.tokenizer.pad_token_id), beam=int(beam or dec.beam),
                           max_len=dec.max_tokens)[0]
