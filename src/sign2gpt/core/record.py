@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,6 @@ class TranslatorRecord:
     preprocessing: Preprocessing
     decoding: Decoding
     precision: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)  # a model folder's other entries
 
     def base_models(self) -> set[str]:
         """The frozen base models the translator loads from elsewhere: the LM, and the backbone when pretrained."""
@@ -164,12 +163,7 @@ class TranslatorRecord:
                                         frame_stride=int(pre["frame_stride"]), max_frames=pre["max_frames"],
                                         image_size=int(pre["image_size"])),
             decoding=_decoding({**config["decoding"], **config["evaluation"]}),
-            extra={k: v for k, v in config.items() if k not in _MODEL_CONFIG_KEYS},
         )
-
-
-_MODEL_CONFIG_KEYS = ("variant", "language", "seed", "base_models", "spatial", "encoder", "lora", "preprocessing",
-                      "decoding", "evaluation")
 
 
 def _decoding(section: Mapping[str, Any]) -> Decoding:

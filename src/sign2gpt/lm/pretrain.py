@@ -26,6 +26,7 @@ from transformers import XGLMConfig, XGLMForCausalLM
 
 from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.core.io import atomic_path, write_json
+from sign2gpt.lm.targets import pad_right
 from sign2gpt.lm.tokenizer import train_xglm_tokenizer
 from sign2gpt.runtime.device import seed_everything, set_threads
 from sign2gpt.runtime.tensorboard_log import write_epoch_events
@@ -81,12 +82,7 @@ def _encode(tokenizer, texts: Sequence[str], max_len: int) -> list[list[int]]:
 
 def _batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded (inputs, attention_mask, targets); pad targets are -100 (ignored)."""
-    length = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for i, s in enumerate(sequences):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
+    ids, mask = pad_right(sequences, pad_id)
     targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
     return ids[:, :-1], mask[:, :-1], targets
 

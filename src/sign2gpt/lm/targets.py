@@ -61,8 +61,13 @@ def encode_targets(
     for text in texts:
         body = tokenize_sentence(tokenizer, text, leading_space=leading_space)[: max_tokens - 2]
         rows.append([start_id, *body, eos])
+    return pad_right(rows, pad)
+
+
+def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists → ids [B, L_max] right-padded with `pad_id`, and their attention mask [B, L_max]."""
     length = max(len(r) for r in rows)
-    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), length), dtype=torch.long)
     for i, r in enumerate(rows):
         ids[i, : len(r)] = torch.tensor(r)

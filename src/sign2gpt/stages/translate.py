@@ -13,15 +13,11 @@ from sign2gpt.evaluation.evaluate import run_baselines, run_evaluate
 from sign2gpt.training.launch import launch
 
 
-def translate(smk: Any) -> None:
-    """Rule translate: train one variant (torchrun on several GPUs)."""
-    variant = smk.wildcards.variant
-    kwargs = dict(
-        variant=variant,
-        train_manifest=smk.input.train,
-        dev_manifest=smk.input.dev,
+def _variant(smk: Any) -> dict[str, Any]:
+    """What translate and evaluate both hand over of one variant: its models, sections and seed."""
+    return dict(
+        variant=smk.wildcards.variant,
         lm=smk.params.lm,
-        out_dir=str(Path(smk.output.best).parent),
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
         frames_cfg=dict(smk.params.frames),
@@ -30,9 +26,20 @@ def translate(smk: Any) -> None:
         language=smk.params.language,
         seed=int(smk.wildcards.seed),
         pretrained=smk.input.get("pretrained"),
-        decode=dict(smk.params.decode),
         device=smk.config["device"],
         precision=smk.config["precision"],
+    )
+
+
+def translate(smk: Any) -> None:
+    """Rule translate: train one variant (torchrun on several GPUs)."""
+    variant = smk.wildcards.variant
+    kwargs = dict(
+        **_variant(smk),
+        train_manifest=smk.input.train,
+        dev_manifest=smk.input.dev,
+        out_dir=str(Path(smk.output.best).parent),
+        decode=dict(smk.params.decode),
     )
     if variant == "z":
         kwargs["features"] = {"train": smk.input.features_train, "dev": smk.input.features_dev}
@@ -46,24 +53,13 @@ def evaluate(smk: Any) -> None:
     variant = smk.wildcards.variant
     splits = ("dev", "test")
     run_evaluate(
-        variant=variant,
+        **_variant(smk),
         checkpoint=smk.input.checkpoint,
         manifests={s: smk.input[s] for s in splits},
-        lm=smk.params.lm,
-        spatial=dict(smk.params.spatial),
-        encoder=dict(smk.params.encoder),
-        frames_cfg=dict(smk.params.frames),
-        train={**smk.params.train, "num_workers": run_only(smk.config, "translate")["num_workers"]},
-        evaluate=dict(smk.params.evaluate),
-        language=smk.params.language,
         out_metrics=smk.output.metrics,
         out_hyps={s: smk.output[s] for s in splits},
-        seed=int(smk.wildcards.seed),
         frames={s: list(smk.input[f"frames_{s}"]) for s in splits} if variant != "z" else None,
         features={s: smk.input[f"features_{s}"] for s in splits} if variant == "z" else None,
-        pretrained=smk.input.get("pretrained"),
-        device=smk.config["device"],
-        precision=smk.config["precision"],
     )
 
 

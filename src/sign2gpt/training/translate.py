@@ -128,8 +128,10 @@ def train_variant(job: TranslateJob) -> dict[str, Any]:
             ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=train.max_tokens)
             return ddp(batch, ids, mask, label_smoothing=train.label_smoothing).loss  # DDP wraps forward
 
+        references = {s.id: s.text for s in read_manifest(job.dev_manifest)}
+
         def evaluate() -> dict[str, float]:
-            return dev_scores(job, model, dev_loader, tokenizer, start_id)
+            return dev_scores(job, model, dev_loader, tokenizer, start_id, references)
 
         trainer = Trainer(ddp, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=run.out,
                           epochs=train.epochs, select_metric=f"dev_{train.select_on}",
@@ -144,12 +146,11 @@ def train_variant(job: TranslateJob) -> dict[str, Any]:
     return summary
 
 
-def dev_scores(job: TranslateJob, model: SignTranslator, dev_loader: Any, tokenizer: Any,
-               start_id: int) -> dict[str, float]:
+def dev_scores(job: TranslateJob, model: SignTranslator, dev_loader: Any, tokenizer: Any, start_id: int,
+               references: Mapping[str, str]) -> dict[str, float]:
     """Dev BLEU-4 / ROUGE-L of teacher-forced argmax every epoch and, when the checkpoint is chosen on
     it (`select_on: beam_bleu4`), of beam search (`select_beam`: its own key, so `evaluate.beam`
-    retrains nothing); the mean gate."""
-    references = {s.id: s.text for s in read_manifest(job.dev_manifest)}
+    retrains nothing); the mean gate. `references`: {dev video id: sentence}."""
     ids, conv, train = list(references), job.evaluate.conventions(), job.train
     refs = [references[i] for i in ids]
     tf = teacher_forced_translate(model, dev_loader, tokenizer, start_id=start_id, max_tokens=train.max_tokens)
