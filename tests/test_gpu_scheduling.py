@@ -4,6 +4,7 @@ cluster each job asks for what it uses (tests/slurm/test_slurm.py submits them).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sign2gpt.core.errors import ConfigError
+from sign2gpt.core import job_resources
 from sign2gpt.core.job_resources import check_declared_gpus, gpu_request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,15 +45,28 @@ def gpu_requests(stdout: str) -> dict[str, set[int]]:
 
 
 def test_a_local_gpu_run_must_declare_its_gpus(tmp_path):
-    """Refused while the workflow is read, before any job starts (a dry run only plans)."""
-    target = "results/phoenix14t/manifest/train.tsv"
+    """A run that plans a GPU job is refused before any job starts (a dry run only plans)."""
+    (tmp_path / ".test").symlink_to(REPO / ".test")
+    target = "results/phoenix14t/paper/seed1/pretrain/best.safetensors"
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(REPO / "configs" / "phoenix14t.yaml"),
-           "--cores", "1", target]
+           str(REPO / ".test" / "phoenix14t-dry-run.yaml"), "--cores", "1", target]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "--resources gpu=1" in proc.stdout + proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert not (tmp_path / "logs").exists()  # no job ran
+    assert not (tmp_path / "logs").exists()  # no job ran, not even the CPU jobs before pretrain
     assert dry_run(tmp_path).returncode == 0  # planning alone is allowed
+
+
+def test_a_preset_runs_its_cpu_stages_without_declaring_gpus(tmp_path):
+    """`gpus: 1` on a CPU login node: a real run that plans no GPU job (`--until prepare` on the
+    release-layout fixture) needs no `--resources gpu`."""
+    (tmp_path / ".test").symlink_to(REPO / ".test")
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", str(REPO / "configs" / "phoenix14t.yaml"),
+           str(REPO / ".test" / "phoenix14t-dry-run.yaml"), "--cores", "1", "--until", "prepare"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for split in ("train", "dev", "test"):
+        assert (tmp_path / "results" / "phoenix14t" / "manifest" / f"{split}.tsv").stat().st_size > 0
 
 
 @pytest.mark.parametrize("declared", [1, 4])
@@ -85,14 +100,24 @@ def test_gpu_request(stage, gpus, one_machine, declared, expected):
 
 
 def test_declared_gpus_must_cover_the_config():
-    check_declared_gpus({"gpus": 0}, None)
-    check_declared_gpus({"gpus": 2}, 2)
+    gpu_job = ["prepare", "translate"]
+    check_declared_gpus({"gpus": 0}, None, gpu_job)
+    check_declared_gpus({"gpus": 2}, 2, gpu_job)
     with pytest.raises(ConfigError, match="--resources gpu=2"):
-        check_declared_gpus({"gpus": 2}, None)
+        check_declared_gpus({"gpus": 2}, None, gpu_job)
     with pytest.raises(ConfigError, match="declared --resources gpu=1"):
-        check_declared_gpus({"gpus": 2}, 1)
+        check_declared_gpus({"gpus": 2}, 1, gpu_job)
     with pytest.raises(ConfigError, match="declared --resources gpu=0"):
-        check_declared_gpus({"gpus": 1}, 0)
+        check_declared_gpus({"gpus": 1}, 0, ["evaluate"])
+    check_declared_gpus({"gpus": 2}, None, ["prepare", "decode", "pseudo_glosses", "prototypes", "report"])
+
+
+def test_the_gpu_stages_are_the_rules_that_ask_for_a_gpu():
+    """GPU_STAGES (what the declaration check counts) names exactly the rules with a gpu resource."""
+    asked = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        asked |= set(re.findall(r'gpu=gpu_request\("(\w+)"\)', smk.read_text()))
+    assert asked == set(job_resources.GPU_STAGES)
 
 
 def test_a_cluster_run_needs_no_declaration(tmp_path):
@@ -101,3 +126,8 @@ def test_a_cluster_run_needs_no_declaration(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     requests = gpu_requests(proc.stdout)
     assert requests["translate"] == {1} and requests["evaluate"] == {1} and requests["prepare"] == {0}
+    # a DDP stage stays on one node (torchrun --standalone): sbatch gets --nodes=1
+    for rule in job_resources.DDP_STAGES:
+        block = proc.stdout[proc.stdout.index(f"rule {rule}:"):]
+        resources = block[block.index("resources:"):].splitlines()[0]
+        assert "nodes=1" in resources.replace(" ", ""), (rule, resources)

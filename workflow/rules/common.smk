@@ -64,10 +64,12 @@ def job_threads(section=None, distributed=True):
 
 
 onstart:
-    # a local run with GPUs must declare them (runs only for real runs, once the executor is known)
+    # a local run that will run GPU jobs must declare its GPUs (only for real runs, once the
+    # executor and the jobs to run are known)
     if one_machine():
+        planned = {job.rule.name for job in workflow.dag.needrun_jobs()}
         try:
-            job_resources.check_declared_gpus(config, declared_gpus())
+            job_resources.check_declared_gpus(config, declared_gpus(), planned)
         except ConfigError as exc:
             raise WorkflowError(str(exc))
 

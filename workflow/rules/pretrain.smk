@@ -50,6 +50,7 @@ rule pretrain:
     resources:
         **job_memory_and_time("pretrain"),
         gpu=gpu_request("pretrain"),
+        nodes=1,  # torchrun --standalone spreads a DDP stage over one node's GPUs
     params:
         spatial=spatial_param,
         encoder=config["encoder"],

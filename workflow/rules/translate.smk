@@ -19,6 +19,7 @@ rule translate:
     resources:
         **job_memory_and_time("translate"),
         gpu=gpu_request("translate"),
+        nodes=1,  # torchrun --standalone spreads a DDP stage over one node's GPUs
     params:
         decode=config["decode"],
         spatial=spatial_param,

@@ -16,12 +16,14 @@ their models onto the same device side by side.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sign2gpt.core.errors import ConfigError
 
 DDP_STAGES = ("pretrain", "translate")  # the stages torchrun spreads over `gpus` GPUs
+# the stages that run on a GPU when `gpus` > 0 (the others never ask for one)
+GPU_STAGES = ("spatial_pretrain", "lm_pretrain", *DDP_STAGES, "cache_features", "evaluate", "baselines")
 
 
 def stage_resources(config: Mapping[str, Any], rule: str) -> dict[str, int]:
@@ -45,8 +47,11 @@ def job_threads(config: Mapping[str, Any], section: str | None = None, *, distri
 
 
 def stage_gpus(config: Mapping[str, Any], stage: str) -> int:
-    """GPUs a stage uses: `gpus` for the DDP stages, at most one for the others."""
+    """GPUs a stage uses: `gpus` for the DDP stages, at most one for the other GPU stages, none for
+    the rest."""
     gpus = int(config["gpus"])
+    if stage not in GPU_STAGES:
+        return 0
     return gpus if stage in DDP_STAGES else min(gpus, 1)
 
 
@@ -58,10 +63,12 @@ def gpu_request(config: Mapping[str, Any], stage: str, *, one_machine: bool, dec
     return max(declared, used)
 
 
-def check_declared_gpus(config: Mapping[str, Any], declared: int | None) -> None:
-    """On one machine, a run with `gpus` > 0 must declare at least that many GPUs."""
+def check_declared_gpus(config: Mapping[str, Any], declared: int | None, planned: Iterable[str]) -> None:
+    """On one machine, a run with `gpus` > 0 that plans a GPU job (`planned`: the rules of the jobs
+    it will run) must declare at least that many GPUs. A run of CPU stages only (the text stages on
+    a login node, `--until prepare`) needs no declaration."""
     gpus = int(config["gpus"])
-    if not gpus:
+    if not gpus or not any(stage_gpus(config, stage) for stage in planned):
         return
     if declared is None:
         raise ConfigError(f"gpus: {gpus} on one machine: declare the machine's GPUs, e.g. `--resources gpu={gpus}` "
