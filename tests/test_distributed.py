@@ -116,3 +116,93 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path):
                                                     "state", "tensorboard"]
     assert len(list((run / "tensorboard").iterdir())) == 1  # one event file: rank 0 writes, rank 1 does not
     assert len(json.loads((run / "metrics.json").read_text())) == 2
+
+
+# A Python without sign2gpt installed, as in a conda job: site-packages' entries that would import
+# it (the editable install's src/) are dropped, unless PYTHONPATH names them.
+NOT_INSTALLED = textwrap.dedent(
+    """
+    import os, sys
+    given = {os.path.realpath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    sys.path[:] = [p for p in sys.path
+                   if os.path.realpath(p or ".") in given or not os.path.isdir(os.path.join(p or ".", "sign2gpt"))]
+    """
+)
+
+RANK_TARGET = textwrap.dedent(
+    """
+    import json, logging, os
+    from pathlib import Path
+    import sign2gpt
+    from sign2gpt.training.distributed import cleanup, init_distributed
+
+    def run(out):
+        info = init_distributed("cpu")
+        log = logging.getLogger("rank_target")
+        log.info("info from rank %d", info.rank)
+        log.warning("warning from rank %d", info.rank)
+        Path(out, f"rank{info.rank}.json").write_text(json.dumps({"package": sign2gpt.__file__}))
+        cleanup()
+    """
+)
+
+RULE_SCRIPT = textwrap.dedent(
+    """
+    import logging, sys
+    try:
+        import sign2gpt
+    except ModuleNotFoundError:
+        pass
+    else:
+        raise SystemExit("the simulation failed: sign2gpt is importable without the rule script's path")
+    src, out, log_file = sys.argv[1:]
+    sys.path.insert(0, src)  # what workflow/scripts/stage.py does
+    from sign2gpt.core.logs import setup_logging
+    from sign2gpt.training.launch import launch
+
+    setup_logging(log_file)
+    logging.getLogger("rule").info("before the ranks")
+    launch("rank_target:run", {"out": out}, nproc=2, log_file=log_file)
+    logging.getLogger("rule").info("after the ranks")
+    """
+)
+
+
+def test_torchrun_ranks_import_the_package_as_a_conda_job_has_it(tmp_path):
+    """`gpus > 1` under conda: the ranks find sign2gpt only where the rule script put it, and they
+    log into the rule's log (rank 0 its info, rank 1 its warnings only) beside the launching process."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NOT_INSTALLED)
+    (site / "rank_target.py").write_text(RANK_TARGET)
+    (tmp_path / "rule.py").write_text(RULE_SCRIPT)
+    log_file = tmp_path / "logs" / "translate.log"
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(site)}
+    env.pop("WORLD_SIZE", None)
+    proc = subprocess.run([sys.executable, str(tmp_path / "rule.py"), str(src), str(tmp_path), str(log_file)],
+                          capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for rank in (0, 1):
+        package = json.loads((tmp_path / f"rank{rank}.json").read_text())["package"]
+        assert Path(package).resolve().parent.parent == src.resolve()
+    lines = log_file.read_text().splitlines()
+    text = "\n".join(lines)
+    assert "before the ranks" in lines[0] and "after the ranks" in lines[-1], text
+    assert any("[rank 0]" in line and "info from rank 0" in line for line in lines), text
+    assert any("[rank 0]" in line and "warning from rank 0" in line for line in lines), text
+    assert any("[rank 1]" in line and "warning from rank 1" in line for line in lines), text
+    assert "info from rank 1" not in text
+
+
+def test_a_failing_rank_fails_the_stage_with_one_line(tmp_path, monkeypatch):
+    from sign2gpt.training.launch import RanksFailed, launch
+
+    (tmp_path / "bad_target.py").write_text("def run():\n    raise ValueError('broken on purpose')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    log_file = tmp_path / "stage.log"
+    with pytest.raises(RanksFailed, match="bad_target:run on 2 processes stopped"):
+        launch("bad_target:run", {}, nproc=2, log_file=log_file)
+    assert "broken on purpose" in log_file.read_text()

@@ -46,7 +46,7 @@ def pretrain(smk: Any) -> None:
         device=smk.config["device"],
         precision=smk.config["precision"],
     )
-    launch("sign2gpt.training.pretrain:run_pretrain", kwargs, nproc=smk.config["gpus"] or 1)
+    launch("sign2gpt.training.pretrain:run_pretrain", kwargs, nproc=smk.config["gpus"] or 1, log_file=smk.log[0])
 
 
 def cache_features(smk: Any) -> None:

@@ -45,7 +45,7 @@ def translate(smk: Any) -> None:
         kwargs["features"] = {"train": smk.input.features_train, "dev": smk.input.features_dev}
     else:
         kwargs["frames"] = list(smk.input.frames_train) + list(smk.input.frames_dev)
-    launch("sign2gpt.training.translate:run_translate", kwargs, nproc=smk.config["gpus"] or 1)
+    launch("sign2gpt.training.translate:run_translate", kwargs, nproc=smk.config["gpus"] or 1, log_file=smk.log[0])
 
 
 def evaluate(smk: Any) -> None:
