@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sign2gpt.core.errors import ConfigError
 from sign2gpt.core import job_resources
+from sign2gpt.core.errors import ConfigError
 from sign2gpt.core.job_resources import check_declared_gpus, gpu_request
 
 REPO = Path(__file__).resolve().parents[1]
