@@ -86,19 +86,23 @@ def test_single_process_helpers_are_no_ops(monkeypatch):
     D.cleanup()
 
 
-def test_two_gloo_processes_end_with_identical_weights(tmp_path):
-    torchrun = Path(sys.executable).with_name("torchrun")
-    if not torchrun.exists():
-        pytest.skip("torchrun is not installed next to the interpreter")
-    script = tmp_path / "ddp_train.py"
-    script.write_text(SCRIPT)
+def gloo_ranks(tmp_path: Path, script: str, *args: str, nproc: int = 2, check: bool = True):
+    """Run `script` on `nproc` CPU (gloo) ranks under torchrun; the finished process."""
+    path = tmp_path / "ranks.py"
+    path.write_text(script)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     proc = subprocess.run(
-        [str(torchrun), "--nproc-per-node", "2", "--standalone", str(script), str(tmp_path)],
-        capture_output=True, text=True, timeout=180, env=env,
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--standalone", str(path),
+         *args], capture_output=True, text=True, timeout=300, env=env,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    if check:
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def test_two_gloo_processes_end_with_identical_weights(tmp_path):
+    gloo_ranks(tmp_path, SCRIPT, str(tmp_path))
     info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [i["world"] for i in info] == [2, 2] and [i["reduced"] for i in info] == [2.0, 2.0]
     assert [i["main"] for i in info] == [True, False]
@@ -206,3 +210,35 @@ def test_a_failing_rank_fails_the_stage_with_one_line(tmp_path, monkeypatch):
     with pytest.raises(RanksFailed, match="bad_target:run on 2 processes stopped"):
         launch("bad_target:run", {}, nproc=2, log_file=log_file)
     assert "broken on purpose" in log_file.read_text()
+
+
+TUNE_FULL = textwrap.dedent(
+    """
+    import sys
+    import torch
+    from sign2gpt.models.spatial import SpatialModel, build_backbone
+    from sign2gpt.training.distributed import cleanup, init_distributed, wrap_model
+
+    info = init_distributed("cpu")
+    torch.manual_seed(0)
+    backbone = build_backbone(None, {"image_size": 16, "patch_size": 8, "hidden_size": 24, "num_hidden_layers": 2,
+                                     "num_attention_heads": 2, "mlp_ratio": 2})
+    model = wrap_model(SpatialModel(backbone, 8, tune="full", pooling="cls"), info)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for step in range(3):
+        frames = torch.randn(5, 3, 16, 16, generator=torch.Generator().manual_seed(10 * step + info.rank))
+        x, mask = model(frames, [3, 2])
+        opt.zero_grad()
+        x[mask].square().sum().backward()
+        opt.step()
+    print("rank", info.rank, "done")
+    cleanup()
+    """
+)
+
+
+def test_ddp_trains_a_fully_tuned_dinov2(tmp_path):
+    """spatial.tune: full under DDP: every trainable parameter takes part in every step (an unused
+    one, DINOv2's mask token, stopped DDP at its second step)."""
+    proc = gloo_ranks(tmp_path, TUNE_FULL)
+    assert proc.stdout.count("done") == 2

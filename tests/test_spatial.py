@@ -241,3 +241,15 @@ def test_checkpointing_is_refused_for_a_resnet():
         SpatialModel.from_config({**SPATIAL, "config": {"model_type": "resnet", "embedding_size": 8,
                                   "hidden_sizes": [8], "depths": [1]}, "tune": "full", "pooling": "mean",
                                   "checkpointing": True}, out_dim=4)
+
+
+@pytest.mark.parametrize("tune", ["full", "lora", "frozen"])
+@pytest.mark.parametrize("pooling,checkpointing", [("cls", False), ("mean", False), ("cls", True)])
+def test_every_trainable_parameter_gets_a_gradient(tune, pooling, checkpointing):
+    """DDP (find_unused_parameters off) stops at the second step on a trainable parameter that the
+    forward never uses (DINOv2's mask token under tune: full was one)."""
+    model = _spatial(tune, pooling=pooling, checkpointing=checkpointing, chunk_size=3).train()
+    x, mask = model(_frames(7), [4, 3])
+    x[mask].square().sum().backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unused

@@ -178,6 +178,11 @@ class SpatialModel(nn.Module):
         if tune != "full":
             for name, p in self.backbone.named_parameters():
                 p.requires_grad_(tune == "lora" and "lora_" in name)
+        if self.is_vit:
+            # DINOv2's mask token replaces masked patches in its own self-supervised training only; it
+            # never reaches the features here, and a trainable parameter without a gradient stops
+            # DDP (find_unused_parameters off) at its second step
+            backbone.embeddings.mask_token.requires_grad_(False)
         # Gradient checkpointing per chunk of frames: training keeps only each chunk's pooled
         # features and recomputes the chunk's backbone pass in backward, so the backbone's activation
         # memory is one chunk's (`chunk_size` frames), not the whole batch's (8 x 256 frames in the
