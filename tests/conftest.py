@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _parse_job_stats(dry_run_output: str) -> dict[str, int]:
@@ -24,3 +30,20 @@ def _parse_job_stats(dry_run_output: str) -> dict[str, int]:
 def planned_jobs() -> Callable[[str], dict[str, int]]:
     """Parse a dry run's planned jobs: `planned_jobs(stdout + stderr) -> {rule: count}`."""
     return _parse_job_stats
+
+
+@pytest.fixture(scope="session")
+def training_inputs(tmp_path_factory) -> Path:
+    """The tiny workflow (.test/config.yaml) run up to the training stages' inputs (corpus,
+    manifests, train and dev frames, pseudo-glosses, prototypes, LM): its results/<dataset> folder,
+    made once per session for every test that runs a training stage's functions directly."""
+    work = tmp_path_factory.mktemp("training-inputs")
+    data = "results/synthetic-test"  # dataset.name in .test/config.yaml
+    frames = [f"{data}/frames/{split}/shard{i}.h5" for split in ("train", "dev") for i in (0, 1)]
+    cmd = [str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(REPO / "Snakefile"),
+           "--configfile", str(REPO / ".test" / "config.yaml"), "--cores", "2",
+           f"{data}/text/prototypes.safetensors", f"{data}/lm", *frames]
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    return work / data

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from sign2gpt.core.errors import DataError
-from sign2gpt.runtime.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from sign2gpt.runtime.checkpoint import load_checkpoint, load_weights, process_rng_state, save_checkpoint
 from sign2gpt.training.optim import WarmupCosine, build_optimizer
 
 
@@ -58,7 +58,7 @@ def test_round_trip_restores_model_optimizer_scheduler(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]  # no temp file left
     m2, o2, s2 = fresh()
     state = load_checkpoint(path, m2, o2, s2)
-    assert state == {"epoch": 4, "best_metric": 0.25, "extra": {"note": "x"}}
+    assert state == {"epoch": 4, "best_metric": 0.25, "extra": {"note": "x"}, "rng": "restored"}
     for (k, a), b in zip(model.state_dict().items(), m2.state_dict().values()):
         assert torch.equal(a, b), k
     assert s2.state_dict() == sched.state_dict()
@@ -250,3 +250,33 @@ def test_frozen_tied_lm_weights_stay_out_of_a_trainable_checkpoint(tmp_path):
     assert path.stat().st_size < 2000 * 32 * 4
     fresh = SignConditionedLM(XGLMForCausalLM(lm.config).requires_grad_(False), 8)
     load_checkpoint(path, fresh)  # loads: every trainable tensor is there, only frozen ones are absent
+
+
+def test_every_rank_gets_its_own_rng_state_back(tmp_path):
+    """A DDP run stores each rank's RNG states; a resume with the same number of processes gives
+    each rank its own, with another number none (the caller re-derives them)."""
+    model = nn.Linear(2, 2)
+    states = []
+    for rank in range(3):
+        torch.manual_seed(100 + rank)
+        random.seed(100 + rank)
+        np.random.seed(100 + rank)
+        states.append(process_rng_state())
+    path = save_checkpoint(tmp_path / "last.safetensors", model, epoch=1, rank_rng=states)
+    for rank in range(3):
+        torch.manual_seed(0)
+        random.seed(0)
+        np.random.seed(0)
+        assert load_checkpoint(path, model, rank=rank, world_size=3)["rng"] == "restored"
+        torch.manual_seed(100 + rank)
+        random.seed(100 + rank)
+        np.random.seed(100 + rank)
+        expected = (torch.rand(3), random.random(), np.random.rand())
+        load_checkpoint(path, model, rank=rank, world_size=3)
+        assert torch.equal(torch.rand(3), expected[0])
+        assert random.random() == expected[1] and np.random.rand() == expected[2]
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    assert load_checkpoint(path, model, rank=0, world_size=2)["rng"] == "other world size"
+    assert torch.equal(torch.get_rng_state(), before)  # nothing restored
+    assert load_checkpoint(path, model, restore_rng=False)["rng"] == "absent"

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -242,3 +243,199 @@ def test_ddp_trains_a_fully_tuned_dinov2(tmp_path):
     one, DINOv2's mask token, stopped DDP at its second step)."""
     proc = gloo_ranks(tmp_path, TUNE_FULL)
     assert proc.stdout.count("done") == 2
+
+
+# A Trainer on 2 gloo ranks, in one of several modes (argv: out folder, mode, epochs):
+#   nan: rank 1's loss is NaN at step 2; each rank records the error it stopped with
+#   train: fit, then record each rank's torch RNG state (what `last` holds)
+#   restore: resume from `last` and record each rank's torch RNG state right after
+#   stale: rank 0 discards a stale `last` slowly; rank 1 records whether it still sees it
+HARNESS = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+    from torch.utils.data._utils.collate import default_collate
+    from sign2gpt.data.dataset import make_loader
+    from sign2gpt.training import run_context
+    from sign2gpt.training.distributed import cleanup, init_distributed, wrap_model
+    from sign2gpt.training.loop import Trainer
+    from sign2gpt.training.optim import build_optimizer, build_scheduler
+
+    out, mode, epochs = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    torch.set_num_threads(1)
+
+    if mode == "stale":
+        slow = run_context.discard_stale_checkpoint
+        def discard(path, digest):
+            time.sleep(1.5)
+            slow(path, digest)
+        run_context.discard_stale_checkpoint = discard
+        with run_context.training_run(str(out / "run"), seed=1, device="cpu", precision="fp32",
+                                      fingerprint={"settings": "new"}) as run:
+            (out / f"rank{run.dist.rank}.json").write_text(json.dumps(
+                {"sees_stale": (out / "run" / "last.safetensors").exists()}))
+        sys.exit(0)
+
+    info = init_distributed("cpu")
+    torch.manual_seed(0)
+    x = torch.randn(32, 6)
+    data = TensorDataset(x, x[:, :1] - x[:, 2:3])
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1))
+    ddp = wrap_model(model, info)
+    loader = make_loader(data, 4, train=True, distributed=True, seed=1, collate_fn=default_collate)
+    opt = build_optimizer(model, 1e-2, 0.01)
+    # the schedule of 2 ranks whatever the world size (one recipe for any world size is another issue's)
+    sched = build_scheduler(opt, epochs=2, steps_per_epoch=4, warmup_epochs=1, min_lr_ratio=0.1)
+    torch.manual_seed(1 + info.rank)  # as training_run seeds each rank
+    steps = []
+
+    def train_step(batch):
+        x, y = batch
+        steps.append(1)
+        loss = nn.functional.mse_loss(ddp(x), y)
+        return loss * float("nan") if mode == "nan" and info.rank == 1 and len(steps) == 2 else loss
+
+    trainer = Trainer(ddp, opt, sched, loader, train_step, lambda: {"m": 0.0}, out_dir=out / "run", epochs=epochs,
+                      select_metric="m", seed=1)
+    record = {}
+    if mode == "nan":
+        try:
+            trainer.fit()
+        except FloatingPointError as exc:
+            record["error"] = str(exc)
+    elif mode == "train":
+        trainer.fit()
+        record["rng"] = torch.get_rng_state().tolist()
+    elif mode == "restore":
+        trainer.out_dir.mkdir(exist_ok=True)
+        record["epochs_done"] = trainer._restore()
+        record["rng"] = torch.get_rng_state().tolist()
+    (out / f"rank{info.rank}.json").write_text(json.dumps(record))
+    cleanup()
+    """
+)
+
+
+def _ranks(tmp_path, n=2):
+    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)]
+
+
+def test_a_nan_on_one_rank_stops_every_rank_with_the_same_message(tmp_path):
+    proc = gloo_ranks(tmp_path, HARNESS, str(tmp_path), "nan", "2")  # the ranks' harness exits normally
+    errors = [r["error"] for r in _ranks(tmp_path)]
+    assert errors[0] == errors[1] and "non-finite gradients at epoch 1, step 2" in errors[0], proc.stderr[-2000:]
+    assert not (tmp_path / "run" / "last.safetensors").exists()
+
+
+def test_each_rank_resumes_its_own_rng_state(tmp_path):
+    """Dropout masks differ across ranks after a resume, as they did before it; resumed with
+    another number of processes, each rank re-derives its generators from (seed, epoch, rank)."""
+    gloo_ranks(tmp_path, HARNESS, str(tmp_path), "train", "1")
+    saved = [r["rng"] for r in _ranks(tmp_path)]
+    assert saved[0] != saved[1]
+    gloo_ranks(tmp_path, HARNESS, str(tmp_path), "restore", "2")
+    resumed = _ranks(tmp_path)
+    assert [r["epochs_done"] for r in resumed] == [1, 1]
+    assert [r["rng"] for r in resumed] == saved  # each rank its own
+    proc = gloo_ranks(tmp_path, HARNESS, str(tmp_path), "restore", "2", nproc=1)
+    assert "re-derives its generators from (seed 1, epoch 1, rank 0)" in proc.stderr
+    derived = int(np.random.SeedSequence([1, 1, 0]).generate_state(1)[0])
+    torch.manual_seed(derived)
+    assert _ranks(tmp_path, 1)[0]["rng"] == torch.get_rng_state().tolist()
+
+
+def test_no_rank_sees_a_stale_checkpoint_that_rank_0_discards(tmp_path):
+    from sign2gpt.runtime.checkpoint import save_checkpoint
+
+    (tmp_path / "run").mkdir()
+    save_checkpoint(tmp_path / "run" / "last.safetensors", nn.Linear(2, 2), epoch=1,
+                    extra={"fingerprint": "written with other settings"})
+    gloo_ranks(tmp_path, HARNESS, str(tmp_path), "stale", "1")
+    assert [r["sees_stale"] for r in _ranks(tmp_path)] == [False, False]
+
+
+# Dev evaluation as the training stages run it, in one process or sharded over 2 gloo ranks:
+# pretrain's dev_metrics and translate's dev_scores (teacher-forced and beam), and the merged
+# hypotheses themselves. Rank 0 writes what it got.
+SHARDED_DEV = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import torch
+    from sign2gpt.core.settings import FrameSettings
+    from sign2gpt.data.dataset import SignDataset, make_loader
+    from sign2gpt.data.frame_store import FrameStore
+    from sign2gpt.data.manifest import read_manifest
+    from sign2gpt.evaluation.translate_eval import beam_translate
+    from sign2gpt.lm.targets import start_token_id
+    from sign2gpt.models.build import build_translator
+    from sign2gpt.models.pgp_head import PseudoGlossHead
+    from sign2gpt.models.sign_model import build_sign_model
+    from sign2gpt.text.prototypes import load_prototypes
+    from sign2gpt.text.vocab_file import PseudoGlossVocab
+    from sign2gpt.training.distributed import cleanup, init_distributed, merge_dicts
+    from sign2gpt.training.pretrain import PretrainModel, dev_metrics
+    from sign2gpt.training.translate import TranslateJob, dev_scores
+
+    out, pretrain_kw, translate_kw = Path(sys.argv[1]), *(json.loads(Path(a).read_text()) for a in sys.argv[2:])
+    torch.set_num_threads(1)
+    info = init_distributed("cpu")
+
+    vocab = PseudoGlossVocab.load(pretrain_kw["pseudo_glosses"])
+    protos, _ = load_prototypes(pretrain_kw["prototypes"], expected_vocab=list(vocab.vocab))
+    torch.manual_seed(0)
+    sign_model = build_sign_model(pretrain_kw["spatial"], pretrain_kw["encoder"])
+    core = PretrainModel(sign_model, PseudoGlossHead.from_config(sign_model.dim, protos, pretrain_kw["head"])).eval()
+    frames_cfg = FrameSettings.from_config(pretrain_kw["frames_cfg"])
+    dev = SignDataset(read_manifest(pretrain_kw["dev_manifest"]), FrameStore(pretrain_kw["frames"]), train=False,
+                      image_size=pretrain_kw["spatial"]["image_size"], stride=frames_cfg.frame_stride,
+                      max_frames=frames_cfg.max_frames, targets_fn=vocab.targets_for, seed=1)
+    with torch.no_grad():
+        pretrain = dev_metrics(core, make_loader(dev, 2, False, 0, info.distributed, seed=1), len(vocab.vocab), info)
+
+    job = TranslateJob.from_kwargs(translate_kw)
+    torch.manual_seed(0)
+    model, tokenizer = build_translator(job.variant, lm=job.lm, spatial=job.spatial, encoder=job.encoder,
+                                       lora=job.train.lora, device=info.device, freeze_sign=False)
+    with torch.no_grad():  # open the gates and stir the trained weights: hypotheses that depend on the video
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                p.fill_(1.0) if name.endswith(".gate") else p.add_(torch.randn_like(p))
+    model.eval()
+    start_id = start_token_id(model.lm.lm, tokenizer)
+    loader = job.loader("dev", info, train=False)
+    references = {s.id: s.text for s in read_manifest(job.dev_manifest)}
+    with torch.no_grad():
+        translate = dev_scores(job, model, loader, tokenizer, start_id, references)
+        hyps = merge_dicts(beam_translate(model, loader, tokenizer, start_id=start_id, beam=2, max_tokens=12))
+    if info.rank == 0:
+        (out / f"world{info.world_size}.json").write_text(json.dumps(
+            {"pretrain": pretrain, "translate": translate, "hyps": hyps, "batches": len(loader)}))
+    cleanup()
+    """
+)
+
+
+@pytest.mark.slow
+def test_sharded_dev_evaluation_scores_as_one_process(training_inputs, tmp_path):
+    """Under DDP each rank evaluates every other dev batch (6 videos in batches of 2: rank 0 two
+    batches, rank 1 one) and the merged scores equal one process's, exactly."""
+    from test_reliability import pretrain_kwargs, translate_kwargs
+
+    pre = {**pretrain_kwargs(training_inputs, tmp_path / "unused")}
+    tr = translate_kwargs(training_inputs, tmp_path / "unused")
+    tr["train"] = {**tr["train"], "batch_size": 2, "select_on": "beam_bleu4", "select_beam": 2}
+    (tmp_path / "pretrain.json").write_text(json.dumps(pre))
+    (tmp_path / "translate.json").write_text(json.dumps(tr))
+    args = (str(tmp_path), str(tmp_path / "pretrain.json"), str(tmp_path / "translate.json"))
+    gloo_ranks(tmp_path, SHARDED_DEV, *args, nproc=1)
+    gloo_ranks(tmp_path, SHARDED_DEV, *args, nproc=2)
+    one, two = (json.loads((tmp_path / f"world{n}.json").read_text()) for n in (1, 2))
+    assert (one["batches"], two["batches"]) == (3, 2)  # rank 0's share: batches 0 and 2
+    assert len(one["hyps"]) == 6 and len(set(one["hyps"].values())) > 1
+    assert two["hyps"] == one["hyps"]
+    assert two["pretrain"] == one["pretrain"] and "dev_macro_f1" in one["pretrain"]
+    assert two["translate"] == one["translate"] and "dev_beam_bleu4" in one["translate"]

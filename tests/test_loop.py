@@ -135,9 +135,52 @@ def test_missing_select_metric_is_a_config_error(tmp_path):
 
 
 def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
-    trainer, _ = make_run(tmp_path, 1)
-    trainer.train_step = lambda batch: torch.tensor(float("nan"), requires_grad=True)
-    with pytest.raises(FloatingPointError, match="epoch 1, step 1"):
+    """Checked on the gradient norm before clipping (value clipping would turn inf into ±1)."""
+    for bad in (float("nan"), float("inf")):
+        trainer, _ = make_run(tmp_path / str(bad), 1)
+        inner = trainer.train_step
+        steps = []
+
+        def step(batch, inner=inner, steps=steps, bad=bad):
+            steps.append(1)
+            return inner(batch) * (bad if len(steps) == 2 else 1.0)
+
+        trainer.train_step = step
+        with pytest.raises(FloatingPointError, match="non-finite gradients at epoch 1, step 2"):
+            trainer.fit()
+        assert not (tmp_path / str(bad) / "last.safetensors").exists()
+
+
+def test_a_non_finite_loss_with_finite_gradients_stops_after_the_epoch(tmp_path):
+    """Under DDP the epoch's loss is summed over ranks: every rank sees it and stops alike."""
+    trainer, _ = make_run(tmp_path, 2)
+    inner = trainer.train_step
+    trainer.train_step = lambda batch: inner(batch) + torch.tensor(float("nan"))  # no gradient path
+    with pytest.raises(FloatingPointError, match="non-finite loss at 4 step"):
+        trainer.fit()
+    assert not (tmp_path / "last.safetensors").exists()
+
+
+def test_fp16_skips_overflowing_steps_and_stops_after_a_run_of_them(tmp_path, monkeypatch):
+    from sign2gpt.runtime.precision import Precision
+    from sign2gpt.training import loop
+
+    fp16 = Precision("fp16", "cpu", "test: CPU fp16 autocast stands in for a V100")
+    monkeypatch.setattr(loop, "MAX_SKIPPED_STEPS", 4)
+    trainer, model = make_run(tmp_path / "some", 2, total_epochs=2, precision=fp16)
+    inner, steps = trainer.train_step, []
+
+    def step(batch):
+        steps.append(1)
+        return inner(batch) * (float("inf") if len(steps) in (3, 4) else 1.0)  # skipped steps, then fine
+
+    trainer.train_step = step
+    assert trainer.fit()["epochs_run"] == 2
+    assert trainer.scaler.get_scale() < 2.0**16  # the scaler backed off
+    trainer, _ = make_run(tmp_path / "all", 2, total_epochs=2, precision=fp16)
+    inner = trainer.train_step
+    trainer.train_step = lambda batch: inner(batch) * float("inf")
+    with pytest.raises(FloatingPointError, match="4 steps in a row"):
         trainer.fit()
 
 

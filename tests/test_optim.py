@@ -114,12 +114,16 @@ def test_clip_by_value_then_by_norm():
     p.grad = torch.tensor([3.0, 4.0])
     norm = clip_gradients([p], clip_value=1.0, clip_norm=1.0)
     # value first -> (1, 1), norm sqrt(2) -> scaled to unit norm; norm-then-value would give (0.6, 0.8)
-    assert norm.item() == pytest.approx(math.sqrt(2))
+    assert norm.item() == pytest.approx(5.0)  # the norm before clipping
     torch.testing.assert_close(p.grad, torch.tensor([1.0, 1.0]) / math.sqrt(2))
     q = nn.Parameter(torch.zeros(2))
     q.grad = torch.tensor([3.0, 4.0])
     assert clip_gradients([q, nn.Parameter(torch.zeros(1))], None, 0).item() == pytest.approx(5.0)
     torch.testing.assert_close(q.grad, torch.tensor([3.0, 4.0]))
+    # a non-finite gradient shows in the norm although value clipping clamps it
+    r = nn.Parameter(torch.zeros(2))
+    r.grad = torch.tensor([float("inf"), 1.0])
+    assert not torch.isfinite(clip_gradients([r], clip_value=1.0, clip_norm=1.0))
 
 
 def test_lr_scales_put_matching_parameters_in_their_own_group():

@@ -81,13 +81,9 @@ def hidden_files(folder: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> Path:
+def inputs(training_inputs) -> Path:
     """The tiny workflow run up to the training inputs (corpus, manifests, frames, text, LM)."""
-    work = tmp_path_factory.mktemp("inputs")
-    data = f"results/{DATASET}"
-    frames = [f"{data}/frames/{split}/shard{i}.h5" for split in ("train", "dev") for i in (0, 1)]
-    snakemake("--cores", "2", f"{data}/text/prototypes.safetensors", f"{data}/lm", *frames, cwd=work)
-    return work / data
+    return training_inputs
 
 
 def _frames(data: Path) -> list[str]:

@@ -18,12 +18,13 @@ same either way.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, Sampler
 
 from sign2gpt.core.errors import DataError
 from sign2gpt.data.augment import AugmentConfig, as_clip_tensor, clip_frames, draw_params
@@ -189,6 +190,19 @@ class EpochSampler(Sampler):
         return ((self.epoch, int(i)) for i in self.sampler)
 
 
+class RankBatches(Sampler):
+    """Batches `rank`, `rank + world`, ... of `batches`: one rank's share of an evaluation."""
+
+    def __init__(self, batches: BatchSampler, rank: int, world: int):
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.batches), self.world))
+
+    def __iter__(self) -> Iterator[list]:
+        return itertools.islice(iter(self.batches), self.rank, None, self.world)
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -207,9 +221,10 @@ def make_loader(
     The order always comes from a DistributedSampler (one replica when not distributed), whose
     permutation depends only on (seed, epoch): a resumed run sees the same order, and the
     Trainer's `set_epoch` reshuffles. `distributed` without an initialised process group means
-    one replica. Under DDP the eval sampler pads with repeated items so
-    every rank gets the same number of batches: evaluate on rank 0 with a non-distributed
-    loader when exact counts matter.
+    one replica. An eval loader under DDP gives each rank every world-size-th batch of the one
+    process order (`RankBatches`): no item repeated or left out, and every batch as one process
+    makes it, so a sharded evaluation put back together (`distributed.merge_shards`) scores as one
+    process does.
 
     Workers are persistent (started once per loader, not per epoch); a dataset with a
     `set_epoch` gets (epoch, index) keys from the sampler. collate_fn: default `collate`, with
@@ -220,20 +235,22 @@ def make_loader(
         replicas, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
     else:
         replicas, rank = 1, 0
-    sampler = DistributedSampler(dataset, num_replicas=replicas, rank=rank, shuffle=train, seed=seed, drop_last=False)
+    sampler = DistributedSampler(dataset, num_replicas=replicas if train else 1, rank=rank if train else 0,
+                                 shuffle=train, seed=seed, drop_last=False)
     drop_last = bool(train and len(sampler) > batch_size)
     if hasattr(dataset, "set_epoch"):
         sampler = EpochSampler(sampler)
+    batching: dict[str, Any] = dict(batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+    if not train and replicas > 1:
+        batching = dict(batch_sampler=RankBatches(BatchSampler(sampler, batch_size, drop_last=False), rank, replicas))
     if collate_fn is None:
         collate_fn = functools.partial(collate, to_float=device is None or torch.device(device).type == "cpu")
     generator = torch.Generator().manual_seed(seed)  # worker base seeds; never the global RNG
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        sampler=sampler,
+        **batching,
         num_workers=num_workers,
         collate_fn=collate_fn,
-        drop_last=drop_last,
         generator=generator,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         persistent_workers=num_workers > 0,

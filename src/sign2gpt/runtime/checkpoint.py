@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -225,25 +225,34 @@ def _optimizer_from_parts(tensors: Mapping[str, torch.Tensor], parts: dict[str, 
     return {"state": state, "param_groups": groups}
 
 
-def _rng_to_parts() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors = {f"{_RNG}torch": torch.get_rng_state()}
+RngState = tuple[dict[str, torch.Tensor], dict[str, Any]]  # (torch/CUDA states, Python/NumPy states)
+
+
+def process_rng_state() -> RngState:
+    """This process's RNG states: torch's and CUDA's as tensors, Python's and NumPy's as JSON."""
+    tensors = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"{_RNG}cuda.{i}"] = s
+            tensors[f"cuda.{i}"] = s
     version, internal, gauss = random.getstate()
     np_state = np.random.get_state(legacy=False)
     np_state["state"]["key"] = np_state["state"]["key"].tolist()
     return tensors, {"python": [version, list(internal), gauss], "numpy": np_state}
 
 
-def _restore_rng(tensors: Mapping[str, torch.Tensor], parts: dict[str, Any]) -> None:
+def _rng_prefix(rank: int) -> str:
+    """Rank 0's states under `__rng__.` (as a one-process run stores them), rank r's under `__rng__.rank{r}.`."""
+    return _RNG if rank == 0 else f"{_RNG}rank{rank}."
+
+
+def _restore_rng(tensors: Mapping[str, torch.Tensor], parts: dict[str, Any], prefix: str) -> None:
     version, internal, gauss = parts["python"]
     random.setstate((version, tuple(internal), gauss))
     np_state = dict(parts["numpy"])
     np_state["state"] = {**np_state["state"], "key": np.asarray(np_state["state"]["key"], dtype=np.uint32)}
     np.random.set_state(np_state)
-    torch.set_rng_state(tensors[f"{_RNG}torch"])
-    cuda = [tensors[k] for k in sorted(tensors) if k.startswith(f"{_RNG}cuda.")]
+    torch.set_rng_state(tensors[f"{prefix}torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith(f"{prefix}cuda.")]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
 
@@ -262,13 +271,15 @@ def save_checkpoint(
     best_metric: float | None = None,
     extra: Mapping[str, Any] | None = None,
     rng_state: bool = True,
+    rank_rng: Sequence[RngState] | None = None,
     only_trainable: bool = False,
 ) -> Path:
     """Write a checkpoint atomically (temp file in the same folder, fsync, rename).
 
     epoch: the number of completed epochs. scheduler: anything with a JSON-safe `state_dict()`
     (WarmupCosine). extra: JSON-safe. only_trainable: leave frozen parameters out (a frozen
-    1.7B LM need not be copied into every checkpoint; load with the same model).
+    1.7B LM need not be copied into every checkpoint; load with the same model). rng_state: store
+    the RNG states, this process's or, under DDP, every rank's (`rank_rng`, in rank order).
     """
     tensors = _model_tensors(model, only_trainable)
     state: dict[str, Any] = {
@@ -283,8 +294,12 @@ def save_checkpoint(
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
     if rng_state:
-        rng_tensors, state["rng"] = _rng_to_parts()
-        tensors.update(rng_tensors)
+        ranks = list(rank_rng) if rank_rng else [process_rng_state()]
+        for rank, (rng_tensors, _) in enumerate(ranks):
+            tensors.update({_rng_prefix(rank) + k: v for k, v in rng_tensors.items()})
+        state["rng"] = ranks[0][1]
+        if len(ranks) > 1:
+            state["rng_ranks"] = [parts for _, parts in ranks[1:]]
     try:
         state_json = json.dumps(state, allow_nan=True)
     except TypeError as e:
@@ -305,12 +320,17 @@ def load_checkpoint(
     scheduler: Any | None = None,
     *,
     restore_rng: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> dict[str, Any]:
-    """Verify and load a checkpoint; returns dict(epoch, best_metric, extra).
+    """Verify and load a checkpoint; returns dict(epoch, best_metric, extra, rng).
 
     The optimizer and scheduler are restored when given (an error when the file lacks them);
     RNG states (Python, NumPy, torch, CUDA when the device count matches) when `restore_rng`
-    and the file has them, so a CPU run resumes exactly.
+    and the file has them, so a CPU run resumes exactly: process `rank`'s own states when the
+    file holds one per process of a run of `world_size` processes. `rng` says what happened:
+    "restored", "absent" (not asked for, or not in the file), or "other world size" (saved by
+    another number of processes: nothing restored, the caller decides).
     """
     tensors, meta = _read(path)
     state = _verify(path, tensors, meta)
@@ -338,9 +358,15 @@ def load_checkpoint(
             scheduler.load_state_dict(state["scheduler"])
         except (ValueError, KeyError) as e:
             raise DataError(str(path), f"scheduler state does not fit this scheduler: {e}") from e
+    rng = "absent"
     if restore_rng and "rng" in state:
-        _restore_rng(tensors, state["rng"])
-    return {"epoch": state["epoch"], "best_metric": state["best_metric"], "extra": state["extra"]}
+        per_rank = [state["rng"], *state.get("rng_ranks", [])]
+        if len(per_rank) == world_size:
+            _restore_rng(tensors, per_rank[rank], _rng_prefix(rank))
+            rng = "restored"
+        else:
+            rng = "other world size"
+    return {"epoch": state["epoch"], "best_metric": state["best_metric"], "extra": state["extra"], "rng": rng}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -21,7 +23,10 @@ from sign2gpt.runtime.device import resolve_device
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DistInfo", "init_distributed", "wrap_model", "unwrap", "is_main", "barrier", "all_reduce_sum", "cleanup"]
+T = TypeVar("T")
+
+__all__ = ["DistInfo", "init_distributed", "wrap_model", "unwrap", "is_main", "barrier", "all_reduce_sum",
+           "all_gather_objects", "merge_shards", "rank_and_world", "merge_dicts", "cleanup"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,11 @@ def is_main() -> bool:
     return not _active() or dist.get_rank() == 0
 
 
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes ((0, 1) in one process)."""
+    return (dist.get_rank(), dist.get_world_size()) if _active() else (0, 1)
+
+
 def barrier() -> None:
     if _active():
         dist.barrier()
@@ -92,6 +102,27 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if _active():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's `obj` (picklable), in rank order, on every rank; `[obj]` in one process."""
+    if not _active():
+        return [obj]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def merge_shards(parts: Sequence[tuple[int, T]]) -> list[T]:
+    """A sharded evaluation put back together: every rank's `(batch index, result)` pairs, in the
+    batch order of one process (so sums and means round as they do on one rank)."""
+    merged = [pair for rank_parts in all_gather_objects(list(parts)) for pair in rank_parts]
+    return [result for _, result in sorted(merged, key=lambda pair: pair[0])]
+
+
+def merge_dicts(part: Mapping[str, T]) -> dict[str, T]:
+    """Every rank's `{video id: result}` in one dict (a sharded evaluation's hypotheses)."""
+    return {k: v for rank_part in all_gather_objects(dict(part)) for k, v in rank_part.items()}
 
 
 def cleanup() -> None:

@@ -8,10 +8,17 @@ last, append a row to metrics.csv / metrics.json, save `last.safetensors` every 
 `tensorboard/` (with the epoch's training throughput). A run resumes exactly from `last`.
 
 Exact resume: the checkpoint is written after evaluation, so it holds the RNG state the next
-epoch starts from; the sampler order and the per-item augmentation depend only on
-(seed, epoch, index). On CPU a resumed run therefore ends with the same weights as an
-uninterrupted one. (Under DDP only rank 0's RNG state is saved, so a resumed multi-process run
-is equivalent but not bit-identical.)
+epoch starts from (every rank's under DDP); the sampler order and the per-item augmentation depend
+only on (seed, epoch, index). On CPU a resumed run therefore ends with the same weights as an
+uninterrupted one. A run resumed with another number of processes cannot restore per-rank states:
+each rank re-derives its generators from (seed, epoch, rank), and the log says so.
+
+Non-finite values: the step checks the gradient norm before clipping, which under DDP is the same
+on every rank (the gradients were summed across ranks, and a non-finite one stays so), so every rank
+stops at the same step with the same message, without a collective of its own. In fp16 the
+GradScaler skips a step with inf/NaN gradients (that is its job); only `MAX_SKIPPED_STEPS` skipped in
+a row stop the run. A non-finite loss whose gradients stay finite shows in the epoch's loss, which
+is summed across ranks: every rank stops after the epoch.
 
 SIGTERM (SLURM's warning before a kill): the current step finishes, nothing more is written, and
 `TrainingInterrupted` (a SystemExit with status 143) ends the process; the last complete
@@ -33,21 +40,26 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from sign2gpt.core.errors import ConfigError
 from sign2gpt.core.io import atomic_path, write_json, write_text
-from sign2gpt.runtime.checkpoint import load_checkpoint, save_checkpoint
+from sign2gpt.runtime.checkpoint import load_checkpoint, process_rng_state, save_checkpoint
+from sign2gpt.runtime.device import seed_everything
 from sign2gpt.runtime.precision import Precision, select_precision
 from sign2gpt.runtime.tensorboard_log import EpochEvents
-from sign2gpt.training.distributed import all_reduce_sum, barrier, is_main
+from sign2gpt.training.distributed import all_gather_objects, all_reduce_sum, barrier, is_main, rank_and_world
 from sign2gpt.training.optim import clip_gradients
 
 log = logging.getLogger(__name__)
 
 TIMING_COLUMNS = frozenset({"seconds", "frames_per_s", "videos_per_s"})  # per-epoch columns that measure time
+# fp16: the GradScaler halves its scale at each skipped step; 25 in a row take the default 2**16 below
+# 2**-8, where no finite gradient is left to find
+MAX_SKIPPED_STEPS = 25
 
 
 class TrainingInterrupted(SystemExit):
@@ -89,8 +101,10 @@ class Trainer:
     train_step(batch) -> scalar loss tensor: moves the batch to the device and runs the model
     (it runs under autocast: upcast logits to fp32 before the loss, as the spec asks).
     evaluate() -> {metric: value}: called under `torch.no_grad()` with the model in eval mode;
-    under DDP it is called on every rank and only rank 0's result is used; use the unwrapped
-    module there (a DDP forward on one rank alone may wait for the others).
+    under DDP it is called on every rank, which may each score a share and merge them
+    (`distributed.merge_shards`); rank 0's result is used. Use the unwrapped module there (a DDP
+    forward on one rank alone may wait for the others). seed: the run's seed, from which the ranks
+    re-derive their generators when a run resumes with another number of processes.
     """
 
     def __init__(
@@ -114,6 +128,7 @@ class Trainer:
         only_trainable: bool = False,
         extra: Mapping[str, Any] | None = None,
         device: torch.device | None = None,
+        seed: int | None = None,
     ):
         if select_mode not in ("max", "min"):
             raise ConfigError(f"select_mode must be 'max' or 'min', got {select_mode!r}")
@@ -137,6 +152,7 @@ class Trainer:
         self.resume = resume
         self.only_trainable = only_trainable
         self.extra = dict(extra or {})
+        self.seed = seed
         self.device = device or next(model.parameters()).device
         self.precision = precision or select_precision(self.device)
         self.scaler = self.precision.make_scaler()  # fp16 only
@@ -199,7 +215,19 @@ class Trainer:
         """Resume from `last` when present; returns the number of epochs already done."""
         if not (self.resume and self.last_path.exists()):
             return 0
-        state = load_checkpoint(self.last_path, self.model, self.optimizer, self.scheduler)
+        rank, world = rank_and_world()
+        state = load_checkpoint(self.last_path, self.model, self.optimizer, self.scheduler, rank=rank,
+                                world_size=world)
+        if state["rng"] == "other world size":
+            if self.seed is None:
+                log.warning("the RNG states in %s are another number of processes': rank %d continues "
+                            "with the generators it was seeded with", self.last_path, rank)
+            else:
+                derived = int(np.random.SeedSequence([self.seed, int(state["epoch"]), rank]).generate_state(1)[0])
+                seed_everything(derived)
+                log.warning("the RNG states in %s are another number of processes': rank %d re-derives its "
+                            "generators from (seed %d, epoch %d, rank %d)", self.last_path, rank, self.seed,
+                            state["epoch"], rank)
         trainer = state["extra"].get("trainer", {})
         self.history = list(trainer.get("history", []))
         self.best_metric = state["best_metric"]
@@ -230,7 +258,9 @@ class Trainer:
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
         self.model.train()
-        total = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss sum, steps, frames, videos
+        # finite-loss sum, steps, frames, videos, steps with a non-finite loss
+        total = torch.zeros(5, dtype=torch.float64, device=self.device)
+        skipped = 0  # fp16 steps skipped in a row
         t0 = time.time()
         desc = f"epoch {epoch + 1}/{self.epochs}"
         bar = tqdm(self.train_loader, desc=desc, disable=not is_main(), leave=False, dynamic_ncols=True)
@@ -238,22 +268,30 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 loss = self.train_step(batch)
-            if not torch.isfinite(loss.detach()).all():
-                raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch + 1}, step {step + 1}")
+            where = f"epoch {epoch + 1}, step {step + 1}"
             if self.scaler is None:
                 loss.backward()
-                clip_gradients(self.params, self.clip_value, self.clip_norm)
+                norm = clip_gradients(self.params, self.clip_value, self.clip_norm)
+                if not torch.isfinite(norm):  # the same on every rank (see the module doc)
+                    raise FloatingPointError(f"non-finite gradients at {where} (a non-finite loss on at least one "
+                                             "process); every process stops here, the last checkpoint is kept")
                 self.optimizer.step()
             else:  # fp16: scaled backward, clipping on the true gradients, a skipped step on overflow
                 self.scaler.scale(loss).backward()
                 self.scaler.unscale_(self.optimizer)
-                clip_gradients(self.params, self.clip_value, self.clip_norm)
+                norm = clip_gradients(self.params, self.clip_value, self.clip_norm)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
+                skipped = 0 if torch.isfinite(norm) else skipped + 1
+                if skipped >= MAX_SKIPPED_STEPS:
+                    raise FloatingPointError(f"fp16: {skipped} steps in a row had inf/NaN gradients (up to {where}); "
+                                             "every process stops here, the last checkpoint is kept")
             if self.scheduler is not None:
                 self.scheduler.step()
-            total[0] += loss.detach().double()
+            finite = torch.isfinite(loss.detach())
+            total[0] += torch.where(finite, loss.detach().double(), 0.0)
             total[1] += 1
+            total[4] += (~finite).double()
             if isinstance(batch, Mapping):  # what the step consumed: videos, and frames for a video batch
                 total[3] += len(batch.get("ids", ()))
                 if "pixels" in batch or "frames" in batch:
@@ -262,6 +300,12 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
             self._check_stop()
         all_reduce_sum(total)
+        if total[4] > 0 and self.scaler is None:  # a non-finite loss with finite gradients: every rank
+            raise FloatingPointError(f"non-finite loss at {int(total[4])} step(s) of epoch {epoch + 1} (summed over "
+                                     "the processes); every process stops here, the last checkpoint is kept")
+        if total[4] > 0:
+            log.warning("fp16: %d step(s) of epoch %d had a non-finite loss (skipped by the GradScaler)",
+                        int(total[4]), epoch + 1)
         seconds = max(time.time() - t0, 1e-9)
         self.throughput = {"frames_per_s": float(total[2]) / seconds} if total[2] > 0 else {}
         if total[3] > 0:
@@ -343,8 +387,11 @@ class Trainer:
                 save_checkpoint(self.best_state_path, self.model, epoch=epoch + 1, best_metric=self.best_metric,
                                 extra=self._state_extra(), rng_state=False, only_trainable=self.only_trainable)
                 self._publish_best()
+        rank_rng = all_gather_objects(process_rng_state())  # every rank's, for an exact resume
+        if is_main():
             save_checkpoint(self.last_path, self.model, self.optimizer, self.scheduler, epoch=epoch + 1,
-                            best_metric=self.best_metric, extra=self._state_extra(), only_trainable=self.only_trainable)
+                            best_metric=self.best_metric, extra=self._state_extra(), rank_rng=rank_rng,
+                            only_trainable=self.only_trainable)
             self._write_metrics()
         barrier()
         shown = {k: v for k, v in row.items() if k not in ("epoch",)}

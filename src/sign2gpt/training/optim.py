@@ -149,14 +149,19 @@ def clip_gradients(
 ) -> torch.Tensor:
     """Clip each gradient entry to ±clip_value, then the global norm to clip_norm (spec §7).
 
-    Returns the global gradient norm after value clipping and before norm clipping (0 when
-    no parameter has a gradient). A value <= 0 or None disables that clip.
+    Returns the global gradient norm before any clipping (0 when no parameter has a gradient):
+    non-finite whenever a gradient is, which value clipping would hide (it clamps inf to ±clip_value).
+    A value <= 0 or None disables that clip.
     """
     params = [p for p in params if p.grad is not None]
     if not params:
         return torch.zeros(())
-    if clip_value is not None and clip_value > 0:
-        nn.utils.clip_grad_value_(params, clip_value)
+    if clip_value is None or clip_value <= 0:
+        if clip_norm is not None and clip_norm > 0:
+            return nn.utils.clip_grad_norm_(params, clip_norm)
+        return nn.utils.get_total_norm([p.grad for p in params])
+    norm = nn.utils.get_total_norm([p.grad for p in params])
+    nn.utils.clip_grad_value_(params, clip_value)
     if clip_norm is not None and clip_norm > 0:
-        return nn.utils.clip_grad_norm_(params, clip_norm)
-    return nn.utils.get_total_norm([p.grad for p in params])
+        nn.utils.clip_grad_norm_(params, clip_norm)
+    return norm

@@ -30,7 +30,7 @@ from sign2gpt.runtime.checkpoint import load_weights
 from sign2gpt.runtime.device import reserve_for_workers
 from sign2gpt.text.prototypes import load_prototypes
 from sign2gpt.text.vocab_file import PseudoGlossVocab
-from sign2gpt.training.distributed import is_main, wrap_model
+from sign2gpt.training.distributed import DistInfo, is_main, merge_shards, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
 from sign2gpt.training.run_context import training_run
@@ -103,6 +103,24 @@ def localization(
     return {"threshold": threshold, "scores": scores, "videos_scored": len(per_video), "examples": kept}
 
 
+@torch.no_grad()
+def dev_metrics(model: PretrainModel, loader: Any, num_classes: int, dist: DistInfo) -> dict[str, float]:
+    """Dev macro/micro F1 and loss of the pseudo-gloss head; under DDP each rank scores its share of
+    the batches (`make_loader`) and every rank gets the scores one process would compute."""
+    parts = []
+    for k, batch in enumerate(loader):
+        scores, _, _ = model(batch_frames(batch, dist.device), batch["lengths"])
+        targets = multi_hot(batch["targets"], num_classes).to(dist.device)
+        loss = model.head.loss(scores.float(), targets).item()
+        parts.append((dist.rank + k * dist.world_size, (scores.float().cpu(), targets.cpu(), loss)))
+    all_scores, all_targets, losses = zip(*merge_shards(parts))
+    metrics = f1_scores(torch.cat(all_scores), torch.cat(all_targets))
+    metrics["dev_loss"] = float(np.mean(losses))
+    # the selection metric: macro-F1 (spec §7), ties (e.g. all 0 early on) broken by the dev loss
+    metrics["dev_selection"] = metrics["dev_macro_f1"] - 1e-5 * metrics["dev_loss"]
+    return metrics
+
+
 def run_pretrain(
     *,
     train_manifest: str,
@@ -152,7 +170,8 @@ def run_pretrain(
         reserve_for_workers(workers)
         train_loader = make_loader(train_ds, train.batch_size, True, workers, dist.distributed, seed=seed,
                                    device=dist.device)
-        dev_loader = make_loader(dev_ds, train.batch_size, False, workers, False, seed=seed, device=dist.device)
+        dev_loader = make_loader(dev_ds, train.batch_size, False, workers, dist.distributed, seed=seed,
+                                 device=dist.device)  # under DDP each rank scores its share of the batches
 
         optimizer = build_optimizer(model, train.lr, train.weight_decay)
         scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=len(train_loader),
@@ -164,28 +183,20 @@ def run_pretrain(
             return core.head.loss(scores.float(), targets)
 
         def evaluate() -> dict[str, float]:
-            all_scores, all_targets, losses = [], [], []
-            for batch in dev_loader:
-                scores, _, _ = core(batch_frames(batch, dist.device), batch["lengths"])
-                targets = multi_hot(batch["targets"], num_classes).to(dist.device)
-                losses.append(core.head.loss(scores.float(), targets).item())
-                all_scores.append(scores.float().cpu())
-                all_targets.append(targets.cpu())
-            metrics = f1_scores(torch.cat(all_scores), torch.cat(all_targets))
-            metrics["dev_loss"] = float(np.mean(losses))
-            # the selection metric: macro-F1 (spec §7), ties (e.g. all 0 early on) broken by the dev loss
-            metrics["dev_selection"] = metrics["dev_macro_f1"] - 1e-5 * metrics["dev_loss"]
-            return metrics
+            return dev_metrics(core, dev_loader, num_classes, dist)
 
         trainer = Trainer(model, optimizer, scheduler, train_loader, train_step, evaluate, out_dir=out,
                           epochs=train.epochs, select_metric="dev_selection", clip_value=train.clip_value,
                           clip_norm=train.clip_norm,
-                          extra={"fingerprint": run.fingerprint}, device=dist.device, precision=run.precision)
+                          extra={"fingerprint": run.fingerprint}, device=dist.device, precision=run.precision,
+                          seed=seed)
         summary = trainer.fit()
 
         if is_main():
             load_weights(out / "best.safetensors", core)
             by_id = {s.id: s for s in dev_samples}
+            if dist.distributed:  # rank 0 alone, over the whole dev set
+                dev_loader = make_loader(dev_ds, train.batch_size, False, 0, seed=seed, device=dist.device)
             loc = localization(core, dev_loader, by_id, vocab, _frame_scale(frames_cfg, store, core.sign_model),
                                examples=train.localization_examples, device=dist.device)
             loc["summary"] = summary

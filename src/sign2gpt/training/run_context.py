@@ -13,7 +13,7 @@ from typing import Any
 from sign2gpt.runtime.checkpoint import config_fingerprint, discard_stale_checkpoint
 from sign2gpt.runtime.device import seed_everything
 from sign2gpt.runtime.precision import Precision, select_precision
-from sign2gpt.training.distributed import DistInfo, cleanup, init_distributed, is_main
+from sign2gpt.training.distributed import DistInfo, barrier, cleanup, init_distributed, is_main
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ def training_run(
         if is_main():
             for stale in (out / "last.safetensors", out / "state" / "best.safetensors"):
                 discard_stale_checkpoint(stale, digest)
+        barrier()  # no rank may resume from a checkpoint rank 0 is about to discard
         yield TrainingRun(dist, out, digest, chosen)
     finally:
         cleanup()

@@ -28,7 +28,7 @@ from sign2gpt.lm.targets import encode_targets, start_token_id
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.translator import SignTranslator
 from sign2gpt.runtime.device import reserve_for_workers
-from sign2gpt.training.distributed import DistInfo, is_main, wrap_model
+from sign2gpt.training.distributed import DistInfo, is_main, merge_dicts, wrap_model
 from sign2gpt.training.loop import Trainer
 from sign2gpt.training.optim import build_optimizer, build_scheduler
 from sign2gpt.training.run_context import training_run
@@ -92,11 +92,12 @@ class TranslateJob:
         )
 
     def loader(self, split: str, dist: DistInfo, *, train: bool):
-        """The loader of one split: frames, or cached features for z."""
+        """The loader of one split: frames, or cached features for z (under DDP: the rank's share of
+        the training items, or of the dev batches)."""
         return make_split_loader(
             self.variant, self.train_manifest if split == "train" else self.dev_manifest, train=train,
             batch_size=self.train.batch_size, frames=self.frames, features=(self.features or {}).get(split),
-            distributed=dist.distributed and train, seed=self.seed, pretrained=self.pretrained, spatial=self.spatial,
+            distributed=dist.distributed, seed=self.seed, pretrained=self.pretrained, spatial=self.spatial,
             frames_cfg=self.frames_cfg, num_workers=self.train.num_workers, device=dist.device)
 
 
@@ -139,7 +140,7 @@ def train_variant(job: TranslateJob) -> dict[str, Any]:
                           clip_value=train.clip_value, clip_norm=train.clip_norm, only_trainable=True,
                           extra={"fingerprint": run.fingerprint, "variant": job.variant, "lm": job.lm,
                                  "start_id": start_id},
-                          device=run.dist.device, precision=run.precision)
+                          device=run.dist.device, precision=run.precision, seed=job.seed)
         summary = trainer.fit()
         if is_main():
             job.record(run.precision.name).write_run(run.out)
@@ -153,12 +154,14 @@ def dev_scores(job: TranslateJob, model: SignTranslator, dev_loader: Any, tokeni
     retrains nothing); the mean gate. `references`: {dev video id: sentence}."""
     ids, conv, train = list(references), job.evaluate.conventions(), job.train
     refs = [references[i] for i in ids]
-    tf = teacher_forced_translate(model, dev_loader, tokenizer, start_id=start_id, max_tokens=train.max_tokens)
+    # under DDP each rank translates its share of the dev batches (the loader) and every rank gets all
+    tf = merge_dicts(teacher_forced_translate(model, dev_loader, tokenizer, start_id=start_id,
+                                              max_tokens=train.max_tokens))
     tf_scores = score([tf[i] for i in ids], refs, job.language, **conv, intervals=False)
     metrics = {"dev_tf_bleu4": tf_scores["bleu4"], "dev_tf_rouge_l": tf_scores["rouge_l"]}
     if train.select_on == "beam_bleu4":
-        hyps = beam_translate(model, dev_loader, tokenizer, start_id=start_id, beam=train.select_beam,
-                              max_tokens=job.evaluate.max_tokens, desc="dev beam search")
+        hyps = merge_dicts(beam_translate(model, dev_loader, tokenizer, start_id=start_id, beam=train.select_beam,
+                                          max_tokens=job.evaluate.max_tokens, desc="dev beam search"))
         s = score([hyps[i] for i in ids], refs, job.language, **conv, intervals=False)
         metrics.update({"dev_beam_bleu4": s["bleu4"], "dev_beam_rouge_l": s["rouge_l"]})
     metrics["gate_mean"] = float(model.lm.gate_values().mean())
