@@ -16,7 +16,8 @@ What each figure includes (same store, same sampled frames, page cache warm, bes
   (the decoder the frame store uses) instead of PIL's; ratio_*_vs_turbo compare with it.
 - loader_frames_per_s_per_worker (the path GPU training takes): `make_loader(..., device=<an
   accelerator>)` with W persistent workers, iterated over one epoch after a warm-up epoch: store
-  read, JPEG decode, frame sampling, the augmentation draw, uint8 collate. The float work
+  read, JPEG decode, frame sampling, the augmentation draw, uint8 collate, into pinned memory where
+  a CUDA device is (as training's loader does; `pinned_memory` in the JSON). The float work
   (resample to 224, colour, normalise) is then done by `batch_frames` on the training device:
   `device_frames_per_s` times it on --device (the CPU here: one process, all its threads).
 - float_in_workers_frames_per_s_per_worker (the path CPU training takes): the same loader with
@@ -174,7 +175,9 @@ def main() -> None:
         rows = []
         for w in sorted(set(args.workers)):
             pool = ProcessPoolExecutor(w) if w > 1 else None
-            loaders = {kind: make_loader(dataset, cfg["batch"], True, w, seed=cfg["seed"], device=dev, pin_memory=False)
+            # pinned memory as training has it: on where a CUDA device is (the GPU path), never for CPU training
+            loaders = {kind: make_loader(dataset, cfg["batch"], True, w, seed=cfg["seed"], device=dev,
+                                         pin_memory=None if kind == "uint8" else False)
                        for kind, dev in (("uint8", "cuda"), ("float", "cpu"))}
             for loader in loaders.values():
                 loader_rate(loader, 0)  # warm-up: start the persistent workers, open the store
@@ -218,6 +221,7 @@ def main() -> None:
         "batch_bytes_uint8": int(uint8_bytes), "batch_bytes_float32": int(float_bytes),
         "bytes_ratio": round(float_bytes / uint8_bytes, 2),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "pinned_memory": torch.cuda.is_available(),
     }
     write_json(args.json, result)
     print(json.dumps(result))

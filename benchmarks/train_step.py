@@ -98,14 +98,18 @@ def child(args: argparse.Namespace) -> dict:
     from sign2gpt.models.sign_model import SignModel
     from sign2gpt.models.spatial import SpatialModel
     from sign2gpt.models.translator import SignTranslator
-    from sign2gpt.runtime.precision import select_precision
-    from sign2gpt.training.optim import build_optimizer
+    from sign2gpt.runtime.precision import Precision, select_precision
+    from sign2gpt.training.optim import build_optimizer, clip_gradients
     from sign2gpt.training.pretrain import PretrainModel
 
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    prec = select_precision(device)
+    if device.type == "cpu" and args.precision == "fp16":  # the GradScaler path on a CPU, as the tests run it
+        prec = Precision("fp16", "cpu", "CPU fp16 autocast standing in for a V100 (the check's CPU mode)")
+    else:
+        prec = select_precision(device, args.precision)
+    scaler = prec.make_scaler()
     ckpt = args.checkpointing == "on"
     backbone = Dinov2Model(Dinov2Config(**DINOV2_SMALL))
     spatial = SpatialModel(backbone, ENCODER["dim"], tune="lora", lora=SPATIAL["lora"], chunk_size=args.chunk,
@@ -132,7 +136,7 @@ def child(args: argparse.Namespace) -> dict:
     ids = torch.randint(4, 256_000, (args.batch, args.tokens), device=device)
     mask = torch.ones_like(ids)
 
-    def step() -> float:
+    def step() -> float:  # as the Trainer takes one (clipping by value and norm; fp16: through the GradScaler)
         optimizer.zero_grad(set_to_none=False)
         with prec.autocast():
             if args.stage == "pretrain":
@@ -140,8 +144,16 @@ def child(args: argparse.Namespace) -> dict:
                 loss = model.head.loss(scores.float(), targets)
             else:
                 loss = model({"frames": frames, "lengths": lengths}, ids, mask, label_smoothing=0.1).loss
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            clip_gradients(trainable, 1.0, 1.0)
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            clip_gradients(trainable, 1.0, 1.0)
+            scaler.step(optimizer)
+            scaler.update()
         return float(loss.detach())
 
     if device.type == "cuda":
@@ -168,6 +180,7 @@ def child(args: argparse.Namespace) -> dict:
             "device": str(device), "precision": prec.name, "lm": args.lm if args.stage == "translate" else None,
             "lm_layers": (args.lm_layers or 24) if args.stage == "translate" else None,
             "peak_mib": round(peak_mib, 1), "peak_method": method, "seconds": round(seconds, 3), "loss": round(loss, 4),
+            "grad_scale": scaler.get_scale() if scaler is not None else None,
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
 
 
@@ -175,8 +188,12 @@ def run_child(args: argparse.Namespace, stage: str, checkpointing: str, frames: 
     cmd = [sys.executable, __file__, "--child", "--stage", stage, "--checkpointing", checkpointing,
            "--device", args.device, "--batch", str(args.batch), "--frames", str(frames), "--tokens", str(args.tokens),
            "--vocab", str(args.vocab), "--lm", args.lm, "--lm-layers", str(args.lm_layers),
-           "--threads", str(args.threads), "--chunk", str(args.chunk)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+           "--threads", str(args.threads), "--chunk", str(args.chunk), "--precision", args.precision]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:  # e.g. out of memory: reported, and the other steps still run
+        error = "\n".join(out.stderr.strip().splitlines()[-15:])
+        log.error("%s step, checkpointing %s, %d frames failed:\n%s", stage, checkpointing, frames, error)
+        return {"stage": stage, "checkpointing": checkpointing, "frames": frames, "error": error}
     result = json.loads(out.stdout.strip().splitlines()[-1])
     log.info("%s", result)
     return result
@@ -196,24 +213,34 @@ def main(argv: list[str] | None = None) -> dict | None:
                     help="spatial.chunk_size: frames per backbone pass (and per recomputation with checkpointing)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-scaling", action="store_true", help="skip the second frame count (GPU: measure as given)")
+    ap.add_argument("--checkpointing", choices=["both", "on", "off"], default="both",
+                    help="measure with and without gradient checkpointing, or one of them")
+    ap.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto",
+                    help="as config `precision` (fp16 on a CPU: its fp16 autocast, standing in for a V100)")
     ap.add_argument("--out", type=Path, default=HERE / "train_step.json")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stage", default="pretrain", help=argparse.SUPPRESS)
-    ap.add_argument("--checkpointing", default="off", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(args)))
         return None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    runs, summary = [], {}
+    runs, summary, failed = [], {}, []
+    settings = ("off", "on") if args.checkpointing == "both" else (args.checkpointing,)
     for stage in args.stages:
-        for ckpt in ("off", "on"):
+        for ckpt in settings:
             small = run_child(args, stage, ckpt, args.frames)
             runs.append(small)
+            if "error" in small:
+                failed.append(small)
+                continue
             entry = {"frames": small["frames"], "peak_mib": small["peak_mib"], "seconds": small["seconds"]}
             if not args.no_scaling:
                 large = run_child(args, stage, ckpt, 2 * args.frames)
                 runs.append(large)
+                if "error" in large:
+                    failed.append(large)
+                    continue
                 entry.update({"frames_2x": large["frames"], "peak_mib_2x": large["peak_mib"],
                               "seconds_2x": large["seconds"]})
                 n = args.batch * args.frames  # frames added between the two runs
@@ -226,6 +253,8 @@ def main(argv: list[str] | None = None) -> dict | None:
                               "extrapolated_preset_step_gib":
                                   round((fixed_mib + per_frame_mib * preset_frames) / 1024, 1)})
             summary[f"{stage}_{'ckpt' if ckpt == 'on' else 'plain'}"] = entry
+        if f"{stage}_plain" not in summary or f"{stage}_ckpt" not in summary:
+            continue  # one setting measured (or one failed): no ratio
         plain, ck = summary[f"{stage}_plain"], summary[f"{stage}_ckpt"]
         at = "_2x" if not args.no_scaling else ""  # the ratios at the largest step measured
         summary[f"{stage}_memory_ratio"] = round(plain[f"peak_mib{at}"] / max(ck[f"peak_mib{at}"], 1e-9), 2)
@@ -233,12 +262,16 @@ def main(argv: list[str] | None = None) -> dict | None:
         if not args.no_scaling:
             summary[f"{stage}_memory_ratio_extrapolated"] = round(
                 plain["extrapolated_preset_step_gib"] / max(ck["extrapolated_preset_step_gib"], 1e-9), 2)
-    result = {"benchmark": "train_step", "device": args.device, "precision": runs[0]["precision"],
-              "gpu": runs[0]["gpu"], "batch": args.batch, "frames": args.frames, "lm": args.lm,
+    done = [r for r in runs if "error" not in r]
+    result = {"benchmark": "train_step", "device": args.device,
+              "precision": done[0]["precision"] if done else args.precision, "gpu": done[0]["gpu"] if done else None,
+              "failed": len(failed), "batch": args.batch, "frames": args.frames, "lm": args.lm,
               "lm_layers": args.lm_layers or 24, "threads": args.threads, "chunk_size": args.chunk, "summary": summary,
               "runs": runs}
     write_json(args.out, result)
     print(json.dumps(result))
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(runs)} steps failed (see above)")
     return result
 
 
