@@ -326,7 +326,8 @@ def _ranks(tmp_path, n=2):
 def test_a_nan_on_one_rank_stops_every_rank_with_the_same_message(tmp_path):
     proc = gloo_ranks(tmp_path, HARNESS, str(tmp_path), "nan", "2")  # the ranks' harness exits normally
     errors = [r["error"] for r in _ranks(tmp_path)]
-    assert errors[0] == errors[1] and "non-finite gradients at epoch 1, step 2" in errors[0], proc.stderr[-2000:]
+    assert errors[0] == errors[1], proc.stderr[-2000:]
+    assert "non-finite loss or gradients at epoch 1, step 2" in errors[0]
     assert not (tmp_path / "run" / "last.safetensors").exists()
 
 
@@ -439,3 +440,75 @@ def test_sharded_dev_evaluation_scores_as_one_process(training_inputs, tmp_path)
     assert two["hyps"] == one["hyps"]
     assert two["pretrain"] == one["pretrain"] and "dev_macro_f1" in one["pretrain"]
     assert two["translate"] == one["translate"] and "dev_beam_bleu4" in one["translate"]
+
+
+# One recipe on any hardware: a global batch of 16 per optimizer step, split over 1 or 2 gloo ranks
+# and micro-batches. argv: out folder, run name, micro-batch size, epochs. Each item counts as 1-3
+# "tokens" (its weight), so micro-batches differ in what their mean is over, as sentences do.
+RECIPE = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+    from torch.utils.data._utils.collate import default_collate
+    from safetensors.torch import save_file
+    from sign2gpt.core.batching import batch_plan
+    from sign2gpt.data.dataset import make_loader
+    from sign2gpt.training.distributed import cleanup, init_distributed, wrap_model
+    from sign2gpt.training.loop import Trainer
+    from sign2gpt.training.optim import build_optimizer, build_scheduler
+
+    out, name, micro, epochs = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    torch.set_num_threads(1)
+    info = init_distributed("cpu")
+    plan = batch_plan(16, micro, info.world_size, section="test")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 6, generator=g)
+    data = TensorDataset(x, x[:, :1] - x[:, 2:3] * x[:, 3:4], 1.0 + torch.arange(32) % 3)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1))  # no BatchNorm, no dropout
+    ddp = wrap_model(model, info)
+    loader = make_loader(data, plan.micro_batch, True, 0, info.distributed, seed=1, collate_fn=default_collate,
+                         step_items=plan.per_process)
+    opt = build_optimizer(model, 3e-2, 0.01)
+    sched = build_scheduler(opt, epochs=2, steps_per_epoch=plan.steps(len(loader)), warmup_epochs=1, min_lr_ratio=0.1)
+
+    def train_step(batch):
+        xb, yb, wb = batch
+        per_item = (ddp(xb) - yb).square().squeeze(1)
+        return (per_item * wb).sum() / wb.sum(), wb.sum()  # the mean over the micro-batch's "tokens"
+
+    trainer = Trainer(ddp, opt, sched, loader, train_step, lambda: {"m": 0.0}, out_dir=out / name, epochs=epochs,
+                      select_metric="m", seed=1, accumulation=plan.accumulation)
+    trainer.fit()
+    if info.rank == 0:
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(out / f"{name}.safetensors"))
+    cleanup()
+    """
+)
+
+
+@pytest.mark.slow
+def test_one_recipe_gives_the_same_steps_on_any_split(tmp_path):
+    """Global batch 16, two epochs of two steps: 1 process x 16, 2 ranks x 8, 1 process x (4
+    micro-batches of 4) and 2 ranks x (4 micro-batches of 2) end with the same parameters, to 1e-6
+    (float rounding of other summation orders); a run resumed on another number of processes
+    continues the same schedule to the same parameters."""
+    runs = {"1x16": (1, 16), "2x8": (2, 8), "1x4x4": (1, 4), "2x4x2": (2, 2)}
+    for name, (nproc, micro) in runs.items():
+        gloo_ranks(tmp_path, RECIPE, str(tmp_path), name, str(micro), "2", nproc=nproc)
+    params = {name: load_file(str(tmp_path / f"{name}.safetensors")) for name in runs}
+    torch.manual_seed(0)
+    start = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1))
+    assert not torch.allclose(params["1x16"]["0.weight"], start[0].weight, atol=1e-3)  # it trained
+    for name in runs:
+        for key, value in params["1x16"].items():
+            torch.testing.assert_close(params[name][key], value, rtol=1e-5, atol=1e-6, msg=f"{name} {key}")
+    # resumed: one epoch on 2 ranks, the second on 1 process with micro-batches of 4
+    gloo_ranks(tmp_path, RECIPE, str(tmp_path), "resumed", "8", "1", nproc=2)
+    proc = gloo_ranks(tmp_path, RECIPE, str(tmp_path), "resumed", "4", "2", nproc=1)
+    assert "re-derives its generators" in proc.stderr
+    for key, value in params["2x8"].items():
+        torch.testing.assert_close(load_file(str(tmp_path / "resumed.safetensors"))[key], value, rtol=1e-5, atol=1e-6)

@@ -146,17 +146,17 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
             return inner(batch) * (bad if len(steps) == 2 else 1.0)
 
         trainer.train_step = step
-        with pytest.raises(FloatingPointError, match="non-finite gradients at epoch 1, step 2"):
+        with pytest.raises(FloatingPointError, match="non-finite loss or gradients at epoch 1, step 2"):
             trainer.fit()
         assert not (tmp_path / str(bad) / "last.safetensors").exists()
 
 
-def test_a_non_finite_loss_with_finite_gradients_stops_after_the_epoch(tmp_path):
-    """Under DDP the epoch's loss is summed over ranks: every rank sees it and stops alike."""
+def test_a_non_finite_loss_with_finite_gradients_stops_at_its_step(tmp_path):
+    """The step's loss is checked as well as its gradients (under DDP the loss is the global batch's)."""
     trainer, _ = make_run(tmp_path, 2)
     inner = trainer.train_step
     trainer.train_step = lambda batch: inner(batch) + torch.tensor(float("nan"))  # no gradient path
-    with pytest.raises(FloatingPointError, match="non-finite loss at 4 step"):
+    with pytest.raises(FloatingPointError, match="non-finite loss or gradients at epoch 1, step 1"):
         trainer.fit()
     assert not (tmp_path / "last.safetensors").exists()
 

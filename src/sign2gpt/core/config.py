@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from sign2gpt.core.batching import batch_plan
 from sign2gpt.core.errors import ConfigError
 
 # Shipped inside the package (a wheel install has no repository); the repository's `config.yaml`
@@ -161,3 +162,8 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
     variants = config["translate"]["variants"]
     if "z" in variants and "pretrain" not in config:
         raise ConfigError("config key 'pretrain': the z variant needs a pretrained encoder")
+    for section in ("pretrain", "translate"):  # the global batch must split over the GPUs and micro-batches
+        if section in config:
+            train = config[section]
+            batch_plan(train["batch_size"], train["micro_batch_size"], max(1, int(config["gpus"])),
+                       section=section)

@@ -24,8 +24,8 @@ T = TypeVar("T")
 # results with any number (tested); pretrain keeps `localization_examples` maps for the report;
 # `translate.variants` chooses which jobs exist; `evaluate.examples` is the report's.
 RUN_ONLY: dict[str, tuple[str, ...]] = {
-    "pretrain": ("num_workers", "localization_examples"),
-    "translate": ("num_workers", "variants"),
+    "pretrain": ("num_workers", "micro_batch_size", "localization_examples"),
+    "translate": ("num_workers", "micro_batch_size", "variants"),
     "evaluate": ("examples",),
 }
 
@@ -70,10 +70,13 @@ class FrameSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What both training stages share: the optimiser, the schedule, the batch and the loader workers."""
+    """What both training stages share: the optimiser, the schedule, the batch (`batch_size`: the
+    global batch of an optimizer step; `micro_batch_size`: how a process splits its share) and the
+    loader workers."""
 
     epochs: int
     batch_size: int
+    micro_batch_size: int | None
     lr: float
     weight_decay: float
     warmup_epochs: float

@@ -175,7 +175,7 @@ def multi_hot(targets: Sequence[Sequence[int]], num_classes: int) -> torch.Tenso
 class EpochSampler(Sampler):
     """Yields (epoch, index) from a sampler: the epoch reaches the dataset in persistent workers."""
 
-    def __init__(self, sampler: DistributedSampler):
+    def __init__(self, sampler: DistributedSampler | WholeSteps):
         self.sampler = sampler
         self.epoch = 0
 
@@ -188,6 +188,24 @@ class EpochSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return ((self.epoch, int(i)) for i in self.sampler)
+
+
+class WholeSteps(Sampler):
+    """The first items of `sampler` that fill whole optimizer steps of `step_items` (all of them when
+    the data is smaller than one step): the partial global batch an epoch ends with is dropped."""
+
+    def __init__(self, sampler: DistributedSampler, step_items: int):
+        self.sampler, self.step_items = sampler, step_items
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n if n <= self.step_items else n - n % self.step_items
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.sampler), len(self))
 
 
 class RankBatches(Sampler):
@@ -214,9 +232,15 @@ def make_loader(
     collate_fn: Callable[[list], Any] | None = None,
     device: torch.device | str | None = None,
     pin_memory: bool | None = None,
+    step_items: int | None = None,
 ) -> DataLoader:
     """DataLoader as in spec §2.4: train shuffles (and drops the last partial batch when the
     data is larger than one batch), eval keeps order and every item.
+
+    step_items (train): the items this process takes per optimizer step when `batch_size` is a
+    micro-batch of it (`core.batching`): the epoch then ends with whole steps, not whole batches.
+    Under DDP each rank takes `len // world` items of the epoch's permutation (rank r every world-th):
+    the global batch of step j is the permutation's items [j*B, (j+1)*B) whatever the world size.
 
     The order always comes from a DistributedSampler (one replica when not distributed), whose
     permutation depends only on (seed, epoch): a resumed run sees the same order, and the
@@ -236,8 +260,11 @@ def make_loader(
     else:
         replicas, rank = 1, 0
     sampler = DistributedSampler(dataset, num_replicas=replicas if train else 1, rank=rank if train else 0,
-                                 shuffle=train, seed=seed, drop_last=False)
-    drop_last = bool(train and len(sampler) > batch_size)
+                                 shuffle=train, seed=seed, drop_last=train and replicas > 1)
+    if train and step_items:
+        sampler, drop_last = WholeSteps(sampler, step_items), False
+    else:
+        drop_last = bool(train and len(sampler) > batch_size)
     if hasattr(dataset, "set_epoch"):
         sampler = EpochSampler(sampler)
     batching: dict[str, Any] = dict(batch_size=batch_size, sampler=sampler, drop_last=drop_last)

@@ -22,14 +22,16 @@ def make_split_loader(
     variant: str, manifest: str, *, train: bool, batch_size: int, seed: int, frames: list[str] | None = None,
     features: str | None = None, pretrained: str | None = None, spatial: Mapping[str, Any] | None = None,
     frames_cfg: Mapping[str, Any] | FrameSettings | None = None, distributed: bool = False, num_workers: int = 0,
-    device: torch.device | str | None = None,
+    device: torch.device | str | None = None, step_items: int | None = None,
 ):
-    """A loader of videos (frames) or of cached features for one split, as the variant needs."""
+    """A loader of videos (frames) or of cached features for one split, as the variant needs
+    (`batch_size`: the micro-batch; `step_items`: see `make_loader`)."""
     samples = read_manifest(manifest)
     if variant == "z":
         cache = FeatureCache(features, checkpoint_sha256=file_sha256(pretrained), manifest_sha256=file_sha256(manifest))
         dataset = FeatureDataset(samples, cache)
-        return make_loader(dataset, batch_size, train, 0, distributed, seed=seed, collate_fn=collate_features)
+        return make_loader(dataset, batch_size, train, 0, distributed, seed=seed, collate_fn=collate_features,
+                           step_items=step_items)
     if frames_cfg is None:
         raise ConfigError(f"the {variant} variant reads frames: it needs the `frames:` settings")
     frames_cfg = FrameSettings.from_config(frames_cfg)
@@ -38,4 +40,5 @@ def make_split_loader(
         stride=frames_cfg.frame_stride, max_frames=frames_cfg.max_frames, seed=seed,
         augment_cfg=frames_cfg.augment_config(),
     )
-    return make_loader(dataset, batch_size, train, num_workers, distributed, seed=seed, device=device)
+    return make_loader(dataset, batch_size, train, num_workers, distributed, seed=seed, device=device,
+                       step_items=step_items)

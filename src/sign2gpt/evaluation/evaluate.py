@@ -90,7 +90,8 @@ def run_evaluate(
     """Beam search (width `evaluate.beam`) on dev and test with the selected checkpoint, in the
     precision training's dev evaluation used.
 
-    train: what evaluation reads of `translate:` (the adapters' `lora`, `batch_size`, `num_workers`);
+    train: what evaluation reads of `translate:` (the adapters' `lora`, `micro_batch_size` or else
+    `batch_size` as its batch, `num_workers`);
     frames_cfg: the `frames:` section (None for z); evaluate: the `evaluate:` section."""
     settings = EvaluateSettings.from_config(evaluate)
     seed_everything(seed)
@@ -107,7 +108,8 @@ def run_evaluate(
     log.info("evaluate %s on %s, %d loader workers", variant, dev, workers)
     hyps = {}
     for split in SPLITS:
-        loader = make_split_loader(variant, manifests[split], train=False, batch_size=int(train["batch_size"]),
+        batch = train["micro_batch_size"] or train["batch_size"]  # one GPU's pass, as in training
+        loader = make_split_loader(variant, manifests[split], train=False, batch_size=int(batch),
                                    seed=seed,
                                    frames=(frames or {}).get(split), features=(features or {}).get(split),
                                    pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,

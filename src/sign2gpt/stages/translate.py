@@ -21,7 +21,7 @@ def _variant(smk: Any) -> dict[str, Any]:
         spatial=dict(smk.params.spatial),
         encoder=dict(smk.params.encoder),
         frames_cfg=dict(smk.params.frames),
-        train={**smk.params.train, "num_workers": run_only(smk.config, "translate")["num_workers"]},
+        train={**smk.params.train, **run_only(smk.config, "translate")},  # run-only: how, not what
         evaluate=dict(smk.params.evaluate),
         language=smk.params.language,
         seed=int(smk.wildcards.seed),

@@ -13,12 +13,18 @@ only on (seed, epoch, index). On CPU a resumed run therefore ends with the same 
 uninterrupted one. A run resumed with another number of processes cannot restore per-rank states:
 each rank re-derives its generators from (seed, epoch, rank), and the log says so.
 
-Non-finite values: the step checks the gradient norm before clipping, which under DDP is the same
-on every rank (the gradients were summed across ranks, and a non-finite one stays so), so every rank
-stops at the same step with the same message, without a collective of its own. In fp16 the
-GradScaler skips a step with inf/NaN gradients (that is its job); only `MAX_SKIPPED_STEPS` skipped in
-a row stop the run. A non-finite loss whose gradients stay finite shows in the epoch's loss, which
-is summed across ranks: every rank stops after the epoch.
+One recipe on any hardware: an optimizer step takes the global batch (`core.batching`), each
+process its share in `accumulation` micro-batches, and the loss is the mean over the whole global
+batch (see `_backward`), so the steps, the schedule and the gradients do not depend on the number of
+GPUs or the micro-batch size (up to float rounding). BatchNorm (the spatial model's) sees one
+micro-batch at a time: its batch statistics are a micro-batch's, per process on a CPU and synchronised
+over the processes on CUDA (SyncBatchNorm), so a recipe run with smaller micro-batches normalises
+with noisier statistics; that is the one way the split shows.
+
+Non-finite values: the step checks its loss (the global batch's) and the gradient norm before
+clipping (of the gradients DDP summed), both the same on every rank, so every rank stops at the same
+step with the same message without a collective of its own. In fp16 the GradScaler skips a step
+with inf/NaN gradients (that is its job); only `MAX_SKIPPED_STEPS` skipped in a row stop the run.
 
 SIGTERM (SLURM's warning before a kill): the current step finishes, nothing more is written, and
 `TrainingInterrupted` (a SystemExit with status 143) ends the process; the last complete
@@ -36,7 +42,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +106,9 @@ class Trainer:
 
     train_step(batch) -> scalar loss tensor: moves the batch to the device and runs the model
     (it runs under autocast: upcast logits to fp32 before the loss, as the spec asks).
+    train_step(batch) may return `(mean loss, count)`: the loss is the mean over `count` units
+    (tokens, clips), and the step weights micro-batches and processes by their counts; a bare loss
+    counts as one unit. accumulation: micro-batches (loader batches) per optimizer step.
     evaluate() -> {metric: value}: called under `torch.no_grad()` with the model in eval mode;
     under DDP it is called on every rank, which may each score a share and merge them
     (`distributed.merge_shards`); rank 0's result is used. Use the unwrapped module there (a DDP
@@ -129,6 +138,7 @@ class Trainer:
         extra: Mapping[str, Any] | None = None,
         device: torch.device | None = None,
         seed: int | None = None,
+        accumulation: int = 1,
     ):
         if select_mode not in ("max", "min"):
             raise ConfigError(f"select_mode must be 'max' or 'min', got {select_mode!r}")
@@ -153,6 +163,9 @@ class Trainer:
         self.only_trainable = only_trainable
         self.extra = dict(extra or {})
         self.seed = seed
+        if accumulation < 1:
+            raise ConfigError(f"accumulation must be >= 1, got {accumulation}")
+        self.accumulation = int(accumulation)
         self.device = device or next(model.parameters()).device
         self.precision = precision or select_precision(self.device)
         self.scaler = self.precision.make_scaler()  # fp16 only
@@ -252,65 +265,105 @@ class Trainer:
 
     # -----------------------------------------------------------------------------------------
 
+    def _steps(self) -> Iterator[list[Any]]:
+        """The loader's micro-batches in groups of `accumulation`, one group per optimizer step (a
+        shorter group only when the epoch is smaller than one step: `make_loader(step_items=...)`
+        otherwise ends an epoch with whole steps)."""
+        group: list[Any] = []
+        for batch in self.train_loader:
+            group.append(batch)
+            if len(group) == self.accumulation:
+                yield group
+                group = []
+        if group:
+            yield group
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch (what the learning-rate schedule counts)."""
+        return math.ceil(len(self.train_loader) / self.accumulation)
+
+    def _backward(self, group: list[Any], totals: torch.Tensor) -> torch.Tensor:
+        """Forward and backward of one optimizer step's micro-batches; returns the step's loss, the
+        mean over the whole global batch (every rank gets the same value).
+
+        A micro-batch's loss is the mean over its `count` units (tokens, clips). Over several
+        micro-batches or processes, each is weighted by its count and the gradients are divided by
+        the global count afterwards (one all-reduce of [loss sum, count]), so the step's gradient is
+        that of the global batch's mean however it was split. DDP synchronises the last micro-batch
+        only (`no_sync` before it) and averages over the processes, which the division undoes."""
+        world = rank_and_world()[1]
+        whole = len(group) == 1 and world == 1  # the micro-batch is the global batch: its mean is the loss
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)  # Σ count x loss, Σ count
+        for k, batch in enumerate(group):
+            last = k == len(group) - 1
+            no_sync = getattr(self.model, "no_sync", None)
+            with contextlib.nullcontext() if last or no_sync is None else no_sync():
+                with self._autocast():
+                    out = self.train_step(batch)
+                loss, count = out if isinstance(out, tuple) else (out, 1)
+                count = torch.as_tensor(count, dtype=torch.float64, device=self.device)
+                weighted = loss if whole else loss * count.to(loss.dtype)
+                (weighted if self.scaler is None else self.scaler.scale(weighted)).backward()
+            sums += torch.stack([loss.detach().double() * count, count])
+            if isinstance(batch, Mapping):  # what the step consumed: videos, and frames for a video batch
+                totals[3] += len(batch.get("ids", ()))
+                if "pixels" in batch or "frames" in batch:
+                    totals[2] += sum(batch.get("lengths", ()))
+        if self.scaler is not None:  # fp16: clipping and the division see the true gradients
+            self.scaler.unscale_(self.optimizer)
+        if whole:
+            return loss.detach().double()
+        all_reduce_sum(sums)
+        factor = world / sums[1]
+        for p in self.params:
+            if p.grad is not None:
+                p.grad.mul_(factor.to(p.grad.dtype))
+        return sums[0] / sums[1]
+
     def train_epoch(self, epoch: int) -> float:
-        """One pass over the train loader (0-based `epoch`); returns the mean loss over ranks."""
+        """One pass over the train loader (0-based `epoch`); returns the mean step loss."""
         for obj in (getattr(self.train_loader, "sampler", None), getattr(self.train_loader, "dataset", None)):
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
         self.model.train()
-        # finite-loss sum, steps, frames, videos, steps with a non-finite loss
-        total = torch.zeros(5, dtype=torch.float64, device=self.device)
+        totals = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss sum, steps, frames, videos
         skipped = 0  # fp16 steps skipped in a row
         t0 = time.time()
-        desc = f"epoch {epoch + 1}/{self.epochs}"
-        bar = tqdm(self.train_loader, desc=desc, disable=not is_main(), leave=False, dynamic_ncols=True)
-        for step, batch in enumerate(bar):
+        bar = tqdm(self._steps(), total=self.steps_per_epoch(), desc=f"epoch {epoch + 1}/{self.epochs}",
+                   disable=not is_main(), leave=False, dynamic_ncols=True)
+        for step, group in enumerate(bar):
             self.optimizer.zero_grad(set_to_none=True)
-            with self._autocast():
-                loss = self.train_step(batch)
+            loss = self._backward(group, totals)
+            norm = clip_gradients(self.params, self.clip_value, self.clip_norm)
+            # the loss is the global batch's and DDP summed the gradients: the same on every rank
+            finite = bool(torch.isfinite(loss) & torch.isfinite(norm.to(loss.device)))
             where = f"epoch {epoch + 1}, step {step + 1}"
+            if not finite and (self.scaler is None or bool(torch.isfinite(norm))):
+                raise FloatingPointError(f"non-finite loss or gradients at {where}; every process stops here, "
+                                         "the last checkpoint is kept")
             if self.scaler is None:
-                loss.backward()
-                norm = clip_gradients(self.params, self.clip_value, self.clip_norm)
-                if not torch.isfinite(norm):  # the same on every rank (see the module doc)
-                    raise FloatingPointError(f"non-finite gradients at {where} (a non-finite loss on at least one "
-                                             "process); every process stops here, the last checkpoint is kept")
                 self.optimizer.step()
-            else:  # fp16: scaled backward, clipping on the true gradients, a skipped step on overflow
-                self.scaler.scale(loss).backward()
-                self.scaler.unscale_(self.optimizer)
-                norm = clip_gradients(self.params, self.clip_value, self.clip_norm)
+            else:  # fp16: a step with inf/NaN gradients is skipped by the GradScaler
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
-                skipped = 0 if torch.isfinite(norm) else skipped + 1
+                skipped = 0 if finite else skipped + 1
                 if skipped >= MAX_SKIPPED_STEPS:
                     raise FloatingPointError(f"fp16: {skipped} steps in a row had inf/NaN gradients (up to {where}); "
                                              "every process stops here, the last checkpoint is kept")
             if self.scheduler is not None:
                 self.scheduler.step()
-            finite = torch.isfinite(loss.detach())
-            total[0] += torch.where(finite, loss.detach().double(), 0.0)
-            total[1] += 1
-            total[4] += (~finite).double()
-            if isinstance(batch, Mapping):  # what the step consumed: videos, and frames for a video batch
-                total[3] += len(batch.get("ids", ()))
-                if "pixels" in batch or "frames" in batch:
-                    total[2] += sum(batch.get("lengths", ()))
+            if finite:
+                totals[0] += loss
+            totals[1] += 1
             if step % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+                bar.set_postfix(loss=f"{float(loss):.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
             self._check_stop()
-        all_reduce_sum(total)
-        if total[4] > 0 and self.scaler is None:  # a non-finite loss with finite gradients: every rank
-            raise FloatingPointError(f"non-finite loss at {int(total[4])} step(s) of epoch {epoch + 1} (summed over "
-                                     "the processes); every process stops here, the last checkpoint is kept")
-        if total[4] > 0:
-            log.warning("fp16: %d step(s) of epoch %d had a non-finite loss (skipped by the GradScaler)",
-                        int(total[4]), epoch + 1)
+        all_reduce_sum(totals[2:])  # frames and videos of every process (the loss is already global)
         seconds = max(time.time() - t0, 1e-9)
-        self.throughput = {"frames_per_s": float(total[2]) / seconds} if total[2] > 0 else {}
-        if total[3] > 0:
-            self.throughput["videos_per_s"] = float(total[3]) / seconds
-        return float(total[0] / total[1]) if total[1] > 0 else float("nan")
+        self.throughput = {"frames_per_s": float(totals[2]) / seconds} if totals[2] > 0 else {}
+        if totals[3] > 0:
+            self.throughput["videos_per_s"] = float(totals[3]) / seconds
+        return float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
 
     def run_evaluation(self) -> dict[str, Any]:
         self.model.eval()

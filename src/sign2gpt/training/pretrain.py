@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sign2gpt.core.batching import batch_plan
 from sign2gpt.core.io import write_json
 from sign2gpt.core.settings import FrameSettings, PretrainSettings
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader, multi_hot
@@ -168,19 +169,20 @@ def run_pretrain(
         dev_ds = SignDataset(dev_samples, store, train=False, **data_kw)
         workers = train.num_workers
         reserve_for_workers(workers)
-        train_loader = make_loader(train_ds, train.batch_size, True, workers, dist.distributed, seed=seed,
-                                   device=dist.device)
-        dev_loader = make_loader(dev_ds, train.batch_size, False, workers, dist.distributed, seed=seed,
+        plan = batch_plan(train.batch_size, train.micro_batch_size, dist.world_size, section="pretrain")
+        train_loader = make_loader(train_ds, plan.micro_batch, True, workers, dist.distributed, seed=seed,
+                                   device=dist.device, step_items=plan.per_process)
+        dev_loader = make_loader(dev_ds, plan.micro_batch, False, workers, dist.distributed, seed=seed,
                                  device=dist.device)  # under DDP each rank scores its share of the batches
 
         optimizer = build_optimizer(model, train.lr, train.weight_decay)
-        scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=len(train_loader),
+        scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=plan.steps(len(train_loader)),
                                     warmup_epochs=train.warmup_epochs, min_lr_ratio=train.min_lr_ratio)
 
-        def train_step(batch: dict[str, Any]) -> torch.Tensor:
+        def train_step(batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
             scores, _, _ = model(batch_frames(batch, dist.device), batch["lengths"])
             targets = multi_hot(batch["targets"], num_classes).to(dist.device)
-            return core.head.loss(scores.float(), targets)
+            return core.head.loss(scores.float(), targets), len(batch["lengths"])  # the mean over the clips
 
         def evaluate() -> dict[str, float]:
             return dev_metrics(core, dev_loader, num_classes, dist)
@@ -189,14 +191,14 @@ def run_pretrain(
                           epochs=train.epochs, select_metric="dev_selection", clip_value=train.clip_value,
                           clip_norm=train.clip_norm,
                           extra={"fingerprint": run.fingerprint}, device=dist.device, precision=run.precision,
-                          seed=seed)
+                          seed=seed, accumulation=plan.accumulation)
         summary = trainer.fit()
 
         if is_main():
             load_weights(out / "best.safetensors", core)
             by_id = {s.id: s for s in dev_samples}
             if dist.distributed:  # rank 0 alone, over the whole dev set
-                dev_loader = make_loader(dev_ds, train.batch_size, False, 0, seed=seed, device=dist.device)
+                dev_loader = make_loader(dev_ds, plan.micro_batch, False, 0, seed=seed, device=dist.device)
             loc = localization(core, dev_loader, by_id, vocab, _frame_scale(frames_cfg, store, core.sign_model),
                                examples=train.localization_examples, device=dist.device)
             loc["summary"] = summary

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from sign2gpt.core.batching import BatchPlan, batch_plan
 from sign2gpt.core.io import file_sha256
 from sign2gpt.core.record import Decoding, Preprocessing, TranslatorRecord
 from sign2gpt.core.settings import DecodingSettings, FrameSettings, TranslateSettings
@@ -91,14 +92,20 @@ class TranslateJob:
             precision=precision,
         )
 
+    def batches(self, dist: DistInfo) -> BatchPlan:
+        """The global batch over this run's processes and micro-batches."""
+        return batch_plan(self.train.batch_size, self.train.micro_batch_size, dist.world_size, section="translate")
+
     def loader(self, split: str, dist: DistInfo, *, train: bool):
-        """The loader of one split: frames, or cached features for z (under DDP: the rank's share of
-        the training items, or of the dev batches)."""
+        """The loader of one split, in micro-batches: frames, or cached features for z (under DDP:
+        the rank's share of the training items, or of the dev batches)."""
+        plan = self.batches(dist)
         return make_split_loader(
             self.variant, self.train_manifest if split == "train" else self.dev_manifest, train=train,
-            batch_size=self.train.batch_size, frames=self.frames, features=(self.features or {}).get(split),
+            batch_size=plan.micro_batch, frames=self.frames, features=(self.features or {}).get(split),
             distributed=dist.distributed, seed=self.seed, pretrained=self.pretrained, spatial=self.spatial,
-            frames_cfg=self.frames_cfg, num_workers=self.train.num_workers, device=dist.device)
+            frames_cfg=self.frames_cfg, num_workers=self.train.num_workers, device=dist.device,
+            step_items=plan.per_process if train else None)
 
 
 def run_translate(**kwargs: Any) -> dict[str, Any]:
@@ -122,12 +129,14 @@ def train_variant(job: TranslateJob) -> dict[str, Any]:
         train_loader, dev_loader = job.loader("train", run.dist, train=True), job.loader("dev", run.dist, train=False)
         optimizer = build_optimizer(model, train.lr, train.weight_decay,
                                     lr_scales={".gate": float(train.gate_lr_scale)})
-        scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=len(train_loader),
+        plan = job.batches(run.dist)
+        scheduler = build_scheduler(optimizer, epochs=train.epochs, steps_per_epoch=plan.steps(len(train_loader)),
                                     warmup_epochs=train.warmup_epochs, min_lr_ratio=train.min_lr_ratio)
 
-        def train_step(batch: dict[str, Any]) -> torch.Tensor:
+        def train_step(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
             ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=train.max_tokens)
-            return ddp(batch, ids, mask, label_smoothing=train.label_smoothing).loss  # DDP wraps forward
+            out = ddp(batch, ids, mask, label_smoothing=train.label_smoothing)  # DDP wraps forward
+            return out.loss, out.tokens  # the mean over the target tokens
 
         references = {s.id: s.text for s in read_manifest(job.dev_manifest)}
 
@@ -140,7 +149,8 @@ def train_variant(job: TranslateJob) -> dict[str, Any]:
                           clip_value=train.clip_value, clip_norm=train.clip_norm, only_trainable=True,
                           extra={"fingerprint": run.fingerprint, "variant": job.variant, "lm": job.lm,
                                  "start_id": start_id},
-                          device=run.dist.device, precision=run.precision, seed=job.seed)
+                          device=run.dist.device, precision=run.precision, seed=job.seed,
+                          accumulation=plan.accumulation)
         summary = trainer.fit()
         if is_main():
             job.record(run.precision.name).write_run(run.out)
