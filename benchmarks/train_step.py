@@ -45,7 +45,8 @@ log = logging.getLogger("bench.train_step")
 HERE = Path(__file__).resolve().parent
 LMS = {"xglm-564M": {}, "xglm-1.7B": {"d_model": 2048, "ffn_dim": 8192}}
 PRESET = {"batch": 8, "frames": 256}  # configs/phoenix14t.yaml: batch_size 8, max_frames 256
-SPATIAL = {"pretrained": None, "tune": "lora", "lora": {"layers": 3, "r": 4, "alpha": 4, "dropout": 0.1},
+SPATIAL = {"pretrained": None, "tune": "lora", "lora": {"layers": 3, "r": 4, "alpha": 4, "dropout": 0.1,
+                                                                 "qkv": "fused"},
            "image_size": 224, "pooling": "cls", "chunk_size": 512}
 ENCODER = {"dim": 512, "heads": 8, "layers": [2, 2], "window": 7, "mlp_ratio": 4, "dropout": 0.1, "drop_path": 0.1,
            "layerscale_init": 1.0e-5, "pool_mask": "center", "zero_pad_before_pool": True, "attention": "local"}

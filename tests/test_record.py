@@ -82,6 +82,13 @@ def test_keys_older_records_lack_are_filled_with_what_the_library_used_then(tmp_
     assert complete_stored_model({"encoder": {}, "spatial": {}, "variant": "pgp"}) == {**then, "variant": "pgp"}
     kept = complete_stored_model({"encoder": {"pool_mask": "center"}, "spatial": {}})
     assert kept["encoder"]["pool_mask"] == "center"  # a stored value is never overwritten
+    # a DINOv2 LoRA stored before spatial.lora.qkv had one adapter per projection
+    lora = {"layers": 3, "r": 4, "alpha": 4, "dropout": 0.1}
+    stored = complete_stored_model({"spatial": {"tune": "lora", "lora": lora}})
+    assert stored["spatial"]["lora"] == {**lora, "qkv": "separate"}
+    assert complete_stored_model({"spatial": {"tune": "lora", "lora": {**lora, "qkv": "fused"}}})["spatial"]["lora"][
+        "qkv"] == "fused"
+    assert complete_stored_model({"spatial": {"tune": "full", "lora": lora}})["spatial"]["lora"] == lora  # unread
 
     # both readers fill: a run's inference.json and a model folder's config.json
     def older(name: str) -> dict:

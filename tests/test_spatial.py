@@ -15,7 +15,8 @@ ENCODER = {"pool_mask": "center", "zero_pad_before_pool": True, "attention": "lo
 
 def _spatial(tune="full", seed=0, **kw):
     torch.manual_seed(seed)
-    cfg = {**SPATIAL, "config": TINY, "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}}
+    cfg = {**SPATIAL, "config": TINY, "tune": tune,
+           "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "separate"}}
     return SpatialModel.from_config({**cfg, **kw}, out_dim=8)
 
 
@@ -101,9 +102,11 @@ def test_frozen_trains_only_projection_and_bn():
 
 def test_lora_layers_out_of_range():
     with pytest.raises(ConfigError, match="lora.layers"):
-        _spatial("lora", lora={"layers": 3, "r": 4, "alpha": 4, "dropout": 0.1})
+        _spatial("lora", lora={"layers": 3, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "separate"})
     with pytest.raises(ConfigError, match=r"missing \['r'\]"):
-        _spatial("lora", lora={"layers": 1, "alpha": 4, "dropout": 0.1})
+        _spatial("lora", lora={"layers": 1, "alpha": 4, "dropout": 0.1, "qkv": "fused"})
+    with pytest.raises(ConfigError, match="lora.qkv"):
+        _spatial("lora", lora={"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "merged"})
 
 
 def test_chunked_backbone_matches_single_pass():
@@ -145,7 +148,7 @@ def test_bad_backbone_config():
 
 def test_sign_model_deterministic_and_stable_names():
     cfg = {"spatial": {**SPATIAL, "config": TINY, "tune": "lora", "lora": {"layers": 1, "r": 4, "alpha": 4,
-                                                                             "dropout": 0.1}},
+                                                                             "dropout": 0.1, "qkv": "fused"}},
            "encoder": {**ENCODER, "dim": 8, "heads": 2, "layers": [1, 1], "window": 7, "mlp_ratio": 2,
                        "dropout": 0.1, "drop_path": 0.1, "layerscale_init": 1e-5}}
     outs = []
@@ -185,7 +188,7 @@ def test_resnet_backbone_pools_globally_and_round_trips(tmp_path):
 
 @pytest.mark.parametrize("change, match", [
     ({"pooling": "cls"}, "no CLS token"),
-    ({"tune": "lora", "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}}, "no LoRA targets"),
+    ({"tune": "lora", "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "separate"}}, "no LoRA targets"),
     ({"config": {**RESNET, "model_type": "vgg"}}, "model_type"),
     ({"config": {**RESNET, "hidden_sizes": "wide"}}, "ResNetConfig"),
 ])
@@ -214,7 +217,8 @@ def test_gradient_checkpointing_keeps_loss_and_gradients(tune):
     """spatial.checkpointing + encoder.checkpointing recompute activations in backward: the same
     loss and the same gradient for every trainable tensor, dropout and drop-path included."""
     spatial = {**SPATIAL, "config": {**TINY, "hidden_dropout_prob": 0.1, "drop_path_rate": 0.1},
-               "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1}, "image_size": 16}
+               "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "fused"},
+               "image_size": 16}
     encoder = {**ENCODER, "dim": 16, "heads": 2, "layers": [1, 1], "window": 3, "mlp_ratio": 2, "dropout": 0.1,
                "drop_path": 0.1, "layerscale_init": 1e-5}
     spatial["chunk_size"] = 3  # three chunks, each recomputed in backward
@@ -243,13 +247,42 @@ def test_checkpointing_is_refused_for_a_resnet():
                                   "checkpointing": True}, out_dim=4)
 
 
-@pytest.mark.parametrize("tune", ["full", "lora", "frozen"])
+@pytest.mark.parametrize("tune", ["full", "lora", "lora-fused", "frozen"])
 @pytest.mark.parametrize("pooling,checkpointing", [("cls", False), ("mean", False), ("cls", True)])
 def test_every_trainable_parameter_gets_a_gradient(tune, pooling, checkpointing):
     """DDP (find_unused_parameters off) stops at the second step on a trainable parameter that the
     forward never uses (DINOv2's mask token under tune: full was one)."""
-    model = _spatial(tune, pooling=pooling, checkpointing=checkpointing, chunk_size=3).train()
+    lora = {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "fused" if tune == "lora-fused" else "separate"}
+    model = _spatial(tune.split("-")[0], pooling=pooling, checkpointing=checkpointing, chunk_size=3, lora=lora).train()
     x, mask = model(_frames(7), [4, 3])
     x[mask].square().sum().backward()
     unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not unused
+
+
+def test_fused_qkv_lora_is_one_adapter_on_q_k_and_v():
+    """qkv: fused (the official layout): starts as the base model, trains one A and one B per block,
+    and computes what a fused qkv projection with that adapter merged into its weights computes."""
+    base = _spatial("full").eval()
+    fused = _spatial("lora", lora={"layers": 1, "r": 4, "alpha": 8, "dropout": 0.1, "qkv": "fused"}).eval()
+    frames = _frames(6)
+    torch.testing.assert_close(fused(frames, [6])[0], base(frames, [6])[0])  # B = 0: a no-op at the start
+    adapter = fused.backbone.encoder.layer[1].attention.qkv_lora
+    trainable = {n for n, p in fused.backbone.named_parameters() if p.requires_grad}
+    assert {n for n in trainable if "qkv_lora" in n} == {"encoder.layer.1.attention.qkv_lora.lora_A.weight",
+                                                          "encoder.layer.1.attention.qkv_lora.lora_B.weight"}
+    assert not any(f".layer.1.attention.{p}.lora_" in n for n in trainable for p in ("q_proj", "k_proj", "v_proj"))
+    d = 24
+    assert adapter.lora_A.weight.shape == (4, d) and adapter.lora_B.weight.shape == (3 * d, 4)
+    with torch.no_grad():
+        adapter.lora_B.weight.normal_()
+    out = fused(frames, [6])[0]
+    # merge the update into a copy of the base: W_q += (alpha / r) B_q A, and likewise k and v
+    merged = _spatial("full").eval()
+    attention = merged.backbone.encoder.layer[1].attention
+    with torch.no_grad():
+        update = 2.0 * adapter.lora_B.weight @ adapter.lora_A.weight  # [3d, d]
+        for part, name in enumerate(("q_proj", "k_proj", "v_proj")):
+            getattr(attention, name).weight += update[part * d:(part + 1) * d]
+    torch.testing.assert_close(out, merged(frames, [6])[0], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(out, base(frames, [6])[0])

@@ -28,12 +28,19 @@ STORED_BEFORE_STRICT = {
 }
 
 
+# A DINOv2 LoRA (tune: lora) stored before `spatial.lora.qkv`: one adapter per projection, then the only layout.
+STORED_LORA_QKV = "separate"
+
+
 def complete_stored_model(stored: Mapping[str, Any]) -> dict[str, Any]:
     """A stored run's or model folder's settings with the keys older files lack filled as they were."""
     out = dict(stored)
     for section, filled in STORED_BEFORE_STRICT.items():
         if isinstance(out.get(section), Mapping):
             out[section] = {**filled, **out[section]}
+    spatial = out.get("spatial")
+    if isinstance(spatial, Mapping) and spatial.get("tune") == "lora" and "qkv" not in spatial["lora"]:
+        out["spatial"] = {**spatial, "lora": {**spatial["lora"], "qkv": STORED_LORA_QKV}}
     return out
 
 

@@ -166,7 +166,7 @@ class SignEncoder(nn.Module):
 
         self.input_proj = nn.Identity() if in_dim == dim else nn.Linear(in_dim, dim)
         n_blocks = sum(layers)
-        rates = torch.linspace(0.0, drop_path, n_blocks).tolist()  # 0 .. drop_path over all blocks
+        rates = torch.linspace(0.0, drop_path, n_blocks, device="cpu").tolist()  # 0 .. drop_path over all blocks
         self.blocks = nn.ModuleList(
             EncoderBlock(
                 dim, heads, window, mlp_ratio=mlp_ratio, dropout=dropout, drop_path=rate,

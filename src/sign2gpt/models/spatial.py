@@ -20,13 +20,15 @@ also needs `SIGN2GPT_ALLOW_DOWNLOAD=1`: importing sign2gpt puts the hub client o
 missing download is a clear error, never a silent fetch. Get them once with
 `hf download facebook/dinov2-small` (or point `spatial.pretrained` at a `save_pretrained` dir).
 
-Tuning (`tune`): `full` trains everything; `lora` (DINOv2 only) freezes the base and adds peft
-LoRA to the top N layers (q/k/v/o projections and MLP fc1/fc2; r 4, alpha 4, dropout 0.1,
-A ~ N(0, 0.02^2), B = 0 as upstream); `frozen` trains only Linear+BN. Upstream had one shared
-rank-4 adapter on the fused qkv projection; transformers' DINOv2 has separate q/k/v, so each
-gets its own adapter. Deviations: padding to the batch maximum instead of a constant 512; HF
-resizes the position grid bicubically to the exact patch grid (upstream used DINOv2's +0.1
-scale-offset trick).
+Tuning (`tune`): `full` trains everything; `lora` (DINOv2 only) freezes the base and adds LoRA
+to the top N layers (attention q/k/v and output projections, MLP fc1/fc2; r 4, alpha 4, dropout
+0.1, A ~ N(0, 0.02^2), B = 0 as upstream); `frozen` trains only Linear+BN. Upstream's DINOv2 has one
+fused qkv projection with one adapter on it: `lora.qkv: fused` gives transformers' separate q, k, v
+the same adapter (`FusedQKVLoRA`: one A of r x d on the block's input, one B of 3d x r whose thirds
+update q, k and v; 6,144 parameters per ViT-S block where three adapters have 9,216), the paper's
+Table 1 count; `separate` gives each projection its own (peft). Deviations: padding to the batch
+maximum instead of a constant 512; HF resizes the position grid bicubically to the exact patch
+grid (upstream used DINOv2's +0.1 scale-offset trick).
 """
 
 from __future__ import annotations
@@ -58,6 +60,41 @@ DEFAULT_BACKBONE: dict[str, dict[str, Any]] = {
 Backbone = Dinov2Model | ResNetModel
 # names of the adapted Linear layers inside each transformers Dinov2Layer
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")
+QKV = ("q_proj", "k_proj", "v_proj")
+
+
+class FusedQKVLoRA(nn.Module):
+    """One LoRA adapter on an attention's q, k and v together, as on a fused qkv projection:
+    q += s * B_q A drop(x), k += s * B_k A drop(x), v += s * B_v A drop(x), with A [r, d] shared and
+    B [3d, r] = [B_q; B_k; B_v] (s = alpha / r; one dropout mask for all three, as upstream).
+
+    Attached as `attention.qkv_lora`; hooks on the attention (its input, once per forward) and on
+    q/k/v (their outputs) apply it, so the DINOv2 code runs unchanged (and recomputes it under
+    gradient checkpointing)."""
+
+    def __init__(self, attention: nn.Module, r: int, alpha: float, dropout: float):
+        super().__init__()
+        projections = [getattr(attention, name) for name in QKV]
+        self.width = projections[0].out_features
+        self.lora_A = nn.Linear(projections[0].in_features, r, bias=False)
+        self.lora_B = nn.Linear(r, 3 * self.width, bias=False)
+        nn.init.normal_(self.lora_A.weight, std=0.02)  # upstream init: A ~ N(0, 0.02^2), B = 0
+        nn.init.zeros_(self.lora_B.weight)
+        self.dropout = nn.Dropout(dropout)
+        self.scaling = alpha / r
+        self._down: torch.Tensor | None = None  # A drop(x) of the current forward [.., L, r]
+        attention.register_forward_pre_hook(self._project_input, with_kwargs=True)
+        for part, projection in enumerate(projections):
+            projection.register_forward_hook(lambda module, args, out, part=part: self._add(part, out))
+        attention.register_forward_hook(lambda *_: setattr(self, "_down", None))
+
+    def _project_input(self, attention: nn.Module, args: tuple, kwargs: dict) -> None:
+        hidden = args[0] if args else kwargs["hidden_states"]
+        self._down = self.lora_A(self.dropout(hidden))
+
+    def _add(self, part: int, out: torch.Tensor) -> torch.Tensor:
+        B = self.lora_B.weight[part * self.width:(part + 1) * self.width]  # [d, r]
+        return out + self.scaling * nn.functional.linear(self._down, B)
 Tune = Literal["full", "lora", "frozen"]
 
 
@@ -106,33 +143,38 @@ def backbone_width(backbone: Backbone) -> int:
     return int(cfg.hidden_size if isinstance(backbone, Dinov2Model) else cfg.hidden_sizes[-1])
 
 
-def add_lora(backbone: Dinov2Model, layers: int, r: int = 4, alpha: float = 4, dropout: float = 0.1) -> int:
-    """Inject LoRA into the top `layers` blocks in place; returns the number of adapted Linears."""
+def add_lora(
+    backbone: Dinov2Model, layers: int, r: int = 4, alpha: float = 4, dropout: float = 0.1, qkv: str = "separate"
+) -> int:
+    """Add LoRA to the top `layers` blocks in place (`qkv`: fused or separate, see the module doc);
+    returns the number of adapters."""
     from peft import LoraConfig, inject_adapter_in_model
     from peft.tuners.lora import LoraLayer
 
     n_layers = backbone.config.num_hidden_layers
     if not 1 <= layers <= n_layers:
         raise ConfigError(f"spatial.lora.layers: must be in 1..{n_layers} for this backbone, got {layers}")
-    lora_cfg = LoraConfig(
-        r=int(r),
-        lora_alpha=alpha,
-        lora_dropout=float(dropout),
-        target_modules=list(LORA_TARGETS),
-        layers_to_transform=list(range(n_layers - layers, n_layers)),
-        layers_pattern="layer",
-        bias="none",
-    )
+    if qkv not in ("fused", "separate"):
+        raise ConfigError(f"spatial.lora.qkv: fused or separate, got {qkv!r}")
+    top = list(range(n_layers - layers, n_layers))
+    targets = [t for t in LORA_TARGETS if qkv == "separate" or t not in QKV]
+    lora_cfg = LoraConfig(r=int(r), lora_alpha=alpha, lora_dropout=float(dropout), target_modules=targets,
+                          layers_to_transform=top, layers_pattern="layer", bias="none")
     inject_adapter_in_model(lora_cfg, backbone)
     adapted = [m for m in backbone.modules() if isinstance(m, LoraLayer)]
-    if len(adapted) != layers * len(LORA_TARGETS):
+    if len(adapted) != layers * len(targets):
         raise ConfigError(
-            f"spatial.lora: expected {layers * len(LORA_TARGETS)} adapted layers, peft adapted {len(adapted)} "
+            f"spatial.lora: expected {layers * len(targets)} adapted layers, peft adapted {len(adapted)} "
             "(the transformers Dinov2Layer module names changed?)"
         )
     for m in adapted:  # upstream init: A ~ N(0, 0.02^2), B = 0 (peft already zeroes B)
         for lin in m.lora_A.values():
             nn.init.normal_(lin.weight, std=0.02)
+    if qkv == "fused":
+        for i in top:
+            attention = backbone.encoder.layer[i].attention
+            attention.qkv_lora = FusedQKVLoRA(attention, int(r), float(alpha), float(dropout))
+        return len(adapted) + layers
     return len(adapted)
 
 
@@ -170,11 +212,12 @@ class SpatialModel(nn.Module):
         self.proj = nn.Linear(self.hidden_size, out_dim)
         self.bn = nn.BatchNorm1d(out_dim)
         if tune == "lora":
-            missing = [k for k in ("layers", "r", "alpha", "dropout") if k not in (lora or {})]
+            missing = [k for k in ("layers", "r", "alpha", "dropout", "qkv") if k not in (lora or {})]
             if missing:
-                raise ConfigError(f"spatial.lora: tune: lora needs layers, r, alpha and dropout (missing {missing})")
+                raise ConfigError(f"spatial.lora: tune: lora needs layers, r, alpha, dropout and qkv "
+                                  f"(missing {missing})")
             add_lora(backbone, layers=int(lora["layers"]), r=int(lora["r"]), alpha=float(lora["alpha"]),
-                     dropout=float(lora["dropout"]))
+                     dropout=float(lora["dropout"]), qkv=lora["qkv"])
         if tune != "full":
             for name, p in self.backbone.named_parameters():
                 p.requires_grad_(tune == "lora" and "lora_" in name)
