@@ -121,6 +121,13 @@ def test_end_to_end_report(finished_run):
     assert all(0 < t["bleu4"]["p"] <= 1 for t in tests)
     md = (exp / "metrics.md").read_text()
     assert "Paired bootstrap tests" in md and md.count("| pgp | scratch |") == 2
+    # which rule chose each checkpoint, and the epoch it chose (evaluate's record of the checkpoint)
+    assert "Checkpoints: the best on dev beam-search BLEU-4 (beam 4), every 1 epochs." in md
+    for seed in (1, 2):
+        chosen = json.loads((exp / f"seed{seed}" / "eval-pgp" / "metrics.json").read_text())["checkpoint_epoch"]
+        assert f"pgp seed {seed}: epoch {chosen} (dev_beam_bleu4 " in md
+        assert {"variant": "pgp", "seed": str(seed), "epoch": chosen} in [
+            {k: c[k] for k in ("variant", "seed", "epoch")} for c in table["meta"]["checkpoints"]]
     html = (exp / "metrics.html").read_text()
     assert html.count("<tr>") == (1 + len(variants)) + (1 + len(tests)) and "gates shut (no sign input)" in html
     stage_rows = [line.split(" | ") for line in (exp / "run_card.md").read_text().splitlines() if "pretrain" in line]
@@ -170,6 +177,8 @@ RERUNS = [
     ("evaluate: {beam: 3}", {"evaluate": 6, "baselines": 1}),  # the final search only, not training
     ("pretrain: {localization_examples: 1, num_workers: 1}", None),  # maps kept, loader workers: nothing
     ("translate: {num_workers: 1}", None),
+    ("pretrain: {micro_batch_size: 2}\ntranslate: {micro_batch_size: 2}", None),  # how a step is split: nothing
+    ("gpus: 2\ndevice: cpu", None),  # the same recipe on 2 processes
     ("translate: {variants: [pgp, z]}", {}),  # fewer jobs: only the report changes
     ("evaluate: {examples: 2}", {}),  # the report's example translations
     ("translate: {z_epochs: 3}", {"translate": 2, "evaluate": 2}),  # z only
