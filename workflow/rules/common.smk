@@ -84,6 +84,12 @@ def frame_shards(split):
     return expand(rules.decode.output.frames, split=split, shard=SHARDS)
 
 
+def authors_pseudo_gloss_file():
+    """The authors' pseudo-gloss file as rule pseudo_glosses' input `file`, when configured."""
+    path = config["pseudo_glosses"]["file"]
+    return {"file": path} if path else {}
+
+
 def fasttext_bin():
     """The configured pretrained fastText .bin, or the one the workflow trains."""
     path = config["prototypes"]["fasttext"]

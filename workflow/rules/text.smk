@@ -5,6 +5,7 @@ rule pseudo_glosses:
     """Pseudo-glosses per sentence, the vocabulary and the frequency cut."""
     input:
         **{split: rules.prepare.output[split] for split in SPLITS},
+        **authors_pseudo_gloss_file(),
     output:
         json=f"{DATA}/text/pseudo_glosses.json",
         stats=f"{DATA}/text/pseudo_gloss_stats.json",

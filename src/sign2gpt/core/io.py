@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from sign2gpt.core.errors import DataError
 
 
 def _default_mode(is_dir: bool) -> int:
@@ -85,3 +89,26 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builds only plain containers and scalars: a pickle that names any other class (numpy,
+    pandas, or code to run) is refused, so an untrusted annotation file cannot execute code."""
+
+    ALLOWED = frozenset({"dict", "list", "tuple", "str", "int", "float", "bool", "set", "frozenset"})
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in self.ALLOWED:
+            return getattr(builtins, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only plain dicts, lists, strings, numbers)")
+
+
+def load_plain_pickle(path: Path) -> Any:
+    """Unpickle a file made of plain Python containers only; anything else is a DataError."""
+    if not path.is_file():
+        raise DataError(str(path), "file not found")
+    try:
+        with open(path, "rb") as f:
+            return _PlainUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+        raise DataError(str(path), f"cannot read as a plain-data pickle: {e}") from None

@@ -19,21 +19,18 @@ left out and listed in `{out_dir}/skipped.tsv` (always written, so a workflow ca
 
 from __future__ import annotations
 
-import builtins
 import csv
 import io
 import logging
 import os
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
 from sign2gpt.core.errors import ConfigError, DataError
-from sign2gpt.core.io import write_text
+from sign2gpt.core.io import load_plain_pickle, write_text
 from sign2gpt.data.manifest import Sample, parse_segments, write_manifest
 from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, phoenix_corpus_csv
 from sign2gpt.data.video import count_frames
@@ -182,29 +179,6 @@ def _phoenix14t(root: Path, index: str) -> list[_Item]:
                 item.problem = f"frame folder not found under {split_dir} (tried {tried})"
             items.append(item)
     return items
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Builds only plain containers and scalars: a pickle that names any other class (numpy,
-    pandas, or code to run) is refused, so an untrusted annotation file cannot execute code."""
-
-    ALLOWED = frozenset({"dict", "list", "tuple", "str", "int", "float", "bool", "set", "frozenset"})
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "builtins" and name in self.ALLOWED:
-            return getattr(builtins, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only plain dicts, lists, strings, numbers)")
-
-
-def load_plain_pickle(path: Path) -> Any:
-    """Unpickle a file made of plain Python containers only; anything else is a DataError."""
-    if not path.is_file():
-        raise DataError(str(path), "annotation file not found")
-    try:
-        with open(path, "rb") as f:
-            return _PlainUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise DataError(str(path), f"cannot read as a plain-data pickle: {e}") from None
 
 
 def _csldaily(root: Path, index: str) -> list[_Item]:

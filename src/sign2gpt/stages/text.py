@@ -25,6 +25,7 @@ def pseudo_glosses(smk: Any) -> None:
         pipeline=cfg["pipeline"],
         vocab_from=cfg["vocab_from"],
         max_frequency=cfg["max_frequency"],
+        authors_file=smk.input.get("file"),
     )
 
 

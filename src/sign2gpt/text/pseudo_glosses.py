@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.core.io import write_json
+from sign2gpt.text.authors_file import from_authors_file
 from sign2gpt.text.pipelines import LANGUAGES, build_pipeline, pipeline_info
 
 logger = logging.getLogger(__name__)
@@ -189,36 +190,38 @@ def run_pseudo_glosses(
     pipeline: str = "offline",
     vocab_from: str = "train",
     max_frequency: float = 0.4,
+    authors_file: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> None:
-    """Rule pseudo_glosses: split → sentences in; pseudo_glosses.json and its stats out."""
+    """Rule pseudo_glosses: split → sentences in; pseudo_glosses.json and its stats out. With
+    `authors_file` (pseudo_glosses.file) the authors' released file replaces the extraction."""
     _validate(sentences, language, vocab_from, max_frequency)
-    nlp = build_pipeline(language, pipeline)
-    info = pipeline_info(nlp, pipeline)
-    logger.info("pseudo-glosses with pipeline %s (%s)", info["name"], info["version"])
-
-    every = [s for items in sentences.values() for s in items]
-    glosses = extract_pseudo_glosses(nlp, every, language, progress=progress)
-    vocabulary = build_vocabulary(_vocab_sentences(sentences, vocab_from), glosses, max_frequency)
-    if not vocabulary.vocab:
-        raise DataError("pseudo_glosses", f"no pseudo-glosses in the {vocab_from} sentences (every sentence is empty)")
+    if authors_file:
+        record = from_authors_file(authors_file, sentences, language=language, max_frequency=max_frequency)
+        vocabulary = Vocabulary(record["vocab"], record["counts"], record["num_unique_sentences"], record["targets"])
+        glosses, info, vocab_from = record["sentences"], record["pipeline"], record["vocab_from"]
+        logger.info("pseudo-glosses from %s (%s): V = %d", authors_file, info["version"], len(vocabulary.vocab))
+    else:
+        nlp = build_pipeline(language, pipeline)
+        info = pipeline_info(nlp, pipeline)
+        logger.info("pseudo-glosses with pipeline %s (%s)", info["name"], info["version"])
+        every = [s for items in sentences.values() for s in items]
+        glosses = extract_pseudo_glosses(nlp, every, language, progress=progress)
+        vocabulary = build_vocabulary(_vocab_sentences(sentences, vocab_from), glosses, max_frequency)
+        if not vocabulary.vocab:
+            raise DataError("pseudo_glosses",
+                            f"no pseudo-glosses in the {vocab_from} sentences (every sentence is empty)")
+        record = {"language": language, "pipeline": info, "vocab_from": vocab_from, "max_frequency": max_frequency,
+                  "vocab": vocabulary.vocab, "counts": vocabulary.counts,
+                  "num_unique_sentences": vocabulary.num_unique_sentences, "targets": vocabulary.targets,
+                  "sentences": glosses}
 
     stats = pseudo_gloss_stats(sentences, glosses, vocabulary, vocab_from, max_frequency)
     logger.info(
         "vocabulary %d items, %d targets after the cut (< %.1f occurrences), cut coverage %.3f",
         stats["vocab_size"], stats["num_targets"], stats["cut_threshold"], stats["coverage_of_cut"],
     )
-    write_json(out_json, {
-        "language": language,
-        "pipeline": info,
-        "vocab_from": vocab_from,
-        "max_frequency": max_frequency,
-        "vocab": vocabulary.vocab,
-        "counts": vocabulary.counts,
-        "num_unique_sentences": vocabulary.num_unique_sentences,
-        "targets": vocabulary.targets,
-        "sentences": glosses,
-    })
+    write_json(out_json, record)
     write_json(out_stats, {"language": language, "pipeline": info, "vocab_from": vocab_from,
                            "max_frequency": max_frequency, **stats})
 
