@@ -229,3 +229,27 @@ def test_evaluation_keeps_the_other_final_period_choice_beside_the_scores(tmp_pa
     assert as_is["alternative"]["bleu4"] == pytest.approx(stripped["bleu4"])
     assert stripped["alternative"]["bleu4"] == pytest.approx(as_is["bleu4"])
     assert stripped["alternative"]["rouge_l"] == pytest.approx(as_is["rouge_l"])
+
+
+def test_the_final_period_form_appends_one_period_to_both_sides(tmp_path):
+    """The convention of papers that append ' .' to both sides, recorded beside the configured scores:
+    one ' .' whatever ends a sentence; per character for Chinese, after a CJK full stop. It moves the
+    scores (not always up: a 4-gram ending in '.' matches only where the last three words do)."""
+    from sign2gpt.data.manifest import Sample, write_manifest
+    from sign2gpt.evaluation.evaluate import score_splits
+
+    assert conventions.final_period_form("am tag regen", "de") == "am tag regen ."
+    assert conventions.final_period_form("am tag regen .", "de") == "am tag regen ."  # never two
+    assert conventions.final_period_form("am tag regen.", "de") == "am tag regen ."
+    assert conventions.final_period_form("今天 下雨。", "zh") == "今 天 下 雨 。 ."
+    refs = {"a": "am tag scheint die sonne", "b": "im norden regen", "c": "morgen schnee im süden"}  # as the CSVs
+    write_manifest(tmp_path / "test.tsv", [Sample(i, "x", 1, text=t) for i, t in refs.items()])
+    hyps = {"test": {"a": "am tag scheint sonne", "b": "im norden schnee", "c": "morgen schnee im süden"}}
+    s = score_splits("v", hyps, {"test": str(tmp_path / "test.tsv")}, language="de",
+                     evaluate={"lowercase": False, "strip_final_period": False})["splits"]["test"]
+    fp = s["final_period"]
+    assert fp["form"] == conventions.FINAL_PERIOD_FORM and fp["signature"].startswith("nrefs:1|")
+    assert fp["bleu1"] > s["bleu1"] and fp["bleu4"] != s["bleu4"]  # one more matching unigram per sentence
+    by_hand = score([h + " ." for h in hyps["test"].values()], [r + " ." for r in refs.values()], "de",
+                    strip_final_period=False, intervals=False)
+    assert fp["bleu4"] == pytest.approx(by_hand["bleu4"]) and fp["rouge_l"] == pytest.approx(by_hand["rouge_l"])

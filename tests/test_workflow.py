@@ -121,6 +121,9 @@ def test_end_to_end_report(finished_run):
     assert all(0 < t["bleu4"]["p"] <= 1 for t in tests)
     md = (exp / "metrics.md").read_text()
     assert "Paired bootstrap tests" in md and md.count("| pgp | scratch |") == 2
+    assert "Pseudo-glosses: V = " in md and "Test BLEU-4 by final-period convention" in md
+    final = json.loads((exp / "seed1" / "eval-pgp" / "metrics.json").read_text())["splits"]["test"]["final_period"]
+    assert final["signature"].startswith("nrefs:1|") and 0 <= final["bleu4"] <= 100
     # which rule chose each checkpoint, and the epoch it chose (evaluate's record of the checkpoint)
     assert "Checkpoints: the best on dev beam-search BLEU-4 (beam 4), every 1 epochs." in md
     for seed in (1, 2):

@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("references", help="one sentence per line (UTF-8), aligned with the hypotheses")
     p.add_argument("--language", default="de", help="de (word level) or zh (character level)")
     p.add_argument("--lowercase", action="store_true")
-    p.add_argument("--keep-final-period", action="store_true", help="do not strip PHOENIX's final ' .'")
+    p.add_argument("--keep-final-period", action="store_true", help="do not strip a final '.' (on by default)")
     p.add_argument("--baseline", help="another system's hypotheses (aligned): adds a paired bootstrap test against it")
     p.set_defaults(func=_score)
     return parser

@@ -10,8 +10,11 @@ the evaluate stage writes into metrics.json). The steps, in order:
 3. Lower-casing, off by default: PHOENIX-2014T text is already lower-case and the official
    evaluation does not lower-case.
 4. Final period, stripped by default: one trailing ASCII "." is removed, whether it stands
-   alone (PHOENIX references end in " .") or is attached to the last word. The CJK full stop
-   "。" is never removed: the official CSL-Daily evaluation keeps punctuation.
+   alone or is attached to the last word. (The PHOENIX-2014T release CSVs carry no final period;
+   text files derived from them by later work end in " .", and several papers append " ." to both
+   sides before scoring: `final_period_form` is that form, which the evaluate stage records beside
+   the configured one.) The CJK full stop "。" is never removed: the official CSL-Daily evaluation
+   keeps punctuation.
 5. Character level for Chinese (``language == "zh"``): all whitespace removed (word
    segmentation differs between systems), then every character, punctuation included, becomes
    one token: "今天 下雨。" -> "今 天 下 雨 。". Other languages stay word level.
@@ -86,6 +89,26 @@ def normalise(
     if char_level:
         text = " ".join("".join(text.split()))
     return text
+
+
+FINAL_PERIOD_FORM = "one trailing ASCII '.' removed, then ' .' appended: both sides end in one ' .'"
+
+
+def final_period_form(text: str, language: str, *, lowercase: bool = DEFAULTS["lowercase"]) -> str:
+    """A sentence as papers that append " ." to both sides score it: normalised with its final
+    period stripped, then " ." appended (a token of its own; at character level, "." is one more
+    character, after a CJK "。" when the sentence has one)."""
+    return f"{normalise(text, language, lowercase=lowercase, strip_final_period=True)} .".lstrip()
+
+
+def score_final_period_form(hyps: Sequence[str], refs: Sequence[str], language: str, *, lowercase: bool) -> dict:
+    """BLEU-1..4, ROUGE-L and the signature with a final " ." on both sides (no intervals)."""
+    metrics.check_pair(hyps, refs)
+    hyp_n = [final_period_form(h, language, lowercase=lowercase) for h in hyps]
+    ref_n = [final_period_form(r, language, lowercase=lowercase) for r in refs]
+    b = metrics.bleu(hyp_n, ref_n)
+    return {"form": FINAL_PERIOD_FORM, **{f"bleu{n}": b[f"bleu{n}"] for n in range(1, metrics.MAX_ORDER + 1)},
+            "rouge_l": metrics.rouge_l(hyp_n, ref_n), "signature": b["signature"]}
 
 
 def conventions_for(language: str, *, lowercase: bool, strip_final_period: bool) -> dict:

@@ -19,7 +19,7 @@ from sign2gpt.core.settings import EvaluateSettings, FrameSettings, ScoringSetti
 from sign2gpt.data.loaders import make_split_loader
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.beam_search import beam_search
-from sign2gpt.evaluation.conventions import normalise, score
+from sign2gpt.evaluation.conventions import normalise, score, score_final_period_form
 from sign2gpt.evaluation.hypotheses import hypotheses_tsv
 from sign2gpt.evaluation.metrics import output_health
 from sign2gpt.evaluation.significance import describe
@@ -55,6 +55,8 @@ def score_splits(
         alt = score(hyp_list, ref_list, language, **other, intervals=False)
         s["alternative"] = {"strip_final_period": other["strip_final_period"],
                             **{k: alt[k] for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")}}
+        # and as papers that append " ." to both sides score it, so a number compares with either camp
+        s["final_period"] = score_final_period_form(hyp_list, ref_list, language, lowercase=conv["lowercase"])
         log.info("%s %s: BLEU-4 %.2f %s ROUGE-L %.2f %s (n=%d, 95%% bootstrap intervals)", name, split, s["bleu4"],
                  describe(s["intervals"], "bleu4"), s["rouge_l"], describe(s["intervals"], "rouge_l"), s["n"])
         if not extra or not extra.get("reference"):  # a reference row repeats one sentence by design

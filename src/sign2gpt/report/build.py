@@ -77,13 +77,15 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
         sections.append((f"Paired bootstrap tests (test split; p < {significance['alpha']} and Δ > 0 = beats)",
                          header, test_rows))
     choices = checkpoint_choices(inputs, config)
+    pseudo_glosses = read_json(inputs.pseudo_gloss_stats)
     notes = [*(["Findings (test split):\n\n" + "\n".join(f"- {f}" for f in findings)] if findings else []),
-             *loc_notes, checkpoint_note(choices, config),
+             *loc_notes, checkpoint_note(choices, config), pseudo_gloss_note(pseudo_glosses),
+             *([conventions_note(inputs, conventions)] if conventions else []),
              "BLEU: sacreBLEU, tokenize=none, cumulative BLEU-n; ROUGE-L: sentence-level F (β=1.2) averaged; "
              "conventions and signature in metrics.json."]
     meta = {"dataset": config["dataset"]["name"], "experiment": config["experiment"], "seeds": list(config["seeds"]),
             "variants": list(variants), "localization": loc_summary,
-            "pseudo_glosses": read_json(inputs.pseudo_gloss_stats), "conventions": conventions,
+            "pseudo_glosses": pseudo_glosses, "conventions": conventions,
             "signature": first_test["signature"] if first_test else None,
             "bootstrap": first_test.get("bootstrap") if first_test else None, "checkpoints": choices}
     write_report_tables(rows, md_path=out.md, csv_path=out.csv, json_path=out.json, html_path=out.html,
@@ -128,6 +130,33 @@ def checkpoint_note(choices: Sequence[Mapping[str, Any]], config: Mapping[str, A
                        + (f" ({c['selected_on']} {c['value']:.2f})" if isinstance(c["value"], (int, float)) else "")
                        for c in choices)
     return f"Checkpoints: the best on {rule}. {picked or 'none evaluated'}."
+
+
+def pseudo_gloss_note(stats: Mapping[str, Any]) -> str:
+    """V and where the vocabulary came from (the spaCy pipeline and its version, or the authors' file)."""
+    pipeline = stats["pipeline"]
+    return (f"Pseudo-glosses: V = {stats['vocab_size']:,} ({stats['num_targets']:,} targets after the cut), "
+            f"from {pipeline['name']} {pipeline['version']} (vocabulary from {stats['vocab_from']}).")
+
+
+def conventions_note(inputs: ReportInputs, conventions: Mapping[str, Any]) -> str:
+    """Test BLEU-4 of each variant (mean over seeds) as scored, with the other final-period choice,
+    and with a final ' .' on both sides, so a figure compares with papers of either convention."""
+    forms: dict[str, dict[str, list[float]]] = {}
+    for (variant, _), path in inputs.evaluations.items():
+        test = read_json(path)["splits"]["test"]
+        row = forms.setdefault(variant, {"as scored": [], "other": [], "final": []})
+        row["as scored"].append(test["bleu4"])
+        row["other"].append(test["alternative"]["bleu4"])
+        if "final_period" in test:  # evaluations written before it was recorded have no such entry
+            row["final"].append(test["final_period"]["bleu4"])
+    stripped = conventions["strip_final_period"]
+    mean = lambda xs: f"{sum(xs) / len(xs):.2f}" if xs else "not recorded"  # noqa: E731
+    cells = "; ".join(f"{v} {mean(f['as scored'])} / {mean(f['other'])} / {mean(f['final'])}"
+                      for v, f in forms.items())
+    return (f"Test BLEU-4 by final-period convention (mean over seeds), as scored (final period "
+            f"{'stripped' if stripped else 'kept'}) / {'kept' if stripped else 'stripped'} / a final ' .' on both "
+            f"sides: {cells}. Each with its signature in the evaluations' metrics.json.")
 
 
 def localization_figures(localization: Mapping[int, str], figures: Path) -> tuple[list[str], dict[str, Any]]:
