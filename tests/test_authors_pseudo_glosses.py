@@ -61,3 +61,15 @@ def test_a_pickle_with_a_class_or_another_corpus_is_refused(tmp_path):
         run_pseudo_glosses(CORPUS, out, stats, language="de", authors_file=authors_file(tmp_path / "x.pkl",
                                                                                     dict_lem_counter={"tag": 1}))
     assert not out.exists()
+
+
+def test_another_spacy_version_than_the_recipe_expects_is_warned_about_and_recorded(tmp_path, caplog):
+    out, stats = tmp_path / "p.json", tmp_path / "s.json"
+    with caplog.at_level("WARNING"):
+        run_pseudo_glosses(CORPUS, out, stats, language="de", pipeline="offline", vocab_from="all",
+                           expected_version="3.7.0", progress=False)
+    assert any("pipeline_version is 3.7.0" in r.message for r in caplog.records)
+    assert json.loads(stats.read_text())["pipeline"]["expected_version"] == "3.7.0"
+    caplog.clear()
+    run_pseudo_glosses(CORPUS, out, stats, language="de", pipeline="offline", vocab_from="all", progress=False)
+    assert not caplog.records and "expected_version" not in json.loads(stats.read_text())["pipeline"]

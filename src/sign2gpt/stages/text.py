@@ -26,6 +26,7 @@ def pseudo_glosses(smk: Any) -> None:
         vocab_from=cfg["vocab_from"],
         max_frequency=cfg["max_frequency"],
         authors_file=smk.input.get("file"),
+        expected_version=cfg["pipeline_version"],
     )
 
 

@@ -191,10 +191,13 @@ def run_pseudo_glosses(
     vocab_from: str = "train",
     max_frequency: float = 0.4,
     authors_file: str | os.PathLike | None = None,
+    expected_version: str | None = None,
     progress: bool = True,
 ) -> None:
     """Rule pseudo_glosses: split → sentences in; pseudo_glosses.json and its stats out. With
-    `authors_file` (pseudo_glosses.file) the authors' released file replaces the extraction."""
+    `authors_file` (pseudo_glosses.file) the authors' released file replaces the extraction.
+    `expected_version` (pseudo_glosses.pipeline_version): the spaCy pipeline's version the
+    configuration expects; another one is warned about (the vocabulary drifts with it) and recorded."""
     _validate(sentences, language, vocab_from, max_frequency)
     if authors_file:
         record = from_authors_file(authors_file, sentences, language=language, max_frequency=max_frequency)
@@ -205,6 +208,10 @@ def run_pseudo_glosses(
         nlp = build_pipeline(language, pipeline)
         info = pipeline_info(nlp, pipeline)
         logger.info("pseudo-glosses with pipeline %s (%s)", info["name"], info["version"])
+        if expected_version and nlp.meta.get("version") != expected_version:
+            logger.warning("pseudo_glosses.pipeline_version is %s but %s is installed: the vocabulary (V) drifts with "
+                           "the spaCy model, so it may differ from the recipe's", expected_version, info["version"])
+            info = {**info, "expected_version": expected_version}
         every = [s for items in sentences.values() for s in items]
         glosses = extract_pseudo_glosses(nlp, every, language, progress=progress)
         vocabulary = build_vocabulary(_vocab_sentences(sentences, vocab_from), glosses, max_frequency)
