@@ -428,7 +428,9 @@ def test_sharded_dev_evaluation_scores_as_one_process(training_inputs, tmp_path)
 
     pre = {**pretrain_kwargs(training_inputs, tmp_path / "unused")}
     tr = translate_kwargs(training_inputs, tmp_path / "unused")
-    tr["train"] = {**tr["train"], "batch_size": 2, "select_on": "beam_bleu4", "select_beam": 2}
+    # the dev batch is the micro-batch: 2 on 1 process (of a global 4) and on each of 2 ranks (4 / 2)
+    tr["train"] = {**tr["train"], "batch_size": 4, "micro_batch_size": 2, "select_on": "beam_bleu4",
+                   "select_beam": 2}
     (tmp_path / "pretrain.json").write_text(json.dumps(pre))
     (tmp_path / "translate.json").write_text(json.dumps(tr))
     args = (str(tmp_path), str(tmp_path / "pretrain.json"), str(tmp_path / "translate.json"))
