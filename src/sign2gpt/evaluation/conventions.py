@@ -102,13 +102,13 @@ def final_period_form(text: str, language: str, *, lowercase: bool = DEFAULTS["l
 
 
 def score_final_period_form(hyps: Sequence[str], refs: Sequence[str], language: str, *, lowercase: bool) -> dict:
-    """BLEU-1..4, ROUGE-L and the signature with a final " ." on both sides (no intervals)."""
-    metrics.check_pair(hyps, refs)
-    hyp_n = [final_period_form(h, language, lowercase=lowercase) for h in hyps]
-    ref_n = [final_period_form(r, language, lowercase=lowercase) for r in refs]
-    b = metrics.bleu(hyp_n, ref_n)
-    return {"form": FINAL_PERIOD_FORM, **{f"bleu{n}": b[f"bleu{n}"] for n in range(1, metrics.MAX_ORDER + 1)},
-            "rouge_l": metrics.rouge_l(hyp_n, ref_n), "signature": b["signature"]}
+    """BLEU-1..4, ROUGE-L and the signature with a final " ." on both sides (no intervals): `score`
+    of the formed sentences, which its own normalisation leaves as they are."""
+    formed = score([final_period_form(h, language, lowercase=lowercase) for h in hyps],
+                   [final_period_form(r, language, lowercase=lowercase) for r in refs], language,
+                   lowercase=lowercase, strip_final_period=False, intervals=False)
+    return {"form": FINAL_PERIOD_FORM, **{k: formed[k] for k in (*(f"bleu{n}" for n in range(1, metrics.MAX_ORDER + 1)),
+                                                                   "rouge_l", "signature")}}
 
 
 def conventions_for(language: str, *, lowercase: bool, strip_final_period: bool) -> dict:

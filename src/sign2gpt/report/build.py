@@ -62,10 +62,11 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
     example translations, run card."""
     figures = Path(out.figures)
     figures.mkdir(parents=True, exist_ok=True)
-    rows = result_rows(inputs)
+    evaluations = {run: read_json(path) for run, path in inputs.evaluations.items()}  # evaluate's metrics.json
+    rows = result_rows(evaluations, inputs.baselines)
     loc_notes, loc_summary = localization_figures(inputs.localization, figures)
     training_curves(inputs, figures)
-    first_test = read_json(next(iter(inputs.evaluations.values())))["splits"]["test"] if inputs.evaluations else None
+    first_test = next(iter(evaluations.values()))["splits"]["test"] if evaluations else None
     conventions = first_test["conventions"] if first_test else None  # every score of a run shares them
     significance = paired_comparisons(inputs, conventions) if conventions and inputs.hypotheses else None
     warnings = significance["warnings"] if significance else []
@@ -76,11 +77,11 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
         header, test_rows = tests_table(significance["tests"])
         sections.append((f"Paired bootstrap tests (test split; p < {significance['alpha']} and Δ > 0 = beats)",
                          header, test_rows))
-    choices = checkpoint_choices(inputs, config)
+    choices = checkpoint_choices(evaluations)
     pseudo_glosses = read_json(inputs.pseudo_gloss_stats)
     notes = [*(["Findings (test split):\n\n" + "\n".join(f"- {f}" for f in findings)] if findings else []),
              *loc_notes, checkpoint_note(choices, config), pseudo_gloss_note(pseudo_glosses),
-             *([conventions_note(inputs, conventions)] if conventions else []),
+             *([conventions_note(evaluations, conventions)] if conventions else []),
              "BLEU: sacreBLEU, tokenize=none, cumulative BLEU-n; ROUGE-L: sentence-level F (β=1.2) averaged; "
              "conventions and signature in metrics.json."]
     meta = {"dataset": config["dataset"]["name"], "experiment": config["experiment"], "seeds": list(config["seeds"]),
@@ -91,30 +92,28 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
     write_report_tables(rows, md_path=out.md, csv_path=out.csv, json_path=out.json, html_path=out.html,
                         variant_order=list(variants), meta=meta, notes=notes, warnings=warnings, sections=sections,
                         extra={"significance": significance}, appendix=example_translations(inputs, examples))
-    write_run_card(run_card(inputs, config), out.card)
+    write_run_card(run_card(inputs, evaluations, config), out.card)
     log.info("report: %d result rows, %d figures", len(rows), len(list(figures.glob("*.png"))))
 
 
-def result_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """One row per variant, seed and split, then the reference rows."""
+def result_rows(evaluations: Mapping[Run, Mapping[str, Any]], baselines: str) -> list[dict[str, Any]]:
+    """One row per variant, seed and split, then the reference rows (`baselines`: their metrics.json)."""
     rows = []
-    for (_, seed), path in inputs.evaluations.items():
-        result = read_json(path)
+    for (_, seed), result in evaluations.items():
         for split, s in result["splits"].items():
             rows.append({"variant": result["variant"], "seed": str(result.get("seed", seed)), "split": split,
                          **{m: s[m] for m in METRICS}, "intervals": s.get("intervals")})
-    for name, result in read_json(inputs.baselines)["reference_rows"].items():
+    for name, result in read_json(baselines)["reference_rows"].items():
         for split, s in result["splits"].items():
             rows.append({"variant": name, "seed": "-", "split": split, "reference": True, **{m: s[m] for m in METRICS},
                          "intervals": s.get("intervals")})
     return rows
 
 
-def checkpoint_choices(inputs: ReportInputs, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+def checkpoint_choices(evaluations: Mapping[Run, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Which epoch each evaluated checkpoint is, and the dev score that chose it (evaluate's metrics.json)."""
     out = []
-    for (variant, seed), path in inputs.evaluations.items():
-        m = read_json(path)
+    for (variant, seed), m in evaluations.items():
         out.append({"variant": variant, "seed": str(m.get("seed", seed)), "epoch": m.get("checkpoint_epoch"),
                     "selected_on": m.get("selected_on"), "value": m.get("selected_value")})
     return out
@@ -139,12 +138,12 @@ def pseudo_gloss_note(stats: Mapping[str, Any]) -> str:
             f"from {pipeline['name']} {pipeline['version']} (vocabulary from {stats['vocab_from']}).")
 
 
-def conventions_note(inputs: ReportInputs, conventions: Mapping[str, Any]) -> str:
+def conventions_note(evaluations: Mapping[Run, Mapping[str, Any]], conventions: Mapping[str, Any]) -> str:
     """Test BLEU-4 of each variant (mean over seeds) as scored, with the other final-period choice,
     and with a final ' .' on both sides, so a figure compares with papers of either convention."""
     forms: dict[str, dict[str, list[float]]] = {}
-    for (variant, _), path in inputs.evaluations.items():
-        test = read_json(path)["splits"]["test"]
+    for (variant, _), evaluation in evaluations.items():
+        test = evaluation["splits"]["test"]
         row = forms.setdefault(variant, {"as scored": [], "other": [], "final": []})
         row["as scored"].append(test["bleu4"])
         row["other"].append(test["alternative"]["bleu4"])
@@ -210,11 +209,13 @@ def example_translations(inputs: ReportInputs, n: int) -> str:
     return render_examples_md(refs, hyps, n=n)
 
 
-def run_card(inputs: ReportInputs, config: Mapping[str, Any]) -> dict[str, Any]:
+def run_card(
+    inputs: ReportInputs, evaluations: Mapping[Run, Mapping[str, Any]], config: Mapping[str, Any]
+) -> dict[str, Any]:
     """The run card: versions, machine, stage times (Snakemake's benchmark files) and precision."""
     bench = {os.path.relpath(p, inputs.benchmarks_dir).removesuffix(".tsv"): p
              for p in sorted(glob.glob(os.path.join(inputs.benchmarks_dir, "**", "*.tsv"), recursive=True))}
     used = {(m.get("train_precision", "not recorded"), m.get("precision", "not recorded"))
-            for m in map(read_json, inputs.evaluations.values())}
+            for m in evaluations.values()}
     precision = "; ".join(f"training {t}, evaluation {e}" for t, e in sorted(used)) or None
     return collect_run_card(bench, config=config, extra={"precision": precision})

@@ -294,9 +294,9 @@ class Trainer:
         world = rank_and_world()[1]
         whole = len(group) == 1 and world == 1  # the micro-batch is the global batch: its mean is the loss
         sums = torch.zeros(2, dtype=torch.float64, device=self.device)  # Σ count x loss, Σ count
+        no_sync = getattr(self.model, "no_sync", None)  # DDP's
         for k, batch in enumerate(group):
             last = k == len(group) - 1
-            no_sync = getattr(self.model, "no_sync", None)
             with contextlib.nullcontext() if last or no_sync is None else no_sync():
                 with self._autocast():
                     out = self.train_step(batch)
