@@ -12,6 +12,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Every process a test starts (snakemake, torchrun ranks, `python -c`, the `sign2gpt` command) imports the
+# package from this checkout, not from wherever the environment's editable install points.
+_given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *_given])
+
 
 def _parse_job_stats(dry_run_output: str) -> dict[str, int]:
     """The 'Job stats' table of a Snakemake dry run as {rule: count}."""
