@@ -17,6 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 _given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *_given])
 
+# `make mutation`: mutmut first runs the tests to learn which test calls which function ("stats"); a
+# process a test starts cannot report its calls (and would look for mutmut's settings in its own folder),
+# so it runs the unchanged code then. With a mutant active, such processes inherit it and run it.
+if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+    del os.environ["MUTANT_UNDER_TEST"]  # this process still knows (mutmut keeps a copy of its own)
+
 
 def _parse_job_stats(dry_run_output: str) -> dict[str, int]:
     """The 'Job stats' table of a Snakemake dry run as {rule: count}."""

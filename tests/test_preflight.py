@@ -3,9 +3,12 @@ each with how to get it, and a clean pass when everything is there."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,9 +22,27 @@ PRESET = str(REPO / "configs" / "phoenix14t.yaml")
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src"), "CUDA_VISIBLE_DEVICES": ""}
 
 
-def check(cwd: Path, *configs: str, hf_home: Path, flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    return subprocess.run([SIGN2GPT, "check-config", *configs, "--preflight", *flags], cwd=cwd, capture_output=True,
+def check_command(cwd: Path, *configs: str, hf_home: Path) -> subprocess.CompletedProcess:
+    """The `sign2gpt` command itself, in a process of its own."""
+    return subprocess.run([SIGN2GPT, "check-config", *configs, "--preflight"], cwd=cwd, capture_output=True,
                           text=True, timeout=120, env={**ENV, "HF_HOME": str(hf_home)})
+
+
+def check(cwd: Path, *configs: str, hf_home: Path, flags: tuple[str, ...] = ()) -> SimpleNamespace:
+    """The command's entry point in this process (fast, and mutation testing sees the calls), run from
+    `cwd` with `hf_home` as the Hugging Face cache and no GPU visible whatever the machine has."""
+    import huggingface_hub.constants
+    import torch
+
+    from sign2gpt.app.cli import main
+
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.chdir(cwd)
+        mp.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+        mp.setattr(torch.cuda, "is_available", lambda: False)
+        returncode = main(["check-config", *configs, "--preflight", *flags])
+    return SimpleNamespace(returncode=returncode, stdout=out.getvalue(), stderr="")
 
 
 def test_the_command_runs_the_checkout_under_test(tmp_path):
@@ -44,8 +65,9 @@ needs_no_spacy_model = pytest.mark.skipif(_installed("de_core_news_lg"),
 
 
 @needs_no_spacy_model
-def test_a_new_user_with_nothing_gets_every_missing_input_at_once(tmp_path):
-    proc = check(tmp_path, PRESET, hf_home=tmp_path / "hf")
+@pytest.mark.parametrize("how", [check_command, check])
+def test_a_new_user_with_nothing_gets_every_missing_input_at_once(tmp_path, how):
+    proc = how(tmp_path, PRESET, hf_home=tmp_path / "hf")
     assert proc.returncode == 1
     lines = [line for line in proc.stdout.splitlines() if line.startswith("missing: ")]
     keys = [line.split(":")[1].strip() for line in lines]
@@ -102,7 +124,7 @@ def test_login_node_check_and_wrong_folders(tmp_path):
     assert "empty-model — this folder has no config.json" in proc.stdout
 
 
-def _missing(proc: subprocess.CompletedProcess) -> list[str]:
+def _missing(proc: SimpleNamespace) -> list[str]:
     """The `missing: KEY — ...` lines' keys and paths, as (key, what) strings."""
     return [line.removeprefix("missing: ") for line in proc.stdout.splitlines() if line.startswith("missing: ")]
 
