@@ -6,6 +6,11 @@ then XGLM with LoRA and gated cross-attention), forward + backward + AdamW step.
     .venv/bin/python benchmarks/train_step.py                       # CPU, scaled down (see below)
     .venv/bin/python benchmarks/train_step.py --device cuda --batch 8 --frames 256 --lm xglm-1.7B
 
+Beside peak memory and time, each step reports figures that do not depend on the device (`model_figures`):
+FLOPs of forward + backward per frame (with checkpointing, the recomputation included) and the bytes autograd
+keeps for backward per frame (saved tensors that are not parameters), from which the GPU memory table in
+docs/gpus-and-clusters.md is computed.
+
 Random weights with the real architectures (`sign2gpt.app.rehearsal`): DINOv2 with dinov2-small's
 configuration, XGLM with xglm-564M's or xglm-1.7B's (all 24 layers unless --lm-layers), the
 backbone run in chunks of `--chunk` frames (spatial.chunk_size; with checkpointing, the unit of
@@ -87,6 +92,34 @@ class CpuPeak:
         self.mib = (self.peak - self.base) / 1024
 
 
+def model_figures(model, forward, frames: int) -> dict:
+    """Figures of one forward + backward that do not depend on the device: the FLOPs (torch's counter;
+    a checkpointed pass's recomputation included) and the bytes autograd keeps for backward, i.e. the
+    storages its saved tensors pin that are not parameters (saved_tensors_hooks; a checkpointed region
+    pins its inputs instead of its activations), each per frame of the step."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with FlopCounterMode(display=False) as counter:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = forward()
+        forward_flops = counter.get_total_flops()
+        loss.backward()
+    model.zero_grad(set_to_none=False)
+    return {"gflop_per_frame": round(counter.get_total_flops() / frames / 1e9, 3),
+            "forward_gflop_per_frame": round(forward_flops / frames / 1e9, 3),
+            "saved_mib_per_frame": round(sum(saved.values()) / frames / 2**20, 3)}
+
+
 def child(args: argparse.Namespace) -> dict:
     """One step of one stage in this fresh process."""
     import torch
@@ -137,14 +170,16 @@ def child(args: argparse.Namespace) -> dict:
     ids = torch.randint(4, 256_000, (args.batch, args.tokens), device=device)
     mask = torch.ones_like(ids)
 
-    def step() -> float:  # as the Trainer takes one (clipping by value and norm; fp16: through the GradScaler)
-        optimizer.zero_grad(set_to_none=False)
+    def forward() -> torch.Tensor:
         with prec.autocast():
             if args.stage == "pretrain":
                 scores, _, _ = model(frames, lengths)
-                loss = model.head.loss(scores.float(), targets)
-            else:
-                loss = model({"frames": frames, "lengths": lengths}, ids, mask, label_smoothing=0.1).loss
+                return model.head.loss(scores.float(), targets)
+            return model({"frames": frames, "lengths": lengths}, ids, mask, label_smoothing=0.1).loss
+
+    def step() -> float:  # as the Trainer takes one (clipping by value and norm; fp16: through the GradScaler)
+        optimizer.zero_grad(set_to_none=False)
+        loss = forward()
         if scaler is None:
             loss.backward()
             clip_gradients(trainable, 1.0, 1.0)
@@ -177,7 +212,9 @@ def child(args: argparse.Namespace) -> dict:
             loss = step()
             seconds = time.perf_counter() - t0
         peak_mib, method = peak.mib, peak.method
-    return {"stage": args.stage, "checkpointing": args.checkpointing, "batch": args.batch, "frames": args.frames,
+    figures = model_figures(model, forward, args.batch * args.frames)
+    return {**figures, "stage": args.stage, "checkpointing": args.checkpointing, "batch": args.batch,
+            "frames": args.frames,
             "device": str(device), "precision": prec.name, "lm": args.lm if args.stage == "translate" else None,
             "lm_layers": (args.lm_layers or 24) if args.stage == "translate" else None,
             "peak_mib": round(peak_mib, 1), "peak_method": method, "seconds": round(seconds, 3), "loss": round(loss, 4),
