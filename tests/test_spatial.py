@@ -1,5 +1,7 @@
 """Spatial model (spec §4) and SignModel: DINOv2 CLS -> Linear -> BN over real frames -> padding."""
 
+from collections import Counter
+
 import pytest
 import torch
 
@@ -212,12 +214,12 @@ def test_resnet_frozen_trains_only_projection():
     assert trainable == {"proj.weight", "proj.bias", "bn.weight", "bn.bias"}
 
 
-@pytest.mark.parametrize("tune", ["full", "lora"])
-def test_gradient_checkpointing_keeps_loss_and_gradients(tune):
+@pytest.mark.parametrize("tune,qkv", [("full", "fused"), ("lora", "fused"), ("lora", "separate")])
+def test_gradient_checkpointing_keeps_loss_and_gradients(tune, qkv):
     """spatial.checkpointing + encoder.checkpointing recompute activations in backward: the same
     loss and the same gradient for every trainable tensor, dropout and drop-path included."""
     spatial = {**SPATIAL, "config": {**TINY, "hidden_dropout_prob": 0.1, "drop_path_rate": 0.1},
-               "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "fused"},
+               "tune": tune, "lora": {"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": qkv},
                "image_size": 16}
     encoder = {**ENCODER, "dim": 16, "heads": 2, "layers": [1, 1], "window": 3, "mlp_ratio": 2, "dropout": 0.1,
                "drop_path": 0.1, "layerscale_init": 1e-5}
@@ -238,6 +240,21 @@ def test_gradient_checkpointing_keeps_loss_and_gradients(tune):
     assert grads_a.keys() == grads_b.keys() and any(".lora_" in n for n in grads_a) == (tune == "lora")
     for name in grads_a:
         torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_checkpointing_recomputes_only_the_tuned_blocks():
+    """Under tune: lora the frozen bottom blocks run once (no graph); only the tuned top blocks run again
+    in backward. Under tune: full every block is recomputed."""
+    for tune, recomputed in (("lora", {1}), ("full", {0, 1})):
+        model = _spatial(tune, checkpointing=True, chunk_size=3,
+                         lora={"layers": 1, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "separate"}).train()
+        calls = Counter()
+        for i, block in enumerate(model.backbone.encoder.layer):
+            block.register_forward_hook(lambda *_, i=i, calls=calls: calls.update([i]))
+        x, mask = model(_frames(7), [4, 3])  # three chunks
+        assert dict(calls) == {0: 3, 1: 3}
+        x[mask].square().sum().backward()
+        assert dict(calls) == {i: 6 if i in recomputed else 3 for i in (0, 1)}, tune
 
 
 def test_checkpointing_is_refused_for_a_resnet():

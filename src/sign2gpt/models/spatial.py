@@ -229,7 +229,10 @@ class SpatialModel(nn.Module):
         # Gradient checkpointing per chunk of frames: training keeps only each chunk's pooled
         # features and recomputes the chunk's backbone pass in backward, so the backbone's activation
         # memory is one chunk's (`chunk_size` frames), not the whole batch's (8 x 256 frames in the
-        # presets). Costs one more backbone forward per step; results are identical.
+        # presets). A DINOv2's frozen bottom blocks (tune: lora tunes the top 3 of 12) run once without
+        # a graph and only the tuned blocks are recomputed: per frame at 224², forward + backward cost
+        # 1.20x the FLOPs of the same step without checkpointing (1.81x when all 12 blocks were
+        # recomputed; benchmarks/train_step.py). Results are identical.
         self.checkpointing = bool(checkpointing)
         if self.checkpointing and not self.is_vit:  # its BatchNorm would count every chunk twice
             raise ConfigError("spatial.checkpointing: DINOv2 backbones only (a ResNet's BatchNorm running "
@@ -263,23 +266,50 @@ class SpatialModel(nn.Module):
         ResNet's global average pool."""
         if not self.is_vit:
             return out.pooler_output.flatten(1)  # [N, C, 1, 1] -> [N, C]
-        if self.pooling == "cls":
-            return out.pooler_output  # [N, hidden]
-        return out.last_hidden_state[:, 1:].mean(dim=1)  # [N, hidden]
+        return self._pool_tokens(out.last_hidden_state)
+
+    def _pool_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """DINOv2's normed tokens [N, 1 + patches, hidden] -> [N, hidden]: CLS or patch mean."""
+        return tokens[:, 0] if self.pooling == "cls" else tokens[:, 1:].mean(dim=1)
 
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """The pooled backbone feature of every frame: [N, 3, H, W] -> [N, hidden]."""
         chunks = frames.split(self.chunk_size) if self.chunk_size else (frames,)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.tune != "frozen"):
             if self.checkpointing and self.training and torch.is_grad_enabled():
-                # non-reentrant: gradients reach the LoRA weights although the frames need none
-                feats = [checkpoint(self._backbone_features, c, use_reentrant=False) for c in chunks]
+                feats = [self._checkpointed_features(c) for c in chunks]
             else:
                 feats = [self._backbone_features(c) for c in chunks]
         return torch.cat(feats) if len(feats) > 1 else feats[0]
 
     def _backbone_features(self, chunk: torch.Tensor) -> torch.Tensor:
         return self._pool(self.backbone(pixel_values=chunk))  # [n, 3, H, W] -> [n, hidden]
+
+    def frozen_blocks(self) -> int:
+        """How many bottom DINOv2 blocks (after frozen patch embeddings) hold no trainable parameter."""
+        if any(p.requires_grad for p in self.backbone.embeddings.parameters()):
+            return 0
+        blocks = self.backbone.encoder.layer
+        return next((i for i, b in enumerate(blocks) if any(p.requires_grad for p in b.parameters())), len(blocks))
+
+    def _checkpointed_features(self, chunk: torch.Tensor) -> torch.Tensor:
+        """The backbone pass with only its trained part recomputed in backward: the embeddings and the
+        frozen blocks run once under no_grad, the rest (and the final LayerNorm) under checkpoint.
+        Non-reentrant: gradients reach the LoRA weights although its input needs none."""
+        frozen = self.frozen_blocks()
+        if not frozen:
+            return checkpoint(self._backbone_features, chunk, use_reentrant=False)
+        with torch.no_grad():
+            hidden = self.backbone.embeddings(chunk)  # [n, 1 + patches, hidden]
+            for block in self.backbone.encoder.layer[:frozen]:
+                hidden = block(hidden)
+        return checkpoint(self._top_features, hidden, frozen, use_reentrant=False)
+
+    def _top_features(self, hidden: torch.Tensor, start: int) -> torch.Tensor:
+        """Blocks `start`.. and the final LayerNorm, as Dinov2Model.forward runs them, then pooling."""
+        for block in self.backbone.encoder.layer[start:]:
+            hidden = block(hidden)
+        return self._pool_tokens(self.backbone.layernorm(hidden))
 
     def forward(self, frames: torch.Tensor, lengths: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """frames [N, 3, H, W] (all clips concatenated), lengths [B] -> x [B, T_max, D], mask [B, T_max]."""
