@@ -10,7 +10,9 @@ each step (FC_m and every layer's memory K/V included), like HF `generate(use_ca
     .venv/bin/python benchmarks/decoding.py [--threads 2] [--layers 24 --d-model 256 ...]
 
 Prints one JSON line (also written to benchmarks/decoding.json): timings, `speedup`
-(recompute / cached) and `identical` (every hypothesis equal).
+(recompute / cached), `identical` (every hypothesis equal), and `memory_kv`: the FLOPs and bytes of
+FC_m + every layer's cross K/V as the cached search computes them (once per video, shared by its
+beams) and as they were computed before (on the memory repeated once per beam).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from transformers import XGLMConfig, XGLMForCausalLM
 
 from sign2gpt.core.io import write_json
@@ -45,6 +48,14 @@ def build_model(args: argparse.Namespace, device: torch.device) -> SignCondition
                 if ".up." in name:
                     p.normal_(0, 0.05)
     return model
+
+
+def memory_kv(model: SignConditionedLM, memory: torch.Tensor, memory_mask: torch.Tensor) -> dict:
+    """GFLOP and MiB of the decoding cache's memory K/V (FC_m and every layer's cross K/V)."""
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        cache = model.start_decoding(memory, memory_mask)
+    mib = sum(k.nbytes + v.nbytes for k, v in cache.cross) / 2**20
+    return {"gflop": round(counter.get_total_flops() / 1e9, 4), "mib": round(mib, 2)}
 
 
 def timed(fn) -> tuple[float, list[list[int]]]:
@@ -90,6 +101,8 @@ def main() -> None:
     cached_s, cached = timed(lambda: run(True))
     recompute_s, recomputed = timed(lambda: run(False))
     assert all(len(h) == args.tokens for h in cached), "generation was not forced to full length"
+    shared = memory_kv(model, memory, memory_mask)
+    per_beam = memory_kv(model, memory.repeat_interleave(args.beam, 0), memory_mask.repeat_interleave(args.beam, 0))
 
     result = {
         "benchmark": "beam search decoding: KV cache vs recomputing the prefix",
@@ -107,6 +120,9 @@ def main() -> None:
         "cached_tokens_per_s": round(args.videos * args.beam * args.tokens / cached_s, 1),
         "speedup": round(recompute_s / cached_s, 2),
         "identical": cached == recomputed,
+        "memory_kv": {"per_video": shared, "per_beam": per_beam,
+                      "flop_ratio": round(per_beam["gflop"] / shared["gflop"], 2),
+                      "bytes_ratio": round(per_beam["mib"] / shared["mib"], 2)},
     }
     write_json(args.out, result)
     print(json.dumps(result))

@@ -124,3 +124,36 @@ def test_length_limit_and_training_mode_are_respected(pretrained):
     assert model.training
     with pytest.raises(ValueError):
         beam_search(model, memory, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, beam=0)
+
+
+def test_the_memory_is_projected_once_per_video_not_per_beam(pretrained):
+    """FC_m and the cross K/V run on the B videos' memory, shared by each video's K beams (they were
+    computed on the memory repeated K times); the hypotheses equal the per-beam recomputation's."""
+    model = open_adapters(SignConditionedLM(copy.deepcopy(pretrained), MEMORY_DIM))
+    memory, mask = memories(batch=6)
+    rows = []
+    model.memory_projection.register_forward_hook(lambda _m, args, _out: rows.append(args[0].shape[0]))
+    kwargs = dict(bos_id=BOS, eos_id=EOS, pad_id=PAD, beam=4, max_len=16)
+    cached = beam_search(model, memory, mask, **kwargs)
+    assert rows == [6]
+    assert cached == beam_search(model, memory, mask, use_cache=False, **kwargs)
+
+
+def test_early_stopping_checked_every_few_steps_gives_the_same_hypotheses(pretrained):
+    """Asking the device whether every video is done only every few steps (a GPU sync each time)
+    runs a few steps more and changes no hypothesis."""
+    model = open_adapters(SignConditionedLM(copy.deepcopy(pretrained), MEMORY_DIM))
+    memory, mask = memories(batch=6)
+    steps = []
+    decode_step = model.decode_step
+    model.decode_step = lambda *a, **k: steps.append(1) or decode_step(*a, **k)
+    results = {}
+    for every in (1, 3, 5):
+        steps.clear()
+        results[every] = (beam_search(model, memory, mask, bos_id=BOS, eos_id=EOS, pad_id=PAD, beam=4, max_len=40,
+                                      check_every=every), len(steps))
+    (hyps, taken), *lagged = results.values()
+    assert taken < 39  # every video was done before the length limit
+    for every, (lagged_hyps, lagged_taken) in zip((3, 5), lagged):
+        assert lagged_hyps == hyps and lagged_taken % every == 0 and taken <= lagged_taken < taken + every
+    assert len({t for _, t in results.values()}) > 1  # the lag was real

@@ -20,9 +20,14 @@ Beams of one video start from the single start token (the other K-1 beams are ma
 -1e9 on the first step, as in transformers), so beam 1 is greedy decoding.
 
 `use_cache=True` runs each new token once against the cached self-attention K/V and the
-memory K/V computed once; `use_cache=False` recomputes the whole prefix, FC_m and the memory
-K/V at every step, as the official code does (HF `use_cache=False`). Both give the same
-hypotheses up to floating-point ties.
+memory K/V, computed once per video and shared by its beams (not copied per beam: K times less
+FC_m and K/V work and memory); `use_cache=False` recomputes the whole prefix, FC_m and the memory
+K/V of every beam at every step, as the official code does (HF `use_cache=False`). Both give the
+same hypotheses up to floating-point ties.
+
+Whether every video is done is asked of the device every `CHECK_EVERY` steps on a GPU (each
+answer waits for the GPU to finish its queued work) and every step on a CPU. Steps taken after a
+video is done change none of its hypotheses, so the answer is the same.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import torch.nn.functional as F
 from sign2gpt.models.gated_lm import SignConditionedLM
 
 _NEG = -1.0e9  # transformers' "impossible" score
+CHECK_EVERY = 4  # steps between early-stopping checks on a GPU
 
 
 def _gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -53,12 +59,14 @@ def beam_search(
     max_len: int = 64,
     use_cache: bool = True,
     length_penalty: float = 1.0,
+    check_every: int | None = None,
 ) -> list[list[int]]:
     """Best hypothesis per video: token ids without the start token, cut at the first eos.
 
     `memory` [B, S, D], `memory_mask` [B, S]; `bos_id` is the start token (`</s>` = 2 for XGLM);
     `max_len` counts the start token (HF `max_length`), so at most `max_len - 1` tokens are
-    generated. The model runs in eval mode (restored afterwards).
+    generated. `check_every`: steps between early-stopping checks (None: `CHECK_EVERY` on a GPU, 1
+    on a CPU). The model runs in eval mode (restored afterwards).
     """
     if beam < 1 or max_len < 2:
         raise ValueError(f"beam must be >= 1 and max_len >= 2, got beam={beam}, max_len={max_len}")
@@ -66,8 +74,11 @@ def beam_search(
     was_training = model.training
     model.eval()
     try:
-        memory, memory_mask = memory.repeat_interleave(k, 0), memory_mask.repeat_interleave(k, 0)  # [B*K, ...]
-        cache = model.start_decoding(memory, memory_mask) if use_cache else None
+        if use_cache:
+            cache = model.start_decoding(memory, memory_mask)  # memory K/V [B, ...], shared by each video's beams
+        else:
+            memory, memory_mask = memory.repeat_interleave(k, 0), memory_mask.repeat_interleave(k, 0)  # [B*K, ...]
+        check_every = check_every or (1 if device.type == "cpu" else CHECK_EVERY)
 
         running = torch.full((batch, k, max_len), pad_id, dtype=torch.long, device=device)
         running[:, :, 0] = bos_id
@@ -117,12 +128,12 @@ def beam_search(
             best_running = running_scores[:, 0] / (cur_len ** length_penalty)
             worst_finished = torch.where(is_finished.all(dim=1), finished_scores.min(dim=1).values, _NEG)
             can_improve &= best_running > worst_finished
-            if not bool(can_improve.any()):
+            if cur_len % check_every == 0 and not bool(can_improve.any()):
                 break
 
         hypotheses = []
-        for b in range(batch):
-            tokens = finished[b, 0, 1: 1 + int(finished_len[b, 0])].tolist()
+        for best_tokens, length in zip(finished[:, 0].tolist(), finished_len[:, 0].tolist()):
+            tokens = best_tokens[1: 1 + length]
             hypotheses.append(tokens[: tokens.index(eos_id)] if eos_id in tokens else tokens)
         return hypotheses
     finally:

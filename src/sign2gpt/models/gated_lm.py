@@ -156,6 +156,21 @@ class GatedLoRAAttention(nn.Module):
             enable_gqa=self.num_kv_heads != self.num_heads,
         )
 
+    def _attend_memory(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Cross-attention of q [N, H, L, Dh] to memory K/V [M, Hkv, S, Dh]. With M < N (beam search:
+        the K/V of each video once, its N / M beams in consecutive rows) a video's beams attend as
+        extra query positions of that video, so the memory K/V are never copied per beam."""
+        n, m = q.shape[0], k.shape[0]
+        if n == m:
+            return self._attend(q, k, v, mask)
+        if n % m:
+            raise ValueError(f"{n} query rows cannot share the memory of {m} videos")
+        _, heads, length, dh = q.shape
+        group = n // m
+        q = q.view(m, group, heads, length, dh).transpose(1, 2).reshape(m, heads, group * length, dh)
+        a = self._attend(q, k, v, mask)                                    # [M, H, G*L, Dh]
+        return a.view(m, heads, group, length, dh).transpose(1, 2).reshape(n, heads, length, dh)
+
     def memory_keys_values(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross K/V of the (already layer-normed) memory `[B, S, d]` -> 2 x `[B, Hkv, S, Dh]`."""
         k = self.k_proj(memory) + self.cross_lora_k(memory)
@@ -187,7 +202,7 @@ class GatedLoRAAttention(nn.Module):
         a_self = self._attend(q, k, v, sign.self_mask, sign.is_causal)     # [B, H, L, Dh]
 
         q_cross = self._heads(q_base + self.cross_lora_q(h), self.num_heads)
-        a_cross = self._attend(q_cross, *sign.cross, sign.cross_mask)      # [B, H, L, Dh]
+        a_cross = self._attend_memory(q_cross, *sign.cross, sign.cross_mask)  # [B, H, L, Dh]
         gate = gate_value(self.gate).to(a_cross.dtype).view(1, -1, 1, 1)
         a = a_self + gate * a_cross                                        # per head, before W_o
 
@@ -242,10 +257,13 @@ def _family_of(lm: nn.Module) -> _Family:
 
 @dataclass
 class DecodingCache:
-    """Incremental-decoding state: memory K/V per layer (computed once), self K/V per step."""
+    """Incremental-decoding state: memory K/V per layer (computed once), self K/V per step.
 
-    cross: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, [N, Hkv, S, Dh]
-    memory_mask: torch.Tensor                       # bool [N, S]
+    The memory rows may be fewer than the decoding rows: M videos, N = M x beams rows, each
+    video's beams consecutive (beam search computes and keeps the memory K/V once per video)."""
+
+    cross: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, [M, Hkv, S, Dh]
+    memory_mask: torch.Tensor                       # bool [M, S]
     past: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # per layer, [N, Hkv, T, Dh]
     length: int = 0                                 # T: tokens seen so far
 
