@@ -59,6 +59,51 @@ def test_decoding_benchmark_smoke(tmp_path):
                             "--memory-dim", "16", "--memory-len", "8", "--videos", "1", "--beam", "2", "--tokens", "4",
                             "--threads", "1", "--device", "cpu", out=tmp_path / "d.json")
     assert result["identical"] is True and result["cached_s"] > 0 and result["speedup"] > 0, result
+    kv = result["memory_kv"]  # beam 2: the memory K/V once per video, half of what one per beam costs
+    assert kv["flop_ratio"] == 2.0 and kv["bytes_ratio"] == 2.0, result
+
+
+def _host_syncs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("host_syncs", REPO / "benchmarks" / "host_syncs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_sync_counter_sees_what_would_synchronise_a_gpu():
+    """Reads of a device tensor's value, data-dependent shapes and copies from pageable memory count;
+    the same on host tensors (made from Python data, or by a factory without device=) do not."""
+    import torch
+
+    counter = _host_syncs().SyncCounter()
+    device = torch.device("cpu")  # the run's device, as the stages pass it
+    on_device, repeats = torch.ones(4, device=device), torch.ones(4, dtype=torch.long, device=device)
+    with counter:
+        counter.counting = True
+        host = torch.tensor([1.0, 2.0])
+        host.sum().item(), bool(host.max() > 1), host[host > 1]  # host memory: free
+        float(on_device.sum()), on_device[on_device > 0], on_device.nonzero()  # 3 syncs
+        torch.tensor([1, 2], device=device), host.to(device)  # 2 copies from pageable memory
+        on_device.repeat_interleave(repeats)  # 1: the output size depends on the values
+        torch.zeros(2, device=device).repeat_interleave(2)  # a Python int repeat: free
+    reasons = sorted(site.split("[")[1].rstrip("]") for site in counter.sites.elements())
+    assert reasons == [".to(device) of pageable host memory", "__float__", "boolean-mask indexing", "nonzero",
+                       "repeat_interleave without output_size",
+                       "torch.tensor(data, device=...): copy from pageable memory"], reasons
+
+
+@pytest.mark.slow
+def test_training_steps_wait_for_the_gpu_once(training_inputs, tmp_path):
+    """The pretrain and translate stages' optimizer steps, as a GPU run takes them (augmentation on the
+    device, the presets' tuning), synchronise once: the finite-loss check (target: at most 3, and at
+    most one more per extra micro-batch). Each step synchronised 10-11 times at batch 2 before."""
+    result = _run_benchmark("host_syncs.py", "--inputs", str(training_inputs), "--work", str(tmp_path),
+                            out=tmp_path / "h.json")
+    assert result["summary"] == {"pretrain_1_micro": 1, "pretrain_2_micro": 1, "translate_1_micro": 1,
+                                 "translate_2_micro": 1}, result["runs"]
+    assert result["targets_met"] is True
 
 
 @pytest.mark.slow

@@ -235,5 +235,5 @@ def test_errors():
         lm(input_ids=torch.tensor([[2, 5]]))
     ids, mask, memory, memory_mask = inputs()
     memory_mask[2] = False
-    with pytest.raises(ValueError, match="at least one valid"):
+    with pytest.raises(RuntimeError, match="at least one valid"):  # checked on the device (on a GPU, async)
         model(ids, mask, memory, memory_mask)

@@ -16,6 +16,7 @@ torchvision is not used (it is not part of the pinned stack).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from sign2gpt.core.errors import ConfigError
+from sign2gpt.runtime.device import to_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -190,10 +192,20 @@ def _colour(x: torch.Tensor, p: ClipParams) -> torch.Tensor:
     return x
 
 
+@functools.cache
+def _imagenet_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ImageNet mean and std [3, 1, 1] on `device`, copied there once per process (a copy per
+    clip would make the host wait for the GPU each time); plain tensors even when first asked for
+    under inference mode."""
+    with torch.inference_mode(False):
+        mean = torch.tensor(IMAGENET_MEAN, dtype=dtype)[:, None, None]
+        std = torch.tensor(IMAGENET_STD, dtype=dtype)[:, None, None]
+        return mean.to(device), std.to(device)
+
+
 def normalize(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """float [T, 3, H, W] with values in [0, scale] -> ImageNet-normalised, in one fused op."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device)[:, None, None]
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device)[:, None, None]
+    mean, std = _imagenet_stats(x.device, x.dtype)
     return torch.addcmul(-mean / std, x, 1.0 / (scale * std))
 
 
@@ -210,7 +222,7 @@ def apply_params(clip: np.ndarray | torch.Tensor, params: ClipParams, size: int)
     c = as_clip_tensor(clip)
     t, h, w, _ = c.shape
     x = _to_channels(c)
-    grid = F.affine_grid(_affine_theta(params, h, w).to(x.device), [1, 3, size, size], align_corners=False)
+    grid = F.affine_grid(to_device(_affine_theta(params, h, w), x.device), [1, 3, size, size], align_corners=False)
     x = F.grid_sample(x, grid.expand(t, -1, -1, -1), mode="bilinear", padding_mode="reflection", align_corners=False)
     if params.jitter is None and not params.grey:
         return normalize(x, 255.0).contiguous()

@@ -375,8 +375,8 @@ class SignConditionedLM(nn.Module):
             raise ValueError(f"memory [B, S, D] and memory_mask [B, S] expected, got {tuple(memory.shape)} "
                              f"and {tuple(memory_mask.shape)}")
         memory_mask = memory_mask.bool()
-        if not bool(memory_mask.any(dim=1).all()):
-            raise ValueError("every memory_mask row needs at least one valid position")
+        # checked on the device: a RuntimeError on a CPU, a device-side assert on a GPU (no host wait)
+        torch._assert_async(memory_mask.any(dim=1).all(), "every memory_mask row needs at least one valid position")
         return memory_mask
 
     def _memory_keys_values(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:

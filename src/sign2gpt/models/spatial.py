@@ -321,7 +321,7 @@ class SpatialModel(nn.Module):
         if sum(lengths) != frames.shape[0]:
             raise ValueError(f"lengths sum to {sum(lengths)} but {frames.shape[0]} frames were given")
         x = self.bn(self.proj(self.frame_features(frames)))  # [N, D], BN statistics from real frames only
+        real = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)  # made on the device: no host copy
+        mask = nn.utils.rnn.pad_sequence(list(real.split(lengths)), batch_first=True)  # [B, T_max]
         x = nn.utils.rnn.pad_sequence(list(x.split(lengths)), batch_first=True)  # [B, T_max, D], zero padded
-        t = torch.arange(x.shape[1], device=x.device)
-        mask = t[None, :] < torch.tensor(lengths, device=x.device)[:, None]  # [B, T_max]
         return x, mask

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from sign2gpt.data.dataset import batch_frames
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.models.sign_model import SignModel
+from sign2gpt.runtime.device import to_device
 
 VARIANTS = ("scratch", "pgp", "z")
 
@@ -48,7 +49,7 @@ class SignTranslator(nn.Module):
         logits of every next token and, when training (`label_smoothing` given), the loss. The loss
         is computed here so that DDP, which wraps `forward`, sees it; with its token count a caller
         can weight micro-batches of a global batch (sum = loss × tokens)."""
-        ids, mask = ids.to(self.lm.device), mask.to(self.lm.device)
+        ids, mask = to_device(ids, self.lm.device), to_device(mask, self.lm.device)
         memory, memory_mask = self.encode(batch)
         logits = self.lm(ids[:, :-1], mask[:, :-1], memory, memory_mask).float()  # [B, L - 1, V]
         if label_smoothing is None:

@@ -42,6 +42,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """`t` on `device` without the host waiting for the GPU. A copy from pageable host memory first
+    waits for the stream's queued work; a host tensor bound for a GPU is pinned (torch's caching host
+    allocator reuses the pinned blocks) and copied asynchronously."""
+    device = torch.device(device)
+    if device.type != "cuda" or t.device.type != "cpu":
+        return t.to(device)
+    return (t if t.is_pinned() else t.pin_memory()).to(device, non_blocking=True)
+
+
 def reserve_for_workers(num_workers: int) -> int:
     """Leave the job's CPUs beyond the training process to its `num_workers` data-loader
     processes: the training process keeps `threads - num_workers` torch threads (at least 1)."""

@@ -300,11 +300,11 @@ class Trainer:
             with contextlib.nullcontext() if last or no_sync is None else no_sync():
                 with self._autocast():
                     out = self.train_step(batch)
-                loss, count = out if isinstance(out, tuple) else (out, 1)
-                count = torch.as_tensor(count, dtype=torch.float64, device=self.device)
-                weighted = loss if whole else loss * count.to(loss.dtype)
+                loss, count = out if isinstance(out, tuple) else (out, 1)  # count: an int or a device tensor
+                weighted = loss if whole else loss * count
                 (weighted if self.scaler is None else self.scaler.scale(weighted)).backward()
-            sums += torch.stack([loss.detach().double() * count, count])
+            sums[0] += loss.detach().double() * count
+            sums[1] += count
             if isinstance(batch, Mapping):  # what the step consumed: videos, and frames for a video batch
                 totals[3] += len(batch.get("ids", ()))
                 if "pixels" in batch or "frames" in batch:

@@ -28,7 +28,7 @@ from sign2gpt.evaluation.multilabel import f1_scores
 from sign2gpt.models.pgp_head import PseudoGlossHead
 from sign2gpt.models.sign_model import SignModel, build_sign_model
 from sign2gpt.runtime.checkpoint import load_weights
-from sign2gpt.runtime.device import reserve_for_workers
+from sign2gpt.runtime.device import reserve_for_workers, to_device
 from sign2gpt.text.prototypes import load_prototypes
 from sign2gpt.text.vocab_file import PseudoGlossVocab
 from sign2gpt.training.distributed import DistInfo, is_main, merge_shards, wrap_model
@@ -181,7 +181,7 @@ def run_pretrain(
 
         def train_step(batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
             scores, _, _ = model(batch_frames(batch, dist.device), batch["lengths"])
-            targets = multi_hot(batch["targets"], num_classes).to(dist.device)
+            targets = to_device(multi_hot(batch["targets"], num_classes), dist.device)
             return core.head.loss(scores.float(), targets), len(batch["lengths"])  # the mean over the clips
 
         def evaluate() -> dict[str, float]:
