@@ -168,6 +168,15 @@ class Check:
         return self.last_json(self.run("loader", [PY, str(REPO / "benchmarks" / "loader.py"), "--device", self.mode,
                                                   *shape, "--json", str(out)]))
 
+    def host_syncs(self) -> dict[str, Any]:
+        if self.cpu:
+            raise StepSkipped("the CPU count runs in make test (tests/test_benchmarks.py); here torch's own "
+                              "sync warnings need CUDA")
+        out, work = self.out / "host_syncs.json", self.work / "host_syncs"
+        result = self.last_json(self.run("host_syncs", [PY, str(REPO / "benchmarks" / "host_syncs.py"), "--device",
+                                                        "cuda", "--work", str(work), "--out", str(out)]))
+        return {"targets_met": result["targets_met"], **result["summary"]}
+
     def torchrun(self) -> dict[str, Any]:
         script = self.work / "ddp_check.py"
         script.write_text(DDP_CHECK)
@@ -241,7 +250,7 @@ class Check:
         return {"lora": self._paper_rehearsal("ddp_rehearsal", "", gpus=2),
                 "full": self._paper_rehearsal("ddp_rehearsal_full", "spatial: {tune: full}\n", gpus=2)}
 
-    STEPS = ("environment", "train_step", "checkpointing", "fp16_step", "loader", "torchrun", "rehearsal",
+    STEPS = ("environment", "train_step", "checkpointing", "fp16_step", "host_syncs", "loader", "torchrun", "rehearsal",
              "rehearsal_fp16", "ddp_rehearsal")
 
 

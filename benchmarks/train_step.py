@@ -286,6 +286,13 @@ def main(argv: list[str] | None = None) -> dict | None:
                 per_frame_s = (large["seconds"] - small["seconds"]) / n
                 fixed_mib = small["peak_mib"] - per_frame_mib * n
                 preset_frames = PRESET["batch"] * PRESET["frames"]
+                # what autograd keeps for backward, from the model's tensors: a fixed part (the LM's
+                # per-sentence activations) and a part per frame (device-independent)
+                saved = [r["saved_mib_per_frame"] * r["batch"] * r["frames"] for r in (small, large)]
+                saved_per_frame = (saved[1] - saved[0]) / n
+                entry.update({"saved_mib_per_frame": round(saved_per_frame, 4),
+                              "saved_fixed_mib": round(saved[0] - saved_per_frame * n, 1),
+                              "gflop_per_frame": large["gflop_per_frame"]})
                 entry.update({"mib_per_frame": round(per_frame_mib, 2), "s_per_frame": round(per_frame_s, 4),
                               "fixed_mib": round(fixed_mib, 1),
                               "extrapolated_preset_step_gib":
