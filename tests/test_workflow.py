@@ -297,6 +297,10 @@ def test_export_from_pretrained_round_trip(finished_run, tmp_path):
         assert not torch.equal(first, second) and torch.equal(first, original.encode_video(test_videos[0].video)[0])
         card = (out / "README.md").read_text()
         assert "| test | 6 |" in card and "[" in card and ("copied into `base/lm`" in card) == copy, card[:2000]
+    # the precision the evaluate stage picks on a recent GPU: the LM in bf16, the passes under its autocast
+    bf16 = VideoTranslator.from_run(run, variant="pgp", seed=1, precision="bf16")
+    assert bf16.precision.name == "bf16" and bf16.model.lm.lm.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert isinstance(bf16.translate(test_videos[0].video), str)  # it runs; bf16 may pick other tokens than fp32
 
     broken = tmp_path / "tampered"
     shutil.copytree(tmp_path / "export-pgp", broken)

@@ -45,9 +45,10 @@ def _translate(args: argparse.Namespace) -> int:
     if videos:
         resolve_device(args.device)
         if args.model:
-            translator = VideoTranslator.from_pretrained(args.model, device=args.device)
+            translator = VideoTranslator.from_pretrained(args.model, device=args.device, precision=args.precision)
         else:
-            translator = VideoTranslator.from_run(args.run, variant=args.variant, seed=args.seed, device=args.device)
+            translator = VideoTranslator.from_run(args.run, variant=args.variant, seed=args.seed, device=args.device,
+                                                  precision=args.precision)
         for video in tqdm(videos, desc="translate", unit="video", disable=not args.verbose):
             try:
                 hypothesis = translator.translate(video, beam=args.beam)
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --run: which seed's model (default: the first one found)")
     p.add_argument("--beam", type=int, default=None, help="beam width (default: the one the run's evaluate stage used)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"),
+                   help="as the evaluate stage's `precision` (auto: bf16 on recent GPUs, fp32 on a CPU)")
     p.add_argument("--output", help="also write video, translation, error as a TSV file (written atomically)")
     p.set_defaults(func=_translate)
 
