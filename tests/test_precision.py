@@ -20,6 +20,29 @@ def fake_gpu(monkeypatch, capability, name):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
 
 
+@pytest.fixture(autouse=True)
+def tf32_switches():
+    """select_precision sets the TF32 switches on (faked) CUDA: restored after each test."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_fp32_on_a_gpu_is_exact_and_the_autocast_choices_may_use_tf32(monkeypatch):
+    """TF32 for the fp32 matmuls and convolutions left under bf16/fp16 autocast; none under fp32
+    (torch's default would let cuDNN convolutions, e.g. DINOv2's patch embedding, use it)."""
+    fake_gpu(monkeypatch, (9, 0), "NVIDIA H100")
+    torch.backends.cudnn.allow_tf32 = True  # torch's default
+    select_precision("cuda", "fp32")
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    for requested in ("auto", "fp16"):
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        select_precision("cuda", requested)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32, requested
+    select_precision("cpu", "fp32")  # a CPU job leaves them as they are
+    assert torch.backends.cudnn.allow_tf32
+
+
 @pytest.mark.parametrize("capability,name,expected", [
     ((9, 0), "NVIDIA H100", "bf16"), ((8, 0), "NVIDIA A100", "bf16"), ((8, 9), "NVIDIA L4", "bf16"),
     ((7, 0), "Tesla V100", "fp16"), ((7, 5), "Tesla T4", "fp16"), ((6, 0), "Tesla P100", "fp16"),

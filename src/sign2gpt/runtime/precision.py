@@ -8,6 +8,12 @@
 - fp32 on the CPU.
 `bf16`, `fp16` and `fp32` force a choice; one the device cannot run is a ConfigError. The frozen
 LM is loaded in the autocast dtype (`lm_dtype`), the trainable parameters stay fp32.
+
+TF32 on CUDA (the choice is applied when it is made, for the whole process): under bf16 and fp16 the
+matmuls and convolutions autocast leaves in fp32 may use TF32 (no less exact than the bf16 around
+them, and faster); under `fp32` they may not (torch's own default lets cuDNN convolutions use it), so
+`precision: fp32` is exact fp32 on any device: the choice for comparing with a CPU run or ruling out
+precision as the cause of a problem.
 """
 
 from __future__ import annotations
@@ -59,8 +65,17 @@ def _bf16_supported(device: torch.device) -> bool:
 
 
 def select_precision(device: torch.device | str, requested: str = "auto") -> Precision:
-    """The precision a job on `device` runs in (see the module doc)."""
-    device = torch.device(device)
+    """The precision a job on `device` runs in (see the module doc); on CUDA it also sets whether
+    fp32 matmuls and convolutions may use TF32."""
+    chosen = _choose(torch.device(device), requested)
+    if chosen.device_type == "cuda":
+        tf32 = chosen.name != "fp32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    return chosen
+
+
+def _choose(device: torch.device, requested: str) -> Precision:
     if requested not in CHOICES:
         raise ConfigError(f"precision: one of {', '.join(CHOICES)}, got {requested!r}")
     if device.type == "cuda":
