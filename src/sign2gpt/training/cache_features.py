@@ -61,8 +61,9 @@ def run_cache_features(
         with torch.no_grad(), prec.autocast():
             for batch in tqdm(loader, desc="cache features", leave=False):
                 z, mask = model(batch_frames(batch, dev), batch["lengths"])  # [B, T', D], [B, T']
-                for b, vid in enumerate(batch["ids"]):
-                    yield vid, z[b, : int(mask[b].sum())].float().cpu().numpy()
+                z, mask = z.float().cpu(), mask.cpu()  # the host waits for the GPU once per batch, not per video
+                for vid, features, steps in zip(batch["ids"], z, mask.sum(dim=1).tolist()):
+                    yield vid, features[:steps].numpy()
 
     n = write_feature_cache(out_path, features(), checkpoint_sha256=file_sha256(checkpoint),
                             manifest_sha256=file_sha256(manifest))
