@@ -115,7 +115,10 @@ def model_figures(model, forward, frames: int) -> dict:
         forward_flops = counter.get_total_flops()
         loss.backward()
     model.zero_grad(set_to_none=False)
-    return {"gflop_per_frame": round(counter.get_total_flops() / frames / 1e9, 3),
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return {"trainable_params": sum(p.numel() for p in trainable),
+            "frozen_param_mib": round(sum(p.nbytes for p in model.parameters() if not p.requires_grad) / 2**20, 1),
+            "gflop_per_frame": round(counter.get_total_flops() / frames / 1e9, 3),
             "forward_gflop_per_frame": round(forward_flops / frames / 1e9, 3),
             "saved_mib_per_frame": round(sum(saved.values()) / frames / 2**20, 3)}
 
@@ -292,7 +295,8 @@ def main(argv: list[str] | None = None) -> dict | None:
                 saved_per_frame = (saved[1] - saved[0]) / n
                 entry.update({"saved_mib_per_frame": round(saved_per_frame, 4),
                               "saved_fixed_mib": round(saved[0] - saved_per_frame * n, 1),
-                              "gflop_per_frame": large["gflop_per_frame"]})
+                              "gflop_per_frame": large["gflop_per_frame"],
+                              **{k: large[k] for k in ("trainable_params", "frozen_param_mib")}})
                 entry.update({"mib_per_frame": round(per_frame_mib, 2), "s_per_frame": round(per_frame_s, 4),
                               "fixed_mib": round(fixed_mib, 1),
                               "extrapolated_preset_step_gib":
