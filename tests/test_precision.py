@@ -5,6 +5,7 @@ backward, unscale before clipping, scaler state resumed) runs on the CPU's fp16 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -15,9 +16,40 @@ from sign2gpt.runtime.checkpoint import load_checkpoint
 from sign2gpt.runtime.precision import Precision, select_precision
 
 
-def fake_gpu(monkeypatch, capability, name):
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+def fake_gpu(monkeypatch, capability, name) -> list:
+    """Every CUDA device reports `capability` and `name`; returns the devices asked about."""
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: asked.append(device) or capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: asked.append(device) or name)
+    return asked
+
+
+def test_the_device_asked_about_is_the_jobs(monkeypatch):
+    """On a node with several GPUs, the job's own (cuda:1 here) decides, not the first one."""
+    asked = fake_gpu(monkeypatch, (8, 0), "NVIDIA A100")
+    for requested in ("auto", "bf16"):
+        asked.clear()
+        p = select_precision("cuda:1", requested)
+        assert p.device_type == "cuda" and p.autocast().device == "cuda"
+        assert asked and all(d == torch.device("cuda:1") for d in asked), asked
+
+
+def test_seeding_makes_python_numpy_and_torch_repeat(monkeypatch):
+    import random
+
+    import numpy as np
+
+    from sign2gpt.runtime.device import seed_everything
+
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    draws = []
+    for _ in range(2):
+        seed_everything(7)
+        draws.append((random.random(), float(np.random.rand()), float(torch.rand(1))))
+    assert draws[0] == draws[1]
+    seed_everything(8)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) != draws[0]
+    assert os.environ["PYTHONHASHSEED"] == "7"  # set where the user had not (for the processes it starts)
 
 
 @pytest.fixture(autouse=True)

@@ -98,7 +98,7 @@ def test_resolve_device(monkeypatch):
         resolve_device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("auto") == torch.device("cuda") == resolve_device()  # auto is the default
     assert resolve_device("cuda:0") == torch.device("cuda:0")
     with pytest.raises(ConfigError, match=r"only 1 GPU\(s\) visible"):
         resolve_device("cuda:1")
