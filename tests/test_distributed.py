@@ -514,3 +514,51 @@ def test_one_recipe_gives_the_same_steps_on_any_split(tmp_path):
     assert "re-derives its generators" in proc.stderr
     for key, value in params["2x8"].items():
         torch.testing.assert_close(load_file(str(tmp_path / "resumed.safetensors"))[key], value, rtol=1e-5, atol=1e-6)
+
+
+CONSTANT_BUFFERS = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import torch
+    from torch import nn
+    from sign2gpt.training.distributed import cleanup, init_distributed, wrap_model
+
+    torch.set_num_threads(1)
+    info = init_distributed("cpu")
+
+    class Frozen(nn.Module):  # stands for the frozen LM: a constant table, as XGLM's positions
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("table", torch.full((3,), float(info.rank)))
+
+    class Toy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lm = nn.Module()
+            self.lm.lm = Frozen()
+            self.bn = nn.BatchNorm1d(2)
+            self.fc = nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.fc(self.bn(x)).sum() + self.lm.lm.table.sum() * 0
+
+    model = Toy()
+    model.bn.running_mean.fill_(10.0 + info.rank)  # differs per rank: DDP must send rank 0's
+    ddp = wrap_model(model, info, constant_buffers="lm.lm.")  # DDP sends rank 0's buffers, as before each step
+    sent = model.bn.running_mean.tolist()
+    ddp(torch.randn(4, 2)).backward()
+    Path(sys.argv[1], f"rank{info.rank}.json").write_text(json.dumps(
+        {"table": model.lm.lm.table.tolist(), "running_mean": sent}))
+    cleanup()
+    """
+)
+
+
+def test_constant_buffers_are_not_sent_every_step(tmp_path):
+    """The frozen LM's buffers are left out of DDP's per-step broadcast (they never change, every
+    rank holds them): rank 1 keeps its own here, while BatchNorm's statistics still come from rank 0."""
+    gloo_ranks(tmp_path, CONSTANT_BUFFERS, str(tmp_path))
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["table"] == [0.0] * 3 and ranks[1]["table"] == [1.0] * 3
+    assert ranks[0]["running_mean"] == ranks[1]["running_mean"] == [10.0, 10.0]

@@ -68,14 +68,22 @@ def init_distributed(device: str = "auto") -> DistInfo:
 
 
 def wrap_model(
-    model: nn.Module, info: DistInfo, *, sync_bn: bool = True, find_unused_parameters: bool = False
+    model: nn.Module, info: DistInfo, *, sync_bn: bool = True, find_unused_parameters: bool = False,
+    constant_buffers: str | None = None,
 ) -> nn.Module:
-    """Move to the device; under DDP convert BatchNorm to SyncBatchNorm (CUDA only) and wrap."""
+    """Move to the device; under DDP convert BatchNorm to SyncBatchNorm (CUDA only) and wrap.
+
+    DDP sends rank 0's buffers to every rank before each forward (BatchNorm's running statistics must
+    agree); `constant_buffers`, a name prefix, leaves out buffers that never change (the frozen LM's
+    position tables: XGLM's is 8-16 MB), which every rank already holds the same."""
     model = model.to(info.device)
     if not info.distributed:
         return model
     if sync_bn and info.device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if constant_buffers:
+        names = [name for name, _ in model.named_buffers() if name.startswith(constant_buffers)]
+        nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, names)
     device_ids = [info.device.index] if info.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(
         model, device_ids=device_ids, find_unused_parameters=find_unused_parameters

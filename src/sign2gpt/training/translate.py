@@ -123,7 +123,8 @@ def train_variant(job: TranslateJob) -> dict[str, Any]:
                                            lora=train.lora, device=run.dist.device, pretrained=job.pretrained,
                                            freeze_sign=train.freeze_sign, lm_dtype=run.precision.lm_dtype)
         start_id = start_token_id(model.lm.lm, tokenizer)
-        ddp = wrap_model(model, run.dist, find_unused_parameters=False) if run.dist.distributed else model
+        ddp = (wrap_model(model, run.dist, find_unused_parameters=False, constant_buffers="lm.lm.")
+               if run.dist.distributed else model)  # the frozen LM's buffers are the same on every rank
         if job.variant != "z":  # the z variant reads cached features in this process
             reserve_for_workers(train.num_workers)
         train_loader, dev_loader = job.loader("train", run.dist, train=True), job.loader("dev", run.dist, train=False)
