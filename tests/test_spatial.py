@@ -303,3 +303,33 @@ def test_fused_qkv_lora_is_one_adapter_on_q_k_and_v():
             getattr(attention, name).weight += update[part * d:(part + 1) * d]
     torch.testing.assert_close(out, merged(frames, [6])[0], rtol=1e-4, atol=1e-5)
     assert not torch.allclose(out, base(frames, [6])[0])
+
+
+def _saved_bytes(model, frames) -> int:
+    """Bytes autograd keeps for backward (parameters excluded) of one forward under CPU bf16 autocast."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in params:
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(frames, [frames.shape[0]])
+    return sum(saved.values())
+
+
+def test_lora_inputs_stay_in_the_autocast_dtype():
+    """peft would cast every adapted layer's input to the adapter's fp32 and keep that copy for
+    backward although the matmul runs in bf16 under autocast; the backbone turns the cast off."""
+    from peft.tuners.lora import LoraLayer
+
+    model = _spatial("lora", lora={"layers": 2, "r": 4, "alpha": 4, "dropout": 0.1, "qkv": "separate"}).train()
+    adapted = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    assert adapted and not any(m.cast_input_dtype_enabled for m in adapted)
+    frames = _frames(4)
+    as_built = _saved_bytes(model, frames)
+    for m in adapted:
+        m.cast_input_dtype_enabled = True  # peft's default
+    assert _saved_bytes(model, frames) > as_built

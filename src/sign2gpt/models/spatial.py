@@ -170,6 +170,10 @@ def add_lora(
     for m in adapted:  # upstream init: A ~ N(0, 0.02^2), B = 0 (peft already zeroes B)
         for lin in m.lora_A.values():
             nn.init.normal_(lin.weight, std=0.02)
+        # peft casts each input to the adapter's fp32 first: under bf16 autocast that keeps an fp32 copy
+        # of every adapted layer's input for backward, while the matmul runs in bf16 all the same;
+        # without autocast the input is fp32 already
+        m.cast_input_dtype_enabled = False
     if qkv == "fused":
         for i in top:
             attention = backbone.encoder.layer[i].attention
