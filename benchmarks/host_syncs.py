@@ -117,6 +117,9 @@ class TensorSet:
         key = id(t)
         self._refs[key] = weakref.ref(t, lambda _, key=key: self._refs.pop(key, None))
 
+    def discard(self, t: torch.Tensor) -> None:
+        self._refs.pop(id(t), None)
+
     def __contains__(self, t: torch.Tensor) -> bool:
         ref = self._refs.get(id(t))
         return ref is not None and ref() is t
@@ -177,9 +180,14 @@ class SyncCounter(TorchFunctionMode):
             if why:
                 self.sites[f"{_call_site()} [{why}]"] += 1
         out = func(*args, **kwargs)
-        if self.counting and self._is_host_output(func, args, kwargs):
+        if self.counting:
+            host = self._is_host_output(func, args, kwargs)
             for t in _tensors(out):
-                self.host.add(t)
+                if host:
+                    self.host.add(t)
+                else:  # on a CPU `.to(device)` may hand back its input: from here on it is a device tensor
+                    self.host.discard(t)
+                    self.pinned.discard(t)
         return out
 
 

@@ -237,3 +237,21 @@ def test_errors():
     memory_mask[2] = False
     with pytest.raises(RuntimeError, match="at least one valid"):  # checked on the device (on a GPU, async)
         model(ids, mask, memory, memory_mask)
+
+
+def test_right_padded_training_rows_use_the_causal_kernel_with_the_same_logits():
+    """Training targets are right-padded: the causal kernel without a key-padding mask gives every
+    real position the logits the masked attention gives (padding positions are not used), and the
+    mask's values are never read (no host wait on a GPU)."""
+    from sign2gpt.models.gated_lm import _self_attention_mask
+
+    model = SignConditionedLM(tiny_xglm(), MEMORY_DIM).eval()
+    open_adapters(model)
+    ids, mask, memory, memory_mask = inputs()
+    masked = model(ids, mask, memory, memory_mask)
+    causal = model(ids, mask, memory, memory_mask, right_padded=True)
+    real = mask.bool()
+    torch.testing.assert_close(causal[real], masked[real], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(causal[~real], masked[~real])  # the padding positions do differ: unused
+    meta = torch.ones(3, 7, device="meta")  # a meta tensor has no values to read
+    assert _self_attention_mask(meta, 0, 7, torch.device("cpu"), right_padded=True) == (None, True)

@@ -277,15 +277,20 @@ class DecodingCache:
 
 
 def _self_attention_mask(attention_mask: torch.Tensor | None, past_len: int, length: int,
-                         device: torch.device) -> tuple[torch.Tensor | None, bool]:
+                         device: torch.device, right_padded: bool = False) -> tuple[torch.Tensor | None, bool]:
     """Causal + key-padding mask for `length` new queries after `past_len` cached positions.
 
     Returns (bool mask [B or 1, 1, L, P+L] or None, is_causal). A query may always attend to its
-    own position, so a padded query never has an empty row (NaN) under left padding.
+    own position, so a padded query never has an empty row (NaN) under left padding. Right-padded
+    rows without a cache need no key-padding mask: a real query never sees a later (padding) key, and
+    what the padding queries compute is not used; the causal kernel then serves them (a flash kernel
+    on a GPU), with no look at the mask's values (a host wait).
     """
     total = past_len + length
     if attention_mask is not None and attention_mask.shape[1] != total:
         raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions, expected {total}")
+    if right_padded and past_len == 0:
+        return (None, True) if length > 1 else (None, False)
     if attention_mask is not None and bool(attention_mask.all()):
         attention_mask = None
     if attention_mask is None:
@@ -397,9 +402,10 @@ class SignConditionedLM(nn.Module):
 
     def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
              cross: list[tuple[torch.Tensor, torch.Tensor]], memory_mask: torch.Tensor,
-             past: list[tuple[torch.Tensor, torch.Tensor]], past_len: int):
+             past: list[tuple[torch.Tensor, torch.Tensor]], past_len: int, right_padded: bool = False):
         hidden, rope = self._embed(input_ids, past_len)
-        self_mask, is_causal = _self_attention_mask(attention_mask, past_len, input_ids.shape[1], input_ids.device)
+        self_mask, is_causal = _self_attention_mask(attention_mask, past_len, input_ids.shape[1], input_ids.device,
+                                                    right_padded)
         cross_mask = memory_mask[:, None, None, :]
         extra = {} if rope is None else {"position_embeddings": rope}
         presents = []
@@ -412,12 +418,13 @@ class SignConditionedLM(nn.Module):
         return self.lm.get_output_embeddings()(hidden).float(), presents
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-                memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits `[B, L, V]` float32 (the whole prefix, no cache)."""
+                memory: torch.Tensor, memory_mask: torch.Tensor, *, right_padded: bool = False) -> torch.Tensor:
+        """Teacher-forced logits `[B, L, V]` float32 (the whole prefix, no cache). `right_padded`: the
+        rows are right-padded (training targets), so the logits at padding positions are not used."""
         memory_mask = self._check_memory(memory, memory_mask)
         with self._autocast():
             cross = self._memory_keys_values(memory)
-            logits, _ = self._run(input_ids, attention_mask, cross, memory_mask, [], 0)
+            logits, _ = self._run(input_ids, attention_mask, cross, memory_mask, [], 0, right_padded)
         return logits
 
     def start_decoding(self, memory: torch.Tensor, memory_mask: torch.Tensor) -> DecodingCache:

@@ -51,7 +51,10 @@ class SignTranslator(nn.Module):
         can weight micro-batches of a global batch (sum = loss × tokens)."""
         ids, mask = to_device(ids, self.lm.device), to_device(mask, self.lm.device)
         memory, memory_mask = self.encode(batch)
-        logits = self.lm(ids[:, :-1], mask[:, :-1], memory, memory_mask).float()  # [B, L - 1, V]
+        # training: encode_targets pads on the right and the loss leaves the padding positions out, so
+        # their logits need no key-padding mask (teacher-forced decoding reads past them: it keeps it)
+        training = label_smoothing is not None
+        logits = self.lm(ids[:, :-1], mask[:, :-1], memory, memory_mask, right_padded=training).float()  # [B, L-1, V]
         if label_smoothing is None:
             return TranslatorOutput(logits, None, None)
         labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)  # [B, L - 1]
