@@ -98,7 +98,7 @@ def test_the_sync_counter_sees_what_would_synchronise_a_gpu():
 def test_training_steps_wait_for_the_gpu_once(training_inputs, tmp_path):
     """The pretrain and translate stages' optimizer steps, as a GPU run takes them (augmentation on the
     device, the presets' tuning), synchronise once: the finite-loss check (target: at most 3, and at
-    most one more per extra micro-batch). Each step synchronised 10-11 times at batch 2 before."""
+    most one more per extra micro-batch). Each step synchronised 10-12 times at batch 2 before."""
     result = _run_benchmark("host_syncs.py", "--inputs", str(training_inputs), "--work", str(tmp_path),
                             out=tmp_path / "h.json")
     assert result["summary"] == {"pretrain_1_micro": 1, "pretrain_2_micro": 1, "translate_1_micro": 1,
