@@ -50,6 +50,18 @@ def test_seeding_makes_python_numpy_and_torch_repeat(monkeypatch):
     seed_everything(8)
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) != draws[0]
     assert os.environ["PYTHONHASHSEED"] == "7"  # set where the user had not (for the processes it starts)
+    seed_everything(123456)  # each generator seeded with the seed itself
+    expected = (random.Random(123456).random(), float(np.random.RandomState(123456).rand()),
+                float(torch.rand(1, generator=torch.Generator().manual_seed(123456))))
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
+
+
+def test_the_fp16_scaler_is_a_working_one_on_the_jobs_device():
+    """A GradScaler made for CUDA on a machine without it disables itself with a warning (fp16 would
+    then run without loss scaling while every test of the step still passes): the job's is enabled."""
+    scaler = Precision("fp16", "cpu", "CPU fp16 autocast standing in for a V100").make_scaler()
+    assert scaler.is_enabled() and scaler.get_scale() == 2.0**16
+    assert Precision("bf16", "cpu", "").make_scaler() is None
 
 
 @pytest.fixture(autouse=True)

@@ -50,14 +50,26 @@ def test_inputs_are_expanded_and_each_bad_one_named(tmp_path):
     unreadable = tmp_path / "unreadable.csv"
     unreadable.write_bytes(b"video\n\xff\xfe.mp4\n")  # not UTF-8
     # a bad item first: collection goes on past it to every other input
-    videos, problems = collect_videos([str(tmp_path / "missing.mp4"), str(good), str(empty), str(frames), str(batch),
-                                       str(listing), str(image), str(unreadable), str(tmp_path / "lists")])
+    # and past each kind of bad item (a folder without videos is not the last one either)
+    videos, problems = collect_videos([str(tmp_path / "missing.mp4"), str(good), str(empty), str(tmp_path / "lists"),
+                                       str(frames), str(batch), str(listing), str(image), str(unreadable)])
     errors = [str(e) for e in problems]  # "item: problem"
     assert videos == [str(good), str(frames), str(v1), str(v2), str(nested), str(listing.parent / "../a.mp4")]
     assert len(errors) == 6, errors
     for name, problem in [("missing.mp4", "not found"), ("empty.mp4", "empty"), ("gone.mp4", "not found"),
                           ("0000.png", "single image"), ("lists", "no videos"), ("unreadable.csv", "cannot read")]:
         assert sum(name in e and problem in e for e in errors) == 1, (name, errors)
+
+
+def test_lists_name_videos_by_their_video_column_or_else_the_first(tmp_path):
+    """A .tsv splits on tabs, a .csv/.txt on commas; the `video` column where a header names one (a
+    row without it is skipped), else the first; blank lines and comments (indented too) skipped."""
+    a, b = _video(tmp_path / "a.mp4"), _video(tmp_path / "b.mp4")
+    (tmp_path / "l.tsv").write_text("id\tvideo\tnote\n1\ta.mp4\tx,y\n  # skipped\n2\n3\tb.mp4\t\n")
+    (tmp_path / "l.txt").write_text("a.mp4\n\n# a comment\nb.mp4\n")
+    (tmp_path / "l.csv").write_text("a.mp4,first\nb.mp4,second\n")
+    videos, errors = collect_videos([str(tmp_path / name) for name in ("l.tsv", "l.txt", "l.csv")])
+    assert not errors and videos == [str(a), str(b)] * 3
 
 
 def test_every_bad_input_reported_before_any_model_loads(tmp_path, capsys):
