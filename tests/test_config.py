@@ -74,6 +74,56 @@ def test_semantic_rules(config):
         validate_config(cfg)
 
 
+def _drop(config: dict, dotted: str) -> dict:
+    cfg = copy.deepcopy(config)
+    *parents, key = dotted.split(".")
+    section = cfg
+    for p in parents:
+        section = section[p]
+    del section[key]
+    return cfg
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"encoder": {"window": 4}}, "encoder.window"),  # even: refused (4 % 3 != 0, so not by accident)
+    ({"encoder": {"dim": 30, "heads": 2}}, "head size must be even"),
+    ({"spatial": {"pretrained": None, "tune": "lora"}, "drop": "spatial.lora"}, "spatial.lora"),
+    ({"drop": "spatial.config"}, "spatial.config"),
+    ({"drop": "lm.vocab_size"}, "lm.config' and 'lm.vocab_size"),
+    ({"drop": "synthetic"}, "'synthetic'"),
+    ({"pretrain": {"batch_size": 16, "micro_batch_size": 6}}, "pretrain"),
+    ({"translate": {"batch_size": 16, "micro_batch_size": 6}}, "translate"),
+    ({"gpus": 3, "pretrain": {"batch_size": 6, "micro_batch_size": None},
+      "translate": {"batch_size": 16, "micro_batch_size": None}}, "translate.batch_size 16"),
+])
+def test_each_semantic_rule_refuses_its_case(config, change, needle):
+    """Each rule fires on its own case and names its key (a rule turned around, or a check of the
+    wrong section, lets a bad configuration through)."""
+    change = dict(change)
+    cfg = deep_merge(config, {k: v for k, v in change.items() if k != "drop"})
+    if "drop" in change:
+        cfg = _drop(cfg, change["drop"])
+    with pytest.raises(ConfigError, match=needle):
+        validate_config(cfg)
+
+
+@pytest.mark.parametrize("change", [
+    {"encoder": {"window": 9}},
+    {"spatial": {"tune": "full"}, "drop": "spatial.lora"},
+    {"spatial": {"pretrained": "facebook/dinov2-small"}, "drop": "spatial.config"},
+    {"lm": {"pretrained": "facebook/xglm-564M"}, "drop": "lm.vocab_size"},
+    {"dataset": {"kind": "phoenix14t", "root": "data/PHOENIX-2014-T"}, "drop": "synthetic"},
+    {"translate": {"variants": ["pgp"]}},
+    {"gpus": 1, "translate": {"batch_size": 3, "micro_batch_size": 3}},
+])
+def test_what_the_rules_allow_passes(config, change):
+    change = dict(change)
+    cfg = deep_merge(config, {k: v for k, v in change.items() if k != "drop"})
+    if "drop" in change:
+        cfg = _drop(cfg, change["drop"])
+    validate_config(cfg)
+
+
 def test_load_config_overlays_deeply(tmp_path):
     overlay = tmp_path / "o.yaml"
     overlay.write_text("pretrain: {epochs: 3}\n")

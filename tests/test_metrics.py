@@ -242,6 +242,7 @@ def test_the_final_period_form_appends_one_period_to_both_sides(tmp_path):
     assert conventions.final_period_form("am tag regen .", "de") == "am tag regen ."  # never two
     assert conventions.final_period_form("am tag regen.", "de") == "am tag regen ."
     assert conventions.final_period_form("今天 下雨。", "zh") == "今 天 下 雨 。 ."
+    assert conventions.final_period_form("", "de") == "."  # an empty hypothesis is the period alone
     refs = {"a": "am tag scheint die sonne", "b": "im norden regen", "c": "morgen schnee im süden"}  # as the CSVs
     write_manifest(tmp_path / "test.tsv", [Sample(i, "x", 1, text=t) for i, t in refs.items()])
     hyps = {"test": {"a": "am tag scheint sonne", "b": "im norden schnee", "c": "morgen schnee im süden"}}
@@ -253,3 +254,34 @@ def test_the_final_period_form_appends_one_period_to_both_sides(tmp_path):
     by_hand = score([h + " ." for h in hyps["test"].values()], [r + " ." for r in refs.values()], "de",
                     strip_final_period=False, intervals=False)
     assert fp["bleu4"] == pytest.approx(by_hand["bleu4"]) and fp["rouge_l"] == pytest.approx(by_hand["rouge_l"])
+
+
+def test_output_health_gives_the_shares_and_warns_at_half():
+    """Empty hypotheses and one sentence repeated are each warned about from half of the output on;
+    an empty most-repeated sentence is warned about once, as empty."""
+    h = metrics.output_health(["", "", "a b", "a b", "a b", "c"])
+    assert h["empty"] == pytest.approx(1 / 3) and h["most_repeated"] == 0.5 and h["most_repeated_sentence"] == "a b"
+    assert h["warnings"] == ["50% of the hypotheses are the same sentence ('a b')"]
+    assert metrics.output_health(["", "", "", "x"])["warnings"] == ["75% of the hypotheses are empty"]
+    assert metrics.output_health(["", "a", "", "b"])["warnings"] == ["50% of the hypotheses are empty"]
+    assert metrics.output_health(["a", "b", "c"])["warnings"] == []
+    with pytest.raises(DataError, match="hypotheses: nothing to check"):
+        metrics.output_health([])
+
+
+def test_bleu_reports_orders_one_to_four_and_the_fourth_orders_statistics():
+    out = metrics.bleu(["am tag regen im norden", "morgen sonne"], ["am tag regen im süden", "morgen sonne"])
+    assert set(out) == {"bleu1", "bleu2", "bleu3", "bleu4", "signature", "precisions", "bp", "hyp_len", "ref_len"}
+    assert len(out["precisions"]) == 4 and "|" in out["signature"] and out["bleu1"] > out["bleu4"] > 0
+
+
+def test_the_recorded_conventions_are_the_ones_used():
+    de = conventions.conventions_for("de", lowercase=True, strip_final_period=False)
+    zh = conventions.conventions_for("zh", lowercase=False, strip_final_period=True)
+    assert (de["level"], de["lowercase"], de["strip_final_period"]) == ("word", True, False)
+    assert (zh["level"], zh["lowercase"], zh["strip_final_period"]) == ("character", False, True)
+    with_intervals = score(["am tag regen"], ["am tag regen"], "de", intervals=True)
+    from sign2gpt.evaluation import significance
+
+    assert with_intervals["bootstrap"] == {"resamples": significance.RESAMPLES, "seed": significance.SEED,
+                                           "method": significance.METHOD}

@@ -234,3 +234,8 @@ def test_settings_objects_hold_the_sections_values():
         for field in dataclasses.fields(settings):
             assert getattr(settings, field.name) == section[field.name], (type(settings).__name__, field.name)
     assert TranslateSettings.for_variant(translate, "z").epochs == 11
+    # what scoring is handed, for both values of each switch
+    for lowercase in (True, False):
+        for strip in (True, False):
+            scoring = ScoringSettings.from_config({**evaluate, "lowercase": lowercase, "strip_final_period": strip})
+            assert scoring.conventions() == {"lowercase": lowercase, "strip_final_period": strip}
