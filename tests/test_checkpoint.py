@@ -280,3 +280,32 @@ def test_every_rank_gets_its_own_rng_state_back(tmp_path):
     assert load_checkpoint(path, model, rank=0, world_size=2)["rng"] == "other world size"
     assert torch.equal(torch.get_rng_state(), before)  # nothing restored
     assert load_checkpoint(path, model, restore_rng=False)["rng"] == "absent"
+
+
+def test_every_refusal_names_the_file(tmp_path):
+    """A checkpoint that cannot be used is named in the error (the project's rule: an error names
+    the bad item), whichever check refused it."""
+    model, opt, sched = trained()
+    full = save_checkpoint(tmp_path / "full.safetensors", model, opt, sched, epoch=1)
+    no_sched = save_checkpoint(tmp_path / "no-sched.safetensors", model, opt, epoch=1)
+    weights = save_checkpoint(tmp_path / "weights.safetensors", model, epoch=1, rng_state=False)
+    plain = tmp_path / "plain.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(plain))
+    m, o, s = fresh()
+    other_opt = torch.optim.AdamW([{"params": list(m.parameters())}])  # one parameter group, not two
+
+    class Refusing:  # a scheduler whose state is not this one's
+        def load_state_dict(self, state):
+            raise KeyError("last_epoch")
+    cases = [
+        (plain, lambda: load_checkpoint(plain, Stage1()), "not a sign2gpt checkpoint"),
+        (weights, lambda: load_checkpoint(weights, m, o), "no optimizer state"),
+        (no_sched, lambda: load_checkpoint(no_sched, m, o, s), "no scheduler state"),
+        (full, lambda: load_checkpoint(full, m, other_opt), "optimizer state does not fit"),
+        (full, lambda: load_checkpoint(full, m, o, Refusing()), "scheduler state does not fit"),
+        (full, lambda: load_weights(full, Stage2(), prefix_map={"encoder.": "sign_model."}), "no weights start"),
+    ]
+    for path, load, problem in cases:
+        with pytest.raises(DataError, match=problem) as e:
+            load()
+        assert str(path) in str(e.value), (problem, str(e.value))
