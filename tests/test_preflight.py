@@ -159,3 +159,33 @@ def test_an_empty_fasttext_file_and_a_cuda_device_without_gpus_are_missing(tmp_p
     assert any(m.startswith("prototypes.fasttext") and "cc.de.300.bin" in m for m in missing), proc.stdout
     assert any(m.startswith("device") and "1 CUDA GPU(s), 0 visible" in m for m in missing), proc.stdout
     assert not any(m.startswith("gpus") for m in missing), proc.stdout
+
+
+def test_what_is_found_and_what_is_not_is_said_by_where_it_was_looked_for(tmp_path, monkeypatch):
+    """An installed spaCy package and a visible GPU count as found; each missing line names the path
+    or name it looked for, and the GPU line says which torch build could not see one."""
+    import spacy
+    import torch
+
+    from sign2gpt.app.preflight import preflight
+    from sign2gpt.core.config import load_config
+
+    config = load_config(PRESET)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "cc.de.300.bin").write_bytes(b"x")  # a 1-byte file is not empty
+    monkeypatch.setattr(spacy.util, "is_package", lambda name: name == "de_core_news_lg")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    config["lm"]["pretrained"] = "no/such/folder/here"  # neither a folder nor a hub id
+    missing = {m.what: m for m in preflight(config)}
+    assert set(missing) == {"dataset.root", "spatial.pretrained", "lm.pretrained"}, missing
+    assert missing["dataset.root"].where == config["dataset"]["root"]
+    assert missing["spatial.pretrained"].where == "facebook/dinov2-small"
+    assert missing["lm.pretrained"].where == "no/such/folder/here" and "no such folder" in missing["lm.pretrained"].how
+    config["gpus"] = 2  # two wanted, one visible
+    monkeypatch.setattr(torch.version, "cuda", None)
+    gpus = {m.what: m for m in preflight(config)}["gpus"]
+    assert gpus.where == "2 CUDA GPU(s), 1 visible (a CPU build of torch)"
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    assert "torch for CUDA 12.8" in {m.what: m for m in preflight(config)}["gpus"].where
