@@ -184,7 +184,8 @@ class Check:
         stdout = self.run("torchrun", [PY, "-m", "torch.distributed.run", "--standalone",
                                        f"--nproc-per-node={nproc}", str(script)])
         # the ranks print concurrently: their lines may run together
-        return {"processes": nproc, "ranks": re.findall(r"rank \d+/\d+ on \S+: all_reduce \S+, backend [a-z]+", stdout)}
+        ranks = re.findall(r"rank \d+/\d+ on \S+?: all_reduce [\d.]+, backend (?:gloo|nccl|mpi)", stdout)
+        return {"processes": nproc, "ranks": ranks}
 
     def _gpus(self) -> int:
         return int(self.run("gpus", [PY, "-c", "import torch; print(torch.cuda.device_count())"]).strip())
