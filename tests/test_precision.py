@@ -30,7 +30,7 @@ def test_the_device_asked_about_is_the_jobs(monkeypatch):
     for requested in ("auto", "bf16"):
         asked.clear()
         p = select_precision("cuda:1", requested)
-        assert p.device_type == "cuda" and p.autocast().device == "cuda"
+        assert p.device_type == "cuda"  # autocast's device type
         assert asked and all(d == torch.device("cuda:1") for d in asked), asked
 
 
