@@ -197,3 +197,14 @@ def test_check_config_from_a_wheel_install(tmp_path):
     assert "seeds [4, 5]" in ok.stdout
     refused = subprocess.run(run + [str(bad)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "translate.label_smoothing" in refused.stdout + refused.stderr
+
+
+def test_deep_merge_leaves_both_inputs_alone():
+    """The merged config shares nothing with its inputs: a stage changing its copy (or a later
+    overlay) cannot change the default or another run's config."""
+    base, over = {"a": {"b": [1]}, "c": 1}, {"a": {"d": {"e": [2]}}}
+    merged = deep_merge(base, over)
+    assert merged == {"a": {"b": [1], "d": {"e": [2]}}, "c": 1}
+    merged["a"]["b"].append(9)
+    merged["a"]["d"]["e"].append(3)
+    assert base == {"a": {"b": [1]}, "c": 1} and over == {"a": {"d": {"e": [2]}}}

@@ -189,3 +189,8 @@ def test_what_is_found_and_what_is_not_is_said_by_where_it_was_looked_for(tmp_pa
     assert gpus.where == "2 CUDA GPU(s), 1 visible (a CPU build of torch)"
     monkeypatch.setattr(torch.version, "cuda", "12.8")
     assert "torch for CUDA 12.8" in {m.what: m for m in preflight(config)}["gpus"].where
+    (tmp_path / "weights" / "cc.de.300.bin").unlink()
+    monkeypatch.setattr(spacy.util, "is_package", lambda name: False)
+    missing = {m.what: m for m in preflight(config)}
+    assert missing["prototypes.fasttext"].where == config["prototypes"]["fasttext"]
+    assert missing["pseudo_glosses.pipeline"].where == "de_core_news_lg"

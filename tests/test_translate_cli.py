@@ -66,7 +66,7 @@ def test_lists_name_videos_by_their_video_column_or_else_the_first(tmp_path):
     row without it is skipped), else the first; blank lines and comments (indented too) skipped."""
     a, b = _video(tmp_path / "a.mp4"), _video(tmp_path / "b.mp4")
     (tmp_path / "l.tsv").write_text("id\tvideo\tnote\n1\ta.mp4\tx,y\n  # skipped\n2\n3\tb.mp4\t\n")
-    (tmp_path / "l.txt").write_text("a.mp4\n\n# a comment\nb.mp4\n")
+    (tmp_path / "l.txt").write_text("a.mp4\n\n  # an indented comment\nb.mp4\n")
     (tmp_path / "l.csv").write_text("a.mp4,first\nb.mp4,second\n")
     videos, errors = collect_videos([str(tmp_path / name) for name in ("l.tsv", "l.txt", "l.csv")])
     assert not errors and videos == [str(a), str(b)] * 3
