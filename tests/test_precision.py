@@ -94,7 +94,7 @@ def test_fp32_on_a_gpu_is_exact_and_the_autocast_choices_may_use_tf32(monkeypatc
 def test_auto_on_gpus(monkeypatch, capability, name, expected):
     fake_gpu(monkeypatch, capability, name)
     p = select_precision(torch.device("cuda:0"))
-    assert p.name == expected and name in p.reason
+    assert p.name == expected and name in p.reason and p.device_type == "cuda"
     assert p.grad_scaler is (expected == "fp16")
     assert p.lm_dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[expected]
 
@@ -195,3 +195,11 @@ def test_the_stages_load_the_lm_in_the_chosen_precision(tmp_path, monkeypatch, r
                                     out_hyps={}, evaluate=config["evaluate"],
                                     train={k: config["translate"][k] for k in ("lora", "batch_size", "num_workers")})
     assert asked == [dtype, dtype]
+
+
+def test_to_device_moves_to_the_device_it_is_given():
+    """Off CUDA it is a plain move (the pinned, asynchronous copy to a GPU runs only where one is)."""
+    from sign2gpt.runtime.device import to_device
+
+    t = torch.arange(3)
+    assert to_device(t, "meta").device.type == "meta" and to_device(t, torch.device("cpu")) is t
