@@ -309,3 +309,13 @@ def test_every_refusal_names_the_file(tmp_path):
         with pytest.raises(DataError, match=problem) as e:
             load()
         assert str(path) in str(e.value), (problem, str(e.value))
+
+
+def test_a_settings_fingerprint_does_not_depend_on_key_order():
+    """A rerun whose config lists the same settings in another order resumes its checkpoint (an
+    order-dependent fingerprint would discard it as stale)."""
+    from sign2gpt.runtime.checkpoint import config_fingerprint
+
+    assert config_fingerprint({"lr": 1e-3, "train": {"a": 1, "b": [2]}}) == \
+        config_fingerprint({"train": {"b": [2], "a": 1}, "lr": 1e-3})
+    assert config_fingerprint({"lr": 1e-3}) != config_fingerprint({"lr": 2e-3})
