@@ -289,10 +289,8 @@ def _self_attention_mask(attention_mask: torch.Tensor | None, past_len: int, len
     total = past_len + length
     if attention_mask is not None and attention_mask.shape[1] != total:
         raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions, expected {total}")
-    if right_padded and past_len == 0:
-        return (None, True) if length > 1 else (None, False)
-    if attention_mask is not None and bool(attention_mask.all()):
-        attention_mask = None
+    if (right_padded and past_len == 0) or (attention_mask is not None and bool(attention_mask.all())):
+        attention_mask = None  # (right padding: the mask's values are not read)
     if attention_mask is None:
         if length == 1:
             return None, False

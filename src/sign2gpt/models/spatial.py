@@ -281,7 +281,8 @@ class SpatialModel(nn.Module):
         chunks = frames.split(self.chunk_size) if self.chunk_size else (frames,)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.tune != "frozen"):
             if self.checkpointing and self.training and torch.is_grad_enabled():
-                feats = [self._checkpointed_features(c) for c in chunks]
+                frozen = self.frozen_blocks()  # the same for every chunk of the pass
+                feats = [self._checkpointed_features(c, frozen) for c in chunks]
             else:
                 feats = [self._backbone_features(c) for c in chunks]
         return torch.cat(feats) if len(feats) > 1 else feats[0]
@@ -296,11 +297,10 @@ class SpatialModel(nn.Module):
         blocks = self.backbone.encoder.layer
         return next((i for i, b in enumerate(blocks) if any(p.requires_grad for p in b.parameters())), len(blocks))
 
-    def _checkpointed_features(self, chunk: torch.Tensor) -> torch.Tensor:
+    def _checkpointed_features(self, chunk: torch.Tensor, frozen: int) -> torch.Tensor:
         """The backbone pass with only its trained part recomputed in backward: the embeddings and the
-        frozen blocks run once under no_grad, the rest (and the final LayerNorm) under checkpoint.
-        Non-reentrant: gradients reach the LoRA weights although its input needs none."""
-        frozen = self.frozen_blocks()
+        `frozen` bottom blocks run once under no_grad, the rest (and the final LayerNorm) under
+        checkpoint. Non-reentrant: gradients reach the LoRA weights although its input needs none."""
         if not frozen:
             return checkpoint(self._backbone_features, chunk, use_reentrant=False)
         with torch.no_grad():
