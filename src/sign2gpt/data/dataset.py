@@ -29,6 +29,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 from sign2gpt.core.errors import DataError
 from sign2gpt.data.augment import AugmentConfig, as_clip_tensor, clip_frames, draw_params
 from sign2gpt.data.sampling import sample_indices
+from sign2gpt.runtime.device import to_device
 
 
 class FrameSource(Protocol):
@@ -147,13 +148,14 @@ def batch_frames(batch: dict[str, Any], device: torch.device | str) -> torch.Ten
     """The batch's model input float [ΣT, 3, S, S] on `device`.
 
     From uint8 pixels, each clip is moved and transformed on the device (in float32, outside any
-    autocast, as the workers would); float frames made in the workers are only moved.
+    autocast, as the workers would); float frames made in the workers are only moved (pinned and
+    asynchronously, `to_device`).
     """
     if "frames" in batch:
-        return batch["frames"].to(device, non_blocking=True)
+        return to_device(batch["frames"], device)
     device = torch.device(device)
     with torch.autocast(device.type, enabled=False):
-        clips = [clip_frames(p.to(device, non_blocking=True), params, batch["size"])
+        clips = [clip_frames(to_device(p, device), params, batch["size"])
                  for p, params in zip(batch["pixels"], batch["params"])]
     return torch.cat(clips, dim=0)
 

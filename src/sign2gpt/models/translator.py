@@ -40,7 +40,7 @@ class SignTranslator(nn.Module):
         device = self.lm.device
         if self.sign_model is not None:
             return self.sign_model(batch_frames(batch, device), batch["lengths"])
-        return batch["memory"].to(device), batch["memory_mask"].to(device)
+        return to_device(batch["memory"], device), to_device(batch["memory_mask"], device)  # z: cached features
 
     def forward(
         self, batch: Mapping[str, Any], ids: torch.Tensor, mask: torch.Tensor, *, label_smoothing: float | None = None
