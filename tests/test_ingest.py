@@ -3,11 +3,14 @@
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 from media import make_video
 from PIL import Image
 
 from sign2gpt.core.errors import ConfigError, DataError
+from sign2gpt.data.decode import decode_shard
+from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.ingest import prepare_dataset
 from sign2gpt.data.manifest import read_manifest
 
@@ -107,13 +110,84 @@ def test_phoenix14t(tmp_path: Path):
 def test_phoenix14t_zero_byte_frames(tmp_path: Path):
     root = make_phoenix(tmp_path / "P")
     (root / "features/fullFrame-210x260px/dev/d0/images0002.png").write_bytes(b"")
-    with pytest.raises(DataError, match=r"d0 \(.*dev\.corpus\.csv:2\): 1 of 2 frame files are zero bytes"):
+    with pytest.raises(DataError,
+                       match=r"d0 \(.*dev\.corpus\.csv:2\): 1 of 2 frames are damaged \(first: images0002.png: zero"):
         prepare_dataset("phoenix14t", root, tmp_path / "m")
     assert not (tmp_path / "m").exists()
     result = prepare_dataset("phoenix14t", root, tmp_path / "m", skip_bad_items=True)
     assert result["dev"] == [] and read_manifest(tmp_path / "m" / "dev.tsv") == []
     [[split, vid, source, reason]] = skipped_rows(tmp_path / "m")
     assert (split, vid) == ("dev", "d0") and source.endswith("dev.corpus.csv:2") and "zero bytes" in reason
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "zero":
+        path.write_bytes(b"")
+    elif how == "truncated":  # a copy cut short: the PNG lacks its end chunk
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "foreign":  # another format under a .png name
+        path.write_bytes(b"GIF89a" + data[6:])
+    elif how == "corrupt":  # whole at both ends, broken inside: only decoding finds it
+        path.write_bytes(data[:40] + bytes(20) + data[60:])
+
+
+def test_damaged_frames_lose_frames_not_videos(tmp_path: Path):
+    """The release layout with the damage a PHOENIX copy has: a clip whose 92 frames are all zero
+    bytes and one with 3 zero-byte frames of 81 (the issue's case), a truncated and a foreign
+    frame within the bound, and a test clip beyond it. `prepare` names every bad clip at once,
+    keeps the damaged-but-usable ones with their bad frames listed, and decode repairs them."""
+    root = make_phoenix(tmp_path / "P")
+    frames = root / "features/fullFrame-210x260px"
+    clips = {"train": [("allbad", 92, {t: "zero" for t in range(92)}),
+                       ("few", 81, {10: "zero", 11: "zero", 40: "zero"})],
+             "dev": [("cut", 20, {5: "truncated"})],
+             "test": [("foreign", 10, {0: "foreign"}), ("t_bad", 4, {1: "truncated", 2: "zero"})]}
+    for split, rows in clips.items():
+        csv = root / f"annotations/manual/PHOENIX-2014-T.{split}.corpus.csv"
+        for name, n, damage in rows:
+            folder = make_frames(frames / split / name, n, "png")
+            for t, how in damage.items():
+                _damage(folder / f"images{t + 1:04d}.png", how)
+            write(csv, csv.read_text() + f"{name}|{name}/1/*.png|-1|-1|Signer02|REGEN|es regnet\n")
+
+    with pytest.raises(DataError) as err:
+        prepare_dataset("phoenix14t", root, tmp_path / "m", max_bad_frame_share=0.1)
+    message = str(err.value)
+    assert message.startswith("allbad (") and "92 of 92 frames are damaged (first: images0001.png: zero" in message
+    assert "2 of 9 videos are bad (train 1, test 1); t_bad (" in message and "2 of 4 frames are damaged" in message
+    assert "dataset.skip_bad_items: true" in message and "max_bad_frame_share (now 0.1)" in message
+    assert not (tmp_path / "m").exists()
+
+    result = prepare_dataset("phoenix14t", root, tmp_path / "m", skip_bad_items=True, max_bad_frame_share=0.1)
+    kept = {s.id: s for split in result.values() for s in split}
+    assert "allbad" not in kept and "t_bad" not in kept
+    assert kept["few"].bad_frames == [(10, 12), (40, 41)] and kept["few"].num_frames == 81
+    assert kept["cut"].bad_frames == [(5, 6)] and kept["foreign"].bad_frames == [(0, 1)]
+    assert read_manifest(tmp_path / "m" / "train.tsv")[-1] == kept["few"]
+    assert {row[1]: row[0] for row in skipped_rows(tmp_path / "m")} == {"allbad": "train", "t_bad": "test"}
+    # the same share without damage bounds is a strict corpus: every damaged clip is bad
+    with pytest.raises(DataError, match=r"5 of 9 videos are bad \(train 2, dev 1, test 2\)"):
+        prepare_dataset("phoenix14t", root, tmp_path / "strict")
+
+    # decode replaces each damaged frame by the nearest earlier whole one (the next at the start),
+    # and a frame that only decoding finds broken joins them
+    _damage(frames / "train/few/images0061.png", "corrupt")
+    for split in ("train", "test"):
+        decode_shard(tmp_path / "m" / f"{split}.tsv", tmp_path / f"{split}.h5", shard=0, num_shards=1, stride=1,
+                     size=None, storage="raw", max_bad_frame_share=0.1)
+    with FrameStore([tmp_path / "train.h5", tmp_path / "test.h5"]) as store:
+        few, foreign = store.read("few"), store.read("foreign")
+        assert few.shape[0] == 81 and store.repaired_frames("few") == 4
+        assert [few[t, 0, 0, 0] for t in (9, 10, 11, 12)] == [90, 90, 90, 120]  # make_frames: red = 10 t
+        for t, source in ((10, 9), (11, 9), (40, 39), (60, 59)):
+            assert np.array_equal(few[t], few[source])
+        assert np.array_equal(foreign[0], foreign[1]) and store.repaired_frames("foreign") == 1
+        assert store.repaired_frames("01April_2010_Thursday_heute-6694") == 0
+    with pytest.raises(DataError, match=r"few.*5 of 81 frames are damaged.*allows 0.05"):
+        _damage(frames / "train/few/images0071.png", "corrupt")
+        decode_shard(tmp_path / "m" / "train.tsv", tmp_path / "again.h5", shard=0, num_shards=1, stride=1,
+                     size=None, storage="raw", max_bad_frame_share=0.05)
 
 
 def test_phoenix14t_missing_folder_and_escape(tmp_path: Path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import csv
+import dataclasses
 import json
 import os
 import pickle
@@ -629,8 +630,8 @@ def test_folder_of_unreadable_images_fails_decode_naming_the_video_or_is_skipped
     root = tmp_path / "corpus"
     junk = root / "clips" / "junk"
     junk.mkdir(parents=True)
-    for t in range(3):  # non-empty files, so ingestion (which only counts frames) accepts them
-        (junk / f"images{t + 1}.png").write_bytes(b"\x89PNG but not really" * (t + 1))
+    for t in range(3):  # a PNG's first and last bytes, so ingestion (which does not decode) accepts them
+        (junk / f"images{t + 1}.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really" * (t + 1) + b"IEND\xaeB`\x82")
     good = root / "clips" / "good"
     good.mkdir()
     for t in range(2):
@@ -643,8 +644,14 @@ def test_folder_of_unreadable_images_fails_decode_naming_the_video_or_is_skipped
         decode_shard(manifest, shard, **kw)
     assert not shard.exists()
     decode_shard(manifest, shard, skip_bad_items=True, **kw)
-    assert FrameStore(shard).ids == ["good"]
+    store = FrameStore(shard)
+    assert store.ids == ["good"] and list(store.left_out) == ["junk"]
+    assert "no frame could be read" in store.left_out["junk"]
     assert skipped_path(shard).read_text().splitlines()[1].startswith("junk\t")
+    samples = read_manifest(manifest)
+    assert [s.id for s in store.held(samples)] == ["good"]  # the later stages use what decode stored
+    with pytest.raises(DataError, match="ghost: not in the frame store.*decoded from another manifest"):
+        store.held([*samples, dataclasses.replace(samples[0], id="ghost")])
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ rule prepare:
         f"{BENCH}/prepare.tsv"
     conda:
         f"{ENVS}/data.yaml"
+    threads: config["decode"]["threads"]  # threads looking at the files
     resources:
         **job_memory_and_time("prepare"),
     params:
@@ -43,6 +44,7 @@ rule prepare:
         root=corpus_root,
         index=config["dataset"]["index"],
         skip_bad_items=config["dataset"]["skip_bad_items"],
+        max_bad_frame_share=config["dataset"]["max_bad_frame_share"],
     script:
         "../scripts/stage.py"
 
@@ -66,5 +68,6 @@ rule decode:
         decode=config["decode"],
         num_shards=len(SHARDS),
         skip_bad_items=config["dataset"]["skip_bad_items"],
+        max_bad_frame_share=config["dataset"]["max_bad_frame_share"],
     script:
         "../scripts/stage.py"

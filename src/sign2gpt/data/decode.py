@@ -24,7 +24,7 @@ from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.core.io import write_text
 from sign2gpt.data.frame_store import STORAGES, FrameStoreWriter
 from sign2gpt.data.manifest import Sample, read_manifest
-from sign2gpt.data.video import read_frames
+from sign2gpt.data.video import read_repaired_frames
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,12 @@ def skipped_path(out_path: str | os.PathLike) -> Path:
 
 
 def _prepared(
-    samples: list[Sample], stride: int, size: int | None, encode: Callable[[np.ndarray, str], np.ndarray], workers: int
-) -> Iterator[tuple[Sample, tuple[np.ndarray, int] | DataError]]:
-    """(sample, (stored form, frame count) or the DataError of that sample), in manifest order.
+    samples: list[Sample], stride: int, size: int | None, encode: Callable[[np.ndarray, str], np.ndarray], workers: int,
+    max_bad_share: float = 0.0,
+) -> Iterator[tuple[Sample, tuple[np.ndarray, int, int] | DataError]]:
+    """(sample, (stored form, frame count, repaired frames) or the DataError of that sample), in
+    manifest order. Damaged frames (the manifest's `bad_frames` and any that fail to decode) are
+    replaced by a whole neighbour up to `max_bad_share` of a video's frames.
 
     `workers` threads each decode a video and encode its frames for storage (decord, PIL's PNG /
     JPEG codecs and resizing release the GIL), at most `workers + 1` videos ahead of the writer,
@@ -47,12 +50,13 @@ def _prepared(
     of workers.
     """
 
-    def work(s: Sample) -> tuple[np.ndarray, int] | DataError:
+    def work(s: Sample) -> tuple[np.ndarray, int, int] | DataError:
         try:
-            frames = read_frames(s.video, stride=stride, size=size)
+            frames, repaired = read_repaired_frames(s.video, stride, size, bad=s.bad_frame_indices(),
+                                                    max_bad_share=max_bad_share)
         except DataError as e:
             return e
-        return encode(frames, s.id), frames.shape[0]
+        return encode(frames, s.id), frames.shape[0], repaired
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
         queue: deque[tuple[Sample, Future]] = deque()
@@ -78,6 +82,7 @@ def decode_shard(
     storage: str,
     jpeg_quality: int = 90,
     skip_bad_items: bool = False,
+    max_bad_frame_share: float = 0.0,
     compression: str | None = "none",
     threads: int = 1,
 ) -> None:
@@ -86,8 +91,11 @@ def decode_shard(
     threads: videos decoded and encoded in parallel inside this job (the rule's threads).
 
     Frames are every `stride`-th source frame squashed to size × size (None: source size).
-    A video that cannot be decoded is a DataError, or with skip_bad_items is left out and listed
-    in `<out_path>.skipped.tsv` (always written, header only when nothing was skipped).
+    Damaged frames up to `max_bad_frame_share` of a video's frames are replaced by a whole
+    neighbour and counted in the store (`repaired_frames`). A video beyond that, or that cannot be
+    decoded, is a DataError, or with skip_bad_items is left out and listed in
+    `<out_path>.skipped.tsv` (always written, header only when nothing was skipped); the later
+    stages then use the videos the store holds, and the report counts the ones left out.
     compression applies to storage `raw` only.
     """
     if num_shards < 1 or not 0 <= shard < num_shards:
@@ -106,7 +114,7 @@ def decode_shard(
     with FrameStoreWriter(
         out_path, stride=stride, size=size, storage=storage, jpeg_quality=jpeg_quality, compression=compression
     ) as writer:
-        prepared = _prepared(samples, stride, size, writer.encode, int(threads))
+        prepared = _prepared(samples, stride, size, writer.encode, int(threads), max_bad_frame_share)
         bar = tqdm(prepared, total=len(samples), desc=f"decode {Path(out_path).name}", unit="video")
         for sample, result in bar:
             if isinstance(result, DataError):
@@ -114,15 +122,16 @@ def decode_shard(
                     raise DataError(f"video {sample.id!r} ({sample.video})", result.problem) from result
                 log.warning("skipping video %r: %s", sample.id, result)
                 skipped.append((sample, result.problem))
+                writer.leave_out(sample.id, result.problem)
                 continue
-            stored, count = result
+            stored, count, repaired = result
             expected = -(-sample.num_frames // stride)
             if count != expected:
                 log.warning(
                     "video %r: decoded %d frames, the manifest's num_frames %d with stride %d gives %d",
                     sample.id, count, sample.num_frames, stride, expected,
                 )
-            writer.add_encoded(sample.id, stored, source_num_frames=sample.num_frames)
+            writer.add_encoded(sample.id, stored, source_num_frames=sample.num_frames, repaired=repaired)
             frames_written += count
 
     lines = [SKIPPED_HEADER] + [

@@ -7,6 +7,10 @@ One file per shard. Layout:
                named by position, not by id)
     num_frames int64 [N]: stored frames per video; source_num_frames int64 [N]: frames of the
                source video (stored frame t is source frame t * stride)
+    repaired_frames int64 [N]: stored frames that copy a whole neighbour in place of a damaged
+               frame (`sign2gpt.data.video.read_repaired_frames`; stores written before it
+               existed read as 0)
+    left_out   utf-8 strings [M, 2]: (id, reason) of each video decode left out (`skip_bad_items`)
     frames/{k} raw:  uint8 [T, H, W, 3], one chunk per frame (a clip read touches only its frames)
                jpeg: variable-length uint8 [T], one JPEG per frame
 Storage `jpeg` (quality 90, like the PHOENIX data of the official code) is the default: 8-11×
@@ -91,6 +95,8 @@ class FrameStoreWriter:
         self._seen: set[str] = set()
         self._num_frames: list[int] = []
         self._source_num_frames: list[int] = []
+        self._repaired: list[int] = []
+        self._left_out: list[tuple[str, str]] = []
         self._stack: ExitStack | None = None
         self._file: h5py.File | None = None
 
@@ -117,11 +123,12 @@ class FrameStoreWriter:
             encoded[i] = encode_jpeg(frames[i], self.jpeg_quality)
         return encoded
 
-    def add(self, id: str, frames: np.ndarray, source_num_frames: int | None = None) -> None:
-        """Append one video: frames uint8 [T, H, W, 3] with T >= 1."""
-        self.add_encoded(id, self.encode(frames, id), source_num_frames)
+    def add(self, id: str, frames: np.ndarray, source_num_frames: int | None = None, repaired: int = 0) -> None:
+        """Append one video: frames uint8 [T, H, W, 3] with T >= 1, `repaired` of them copies of a neighbour."""
+        self.add_encoded(id, self.encode(frames, id), source_num_frames, repaired)
 
-    def add_encoded(self, id: str, encoded: np.ndarray, source_num_frames: int | None = None) -> None:
+    def add_encoded(self, id: str, encoded: np.ndarray, source_num_frames: int | None = None,
+                    repaired: int = 0) -> None:
         """Append one video that `encode` prepared."""
         if self._file is None:
             raise RuntimeError("FrameStoreWriter.add outside its `with` block")
@@ -137,12 +144,20 @@ class FrameStoreWriter:
         self._seen.add(id)
         self._num_frames.append(t)
         self._source_num_frames.append(int(source_num_frames) if source_num_frames is not None else t * self.stride)
+        self._repaired.append(int(repaired))
+
+    def leave_out(self, id: str, reason: str) -> None:
+        """Record a video decode could not store, so readers can tell it from a foreign id."""
+        self._left_out.append((id, reason))
 
     def _finish(self) -> None:
         f = self._file
         f.create_dataset("ids", data=np.array(self._ids, dtype=object), dtype=h5py.string_dtype("utf-8"))
         f.create_dataset("num_frames", data=np.array(self._num_frames, dtype=np.int64))
         f.create_dataset("source_num_frames", data=np.array(self._source_num_frames, dtype=np.int64))
+        f.create_dataset("repaired_frames", data=np.array(self._repaired, dtype=np.int64))
+        f.create_dataset("left_out", data=np.array(self._left_out, dtype=object).reshape(-1, 2),
+                         dtype=h5py.string_dtype("utf-8"))
         f.attrs.update(
             format=FORMAT,
             version=VERSION,
@@ -188,25 +203,29 @@ class FrameStore:
         self._where: dict[str, tuple[int, int]] = {}  # id -> (shard, position)
         self._num_frames: dict[str, int] = {}
         self._source_num_frames: dict[str, int] = {}
+        self._repaired: dict[str, int] = {}
+        self.left_out: dict[str, str] = {}  # id -> why decode left it out
         self.meta: dict[str, Any] = {}
         for shard, path in enumerate(self.paths):
-            meta, ids, num_frames, source = self._read_header(path)
+            meta, ids, num_frames, source, repaired, left_out = self._read_header(path)
+            self.left_out.update(left_out)
             if not self.meta:
                 self.meta = meta
             elif meta != self.meta:
                 raise DataError(str(path), f"decode settings {meta} differ from {self.paths[0]}'s {self.meta}")
-            for k, (vid, n, ns) in enumerate(zip(ids, num_frames, source)):
+            for k, (vid, n, ns, r) in enumerate(zip(ids, num_frames, source, repaired)):
                 if vid in self._where:
                     raise DataError(str(path), f"id {vid!r} is also in {self.paths[self._where[vid][0]]}")
                 self._where[vid] = (shard, k)
                 self._num_frames[vid] = int(n)
                 self._source_num_frames[vid] = int(ns)
+                self._repaired[vid] = int(r)
         self._files: dict[int, h5py.File] = {}
         self._pid = os.getpid()
         log.debug("frame store: %d videos in %d file(s), %s", len(self._where), len(self.paths), self.meta)
 
     @staticmethod
-    def _read_header(path: Path) -> tuple[dict[str, Any], list[str], np.ndarray, np.ndarray]:
+    def _read_header(path: Path) -> tuple[dict[str, Any], list[str], np.ndarray, np.ndarray, np.ndarray, dict]:
         if not path.is_file():
             raise DataError(str(path), "frame store not found")
         try:
@@ -221,6 +240,8 @@ class FrameStore:
                 ids = list(f["ids"].asstr()[:])
                 num_frames = f["num_frames"][:]
                 source = f["source_num_frames"][:]
+                repaired = f["repaired_frames"][:] if "repaired_frames" in f else np.zeros(len(ids), np.int64)
+                left_out = dict(f["left_out"].asstr()[:].tolist()) if "left_out" in f else {}
         except OSError as e:
             raise DataError(str(path), f"not a readable HDF5 file: {e}") from None
         meta = {
@@ -230,7 +251,7 @@ class FrameStore:
             "jpeg_quality": int(attrs["jpeg_quality"]),
             "compression": str(attrs["compression"]),
         }
-        return meta, ids, num_frames, source
+        return meta, ids, num_frames, source, repaired, left_out
 
     @property
     def ids(self) -> list[str]:
@@ -248,6 +269,26 @@ class FrameStore:
 
     def source_num_frames(self, id: str) -> int:
         return self._source_num_frames[self._check(id)]
+
+    def held(self, samples: Sequence[Any]) -> list[Any]:
+        """The samples (manifest rows) this store holds, in order, leaving out those decode could not
+        read under `dataset.skip_bad_items` (the report counts dev and test videos left out). An id
+        the store neither holds nor left out is a DataError: the store was decoded from another
+        manifest."""
+        foreign = [s.id for s in samples if s.id not in self._where and s.id not in self.left_out]
+        if foreign:
+            raise DataError(foreign[0], f"not in the frame store {self.paths[0]}{' …' if len(self.paths) > 1 else ''} "
+                                        f"({len(foreign)} such videos): decoded from another manifest?")
+        kept = [s for s in samples if s.id in self._where]
+        if len(kept) < len(samples):
+            left = [s.id for s in samples if s.id not in self._where]
+            log.warning("%d of %d videos were left out by decode (first: %s: %s)",
+                        len(left), len(samples), left[0], self.left_out[left[0]])
+        return kept
+
+    def repaired_frames(self, id: str) -> int:
+        """Stored frames of a video that copy a whole neighbour in place of a damaged frame."""
+        return self._repaired[self._check(id)]
 
     def _check(self, id: str) -> str:
         if id not in self._where:

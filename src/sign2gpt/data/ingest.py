@@ -12,9 +12,13 @@ Kinds:
   (optional signer, glosses).
 
 Problems with the corpus as a whole (a missing annotation file or column, duplicate ids, a path
-that leaves the root, text that is not UTF-8) are errors. Problems with one video (missing,
-corrupt, empty, zero-byte frames, empty text) are errors too, or with skip_bad_items the video is
-left out and listed in `{out_dir}/skipped.tsv` (always written, so a workflow can declare it).
+that leaves the root, text that is not UTF-8) are errors. A video loses frames before it is lost:
+damaged frames (zero-byte, foreign or truncated files: `video.check_frames`) up to
+`max_bad_frame_share` of a video's frames are listed in the manifest's `bad_frames`, and decode
+replaces them. Problems with one video beyond that (missing, unreadable, too many damaged frames,
+empty text) make it bad: every item is checked, then the bad ones are one error that counts them,
+or with skip_bad_items they are left out and listed in `{out_dir}/skipped.tsv` (always written, so a
+workflow can declare it).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +36,9 @@ from tqdm import tqdm
 
 from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.core.io import load_plain_pickle, write_text
-from sign2gpt.data.manifest import Sample, parse_segments, write_manifest
+from sign2gpt.data.manifest import Sample, parse_segments, spans, write_manifest
 from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, phoenix_corpus_csv
-from sign2gpt.data.video import count_frames
+from sign2gpt.data.video import FrameCheck, check_frames
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +255,9 @@ KINDS: dict[str, Callable[[Path, str], list[_Item]]] = {
 # The stage
 
 
-def _check_item(item: _Item) -> int:
-    """The item's frame count; DataError when the item is bad."""
+def _check_item(item: _Item, max_bad_share: float) -> FrameCheck:
+    """The item's frames and their damage; DataError when the item is bad: unreadable, no whole
+    frame, or more than `max_bad_share` of its frames damaged."""
     if item.problem:
         raise DataError(item.id, item.problem)
     if not item.text:
@@ -259,13 +265,43 @@ def _check_item(item: _Item) -> int:
     if not item.path.exists():
         raise DataError(item.id, f"video not found: {item.path}")
     try:
-        num_frames = count_frames(item.path)
+        check = check_frames(item.path)
     except DataError as e:
         raise DataError(item.id, f"{e.problem} ({e.item})") from None
-    if item.segments and max(end for _, end in item.segments) > num_frames:
+    if len(check.bad) == check.num_frames or len(check.bad) > max_bad_share * check.num_frames:
+        raise DataError(item.id, f"{len(check.bad)} of {check.num_frames} frames are damaged (first: "
+                                 f"{check.first_problem}; dataset.max_bad_frame_share allows {max_bad_share:g}) "
+                                 f"({item.path})")
+    if item.segments and max(end for _, end in item.segments) > check.num_frames:
         raise DataError(item.id, f"segments end at {max(end for _, end in item.segments)} "
-                                 f"but the video has {num_frames} frames")
-    return num_frames
+                                 f"but the video has {check.num_frames} frames")
+    return check
+
+
+def _checked(items: list[_Item], max_bad_share: float, workers: int) -> Iterator[tuple[_Item, FrameCheck | DataError]]:
+    """Each item with its check or its DataError, in order; `workers` threads look at the files
+    (the checks are file-system calls, which release the GIL)."""
+    def work(item: _Item) -> FrameCheck | DataError:
+        try:
+            return _check_item(item, max_bad_share)
+        except DataError as e:
+            return e
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="prepare") as pool:
+        yield from zip(items, pool.map(work, items))
+
+
+def _bad_items_error(bad: list[tuple[_Item, str]], total: int, max_bad_share: float) -> DataError:
+    """One error for every bad item: the first, how many per split, the next few, and the two switches."""
+    per_split = ", ".join(f"{split} {n}" for split in SPLITS if (n := sum(i.split == split for i, _ in bad)))
+    following = "".join(f"; {item.id} ({item.where}): {reason}" for item, reason in bad[1:5])
+    return DataError(
+        f"{bad[0][0].id} ({bad[0][0].where})",
+        f"{bad[0][1]}. {len(bad)} of {total} videos are bad ({per_split}){following}"
+        f"{'; …' if len(bad) > 5 else ''}. Set dataset.skip_bad_items: true to leave them out (listed in "
+        f"skipped.tsv; the report counts any dev or test video left out), or raise dataset.max_bad_frame_share "
+        f"(now {max_bad_share:g}) to keep videos with more damaged frames (replaced by a whole neighbour)."
+    )
 
 
 def prepare_dataset(
@@ -274,16 +310,24 @@ def prepare_dataset(
     out_dir: str | os.PathLike,
     *,
     skip_bad_items: bool = False,
+    max_bad_frame_share: float = 0.0,
     index: str = "index.csv",
+    workers: int = 1,
 ) -> dict[str, list[Sample]]:
     """Write `{out_dir}/{train,dev,test}.tsv` and `{out_dir}/skipped.tsv`; return the samples per split.
 
-    index: the CSV under root for kind `folder`.
+    Every item is checked before any error: a bad item (see `_check_item`) fails the stage with one
+    message counting them all, or with skip_bad_items is left out and listed. A video with damaged
+    frames within `max_bad_frame_share` of its frames is kept, its damaged frames listed in the
+    manifest's `bad_frames` (decode replaces them by a whole neighbour).
+    index: the CSV under root for kind `folder`; workers: threads checking files.
     """
     if kind not in KINDS:
         raise ConfigError(f"dataset.kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if root is None:
         raise ConfigError(f"dataset.root must be set for dataset.kind {kind!r}")
+    if not 0.0 <= max_bad_frame_share < 1.0:
+        raise ConfigError(f"dataset.max_bad_frame_share must be in [0, 1), got {max_bad_frame_share}")
     root = Path(os.path.abspath(root))
     if not root.is_dir():
         raise DataError(str(root), "dataset root is not a folder")
@@ -297,18 +341,19 @@ def prepare_dataset(
 
     samples: dict[str, list[Sample]] = {split: [] for split in SPLITS}
     skipped: list[tuple[_Item, str]] = []
-    for item in tqdm(items, desc=f"prepare {kind}", unit="video"):
-        try:
-            num_frames = _check_item(item)
-        except DataError as e:
-            if not skip_bad_items:
-                raise DataError(f"{e.item} ({item.where})", e.problem) from None
-            log.warning("skipping %s (%s): %s", item.id, item.where, e.problem)
-            skipped.append((item, e.problem))
+    damaged = 0
+    checked = _checked(items, max_bad_frame_share, workers)
+    for item, check in tqdm(checked, total=len(items), desc=f"prepare {kind}", unit="video"):
+        if isinstance(check, DataError):
+            skipped.append((item, check.problem))
             continue
-        samples[item.split].append(
-            Sample(item.id, str(item.path), num_frames, item.signer, item.text, item.glosses, item.segments)
-        )
+        damaged += bool(check.bad)
+        samples[item.split].append(Sample(item.id, str(item.path), check.num_frames, item.signer, item.text,
+                                          item.glosses, item.segments, spans(check.bad)))
+    if skipped and not skip_bad_items:
+        raise _bad_items_error(skipped, len(items), max_bad_frame_share)
+    for item, reason in skipped:
+        log.warning("skipping %s (%s): %s", item.id, item.where, reason)
 
     out_dir = Path(out_dir)
     for split in SPLITS:
@@ -318,7 +363,7 @@ def prepare_dataset(
     ]
     write_text(out_dir / "skipped.tsv", "\n".join(lines) + "\n")
     log.info(
-        "prepared %s from %s: %s; %d skipped",
-        kind, root, ", ".join(f"{s} {len(samples[s])}" for s in SPLITS), len(skipped),
+        "prepared %s from %s: %s; %d skipped, %d kept with damaged frames",
+        kind, root, ", ".join(f"{s} {len(samples[s])}" for s in SPLITS), len(skipped), damaged,
     )
     return samples

@@ -29,14 +29,15 @@ def make_split_loader(
     samples = read_manifest(manifest)
     if variant == "z":
         cache = FeatureCache(features, checkpoint_sha256=file_sha256(pretrained), manifest_sha256=file_sha256(manifest))
-        dataset = FeatureDataset(samples, cache)
+        dataset = FeatureDataset([s for s in samples if s.id in cache], cache)  # decode may have left some out
         return make_loader(dataset, batch_size, train, 0, distributed, seed=seed, collate_fn=collate_features,
                            step_items=step_items)
     if frames_cfg is None:
         raise ConfigError(f"the {variant} variant reads frames: it needs the `frames:` settings")
     frames_cfg = FrameSettings.from_config(frames_cfg)
+    store = FrameStore(frames)
     dataset = SignDataset(
-        samples, FrameStore(frames), train=train, image_size=spatial["image_size"],
+        store.held(samples), store, train=train, image_size=spatial["image_size"],
         stride=frames_cfg.frame_stride, max_frames=frames_cfg.max_frames, seed=seed,
         augment_cfg=frames_cfg.augment_config(),
     )

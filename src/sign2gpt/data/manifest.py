@@ -1,9 +1,11 @@
 """The manifest: one TSV per split listing every video of a corpus, the contract between
 ingestion (any corpus layout) and every later stage (which only ever read manifests).
 
-Columns: id, video, num_frames, signer, text, glosses, segments. `video` is an absolute path to a
-video file or a frame folder; `glosses` is space separated; `segments` is space separated
-`start-end` pairs in source-frame indices (end exclusive), one per gloss when present. Fields
+Columns: id, video, num_frames, signer, text, glosses, segments, bad_frames. `video` is an
+absolute path to a video file or a frame folder; `glosses` is space separated; `segments` is space
+separated `start-end` pairs in source-frame indices (end exclusive), one per gloss when present;
+`bad_frames` lists the source frames ingestion found damaged in the same form (decode replaces
+them by a whole neighbour; manifests written before it existed read as none). Fields
 never contain tabs or newlines (writing refuses them), so the file is plain TSV without quoting
 and any TSV tool reads it.
 """
@@ -18,7 +20,8 @@ from pathlib import Path
 from sign2gpt.core.errors import DataError
 from sign2gpt.core.io import atomic_path
 
-COLUMNS: tuple[str, ...] = ("id", "video", "num_frames", "signer", "text", "glosses", "segments")
+COLUMNS: tuple[str, ...] = ("id", "video", "num_frames", "signer", "text", "glosses", "segments", "bad_frames")
+OPTIONAL_COLUMNS = frozenset({"bad_frames"})
 
 
 @dataclass
@@ -32,6 +35,21 @@ class Sample:
     text: str = ""
     glosses: list[str] = field(default_factory=list)
     segments: list[tuple[int, int]] = field(default_factory=list)
+    bad_frames: list[tuple[int, int]] = field(default_factory=list)  # damaged source frames, as spans
+
+    def bad_frame_indices(self) -> list[int]:
+        return [t for a, b in self.bad_frames for t in range(a, b)]
+
+
+def spans(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending frame indices as maximal `(start, end)` runs (end exclusive): [2, 3, 7] -> [(2, 4), (7, 8)]."""
+    out: list[tuple[int, int]] = []
+    for t in indices:
+        if out and out[-1][1] == t:
+            out[-1] = (out[-1][0], t + 1)
+        else:
+            out.append((t, t + 1))
+    return out
 
 
 def format_segments(segments: Iterable[tuple[int, int]]) -> str:
@@ -69,6 +87,8 @@ def _check_sample(sample: Sample) -> None:
         last = max(end for _, end in sample.segments)
         if last > sample.num_frames:
             raise ValueError(f"segment end {last} is past num_frames {sample.num_frames}")
+    if sample.bad_frames and max(end for _, end in sample.bad_frames) > sample.num_frames:
+        raise ValueError(f"bad frames end past num_frames {sample.num_frames}")
 
 
 def write_manifest(path: str | os.PathLike, samples: Iterable[Sample]) -> None:
@@ -83,7 +103,8 @@ def write_manifest(path: str | os.PathLike, samples: Iterable[Sample]) -> None:
         if s.id in seen:
             raise DataError(f"{path}: sample {s.id!r}", "duplicate id")
         seen.add(s.id)
-        fields = [s.id, s.video, str(s.num_frames), s.signer, s.text, " ".join(s.glosses), format_segments(s.segments)]
+        fields = [s.id, s.video, str(s.num_frames), s.signer, s.text, " ".join(s.glosses), format_segments(s.segments),
+                  format_segments(s.bad_frames)]
         for name, value in zip(COLUMNS, fields):
             if any(c in value for c in "\t\n\r"):
                 raise DataError(f"{path}: sample {s.id!r}", f"column {name} contains a tab or line break")
@@ -110,10 +131,10 @@ def read_manifest(path: str | os.PathLike) -> list[Sample]:
     if not lines:
         raise DataError(str(path), "empty file (no header)")
     header = lines[0].lstrip("\ufeff").rstrip("\r").split("\t")
-    missing = [c for c in COLUMNS if c not in header]
+    missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
     if missing:
         raise DataError(f"{path}:1", f"header lacks column(s) {', '.join(missing)}")
-    col = {name: header.index(name) for name in COLUMNS}
+    col = {name: header.index(name) for name in COLUMNS if name in header}
 
     samples: list[Sample] = []
     seen: dict[str, int] = {}
@@ -124,7 +145,7 @@ def read_manifest(path: str | os.PathLike) -> list[Sample]:
         parts = line.split("\t")
         if len(parts) != len(header):
             raise DataError(f"{path}:{lineno}", f"{len(parts)} fields, the header has {len(header)}")
-        fields = {name: parts[i] for name, i in col.items()}
+        fields = {name: "" for name in OPTIONAL_COLUMNS} | {name: parts[i] for name, i in col.items()}
         get = fields.__getitem__
         sid = get("id")
         if sid in seen:
@@ -135,7 +156,7 @@ def read_manifest(path: str | os.PathLike) -> list[Sample]:
         except ValueError:
             raise DataError(f"{path}:{lineno}", f"num_frames {get('num_frames')!r} is not an integer") from None
         try:
-            segments = parse_segments(get("segments"))
+            segments, bad_frames = parse_segments(get("segments")), parse_segments(get("bad_frames"))
         except ValueError as e:
             raise DataError(f"{path}:{lineno}", str(e)) from None
         sample = Sample(
@@ -146,6 +167,7 @@ def read_manifest(path: str | os.PathLike) -> list[Sample]:
             text=get("text"),
             glosses=get("glosses").split(),
             segments=segments,
+            bad_frames=bad_frames,
         )
         try:
             _check_sample(sample)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from sign2gpt.core.errors import DataError
 from sign2gpt.core.io import write_json, write_text
 from sign2gpt.core.settings import EvaluateSettings, FrameSettings, ScoringSettings
 from sign2gpt.data.loaders import make_split_loader
@@ -41,12 +42,18 @@ def score_splits(
     evaluate: Mapping[str, Any] | ScoringSettings, out_hyps: Mapping[str, str] | None = None,
     extra: Mapping | None = None,
 ) -> dict[str, Any]:
-    """Score each split's hypotheses against the manifest texts; optionally write them side by side."""
+    """Score each split's hypotheses against the manifest texts; optionally write them side by side.
+
+    The videos scored are the manifest's that have a hypothesis (decode may have left some out: the
+    report counts them); a hypothesis for a video the manifest lacks is a DataError."""
     result: dict[str, Any] = {"variant": name, **(extra or {}), "splits": {}}
     for split, hyps in hyps_by_split.items():
         samples = read_manifest(manifests[split])
         refs = {s.id: s.text for s in samples}
-        ids = [s.id for s in samples]
+        foreign = [i for i in hyps if i not in refs]
+        if foreign:
+            raise DataError(f"{name} {split}: {foreign[0]!r}", f"has a hypothesis but is not in {manifests[split]}")
+        ids = [s.id for s in samples if s.id in hyps]
         conv = ScoringSettings.from_config(evaluate).conventions()
         hyp_list, ref_list = [hyps[i] for i in ids], [refs[i] for i in ids]
         s = result["splits"][split] = score(hyp_list, ref_list, language, **conv)
@@ -119,6 +126,9 @@ def run_evaluate(
         with prec.autocast():
             hyps[split] = beam_translate(model, loader, tokenizer, start_id=start_id, beam=beam, max_tokens=max_tokens,
                                          desc=f"{split} beam search")
+        unanswered = [s.id for s in loader.dataset.samples if s.id not in hyps[split]]
+        if unanswered:
+            raise DataError(f"{split}: {unanswered[0]!r}", f"no hypothesis for {len(unanswered)} videos")
     extra = {"seed": seed, "checkpoint_epoch": state["epoch"],
              "selected_on": state["extra"]["trainer"]["select_metric"],
              "selected_value": state["best_metric"], "beam": beam, "max_tokens": max_tokens,

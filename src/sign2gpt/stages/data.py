@@ -41,7 +41,9 @@ def prepare(smk: Any) -> None:
         smk.params.root,
         Path(smk.output.train).parent,
         skip_bad_items=smk.params.skip_bad_items,
+        max_bad_frame_share=smk.params.max_bad_frame_share,
         index=smk.params.index,
+        workers=job_cpus(smk.threads) or 1,
     )
 
 
@@ -58,5 +60,6 @@ def decode(smk: Any) -> None:
         storage=cfg["storage"],
         jpeg_quality=cfg["jpeg_quality"],
         skip_bad_items=smk.params.skip_bad_items,
+        max_bad_frame_share=smk.params.max_bad_frame_share,
         threads=job_cpus(smk.threads) or 1,
     )

@@ -50,8 +50,9 @@ def run_cache_features(
     model = build_sign_model(spatial, encoder)
     load_weights(checkpoint, model, prefix_map={"sign_model.": ""})
     model.to(dev).eval()
-    samples = read_manifest(manifest)
-    dataset = SignDataset(samples, FrameStore(frames), train=False, image_size=spatial["image_size"],
+    store = FrameStore(frames)
+    samples = store.held(read_manifest(manifest))
+    dataset = SignDataset(samples, store, train=False, image_size=spatial["image_size"],
                           stride=frames_cfg.frame_stride, max_frames=frames_cfg.max_frames)
     reserve_for_workers(num_workers)
     loader = make_loader(dataset, batch_size, False, num_workers, device=dev)

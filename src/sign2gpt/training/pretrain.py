@@ -150,8 +150,8 @@ def run_pretrain(
         dist, out = run.dist, run.out
         vocab = PseudoGlossVocab.load(pseudo_glosses)
         protos, _ = load_prototypes(prototypes, expected_vocab=list(vocab.vocab))
-        train_samples, dev_samples = read_manifest(train_manifest), read_manifest(dev_manifest)
         store = FrameStore(frames)
+        train_samples, dev_samples = store.held(read_manifest(train_manifest)), store.held(read_manifest(dev_manifest))
 
         sign_model = build_sign_model(spatial, encoder)
         pgp_head = PseudoGlossHead.from_config(sign_model.dim, protos, head)

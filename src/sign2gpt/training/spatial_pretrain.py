@@ -126,11 +126,8 @@ def pretrain_spatial(
     set_threads(threads)
     seed_everything(int(s["seed"]))
     dev = resolve_device(device)
-    samples = read_manifest(train_manifest)
     store = FrameStore(list(frames))
-    missing = [x.id for x in samples if x.id not in store]
-    if missing:
-        raise DataError(str(train_manifest), f"{len(missing)} videos are not in the frame store, e.g. {missing[0]!r}")
+    samples = store.held(read_manifest(train_manifest))
     num_frames = [store.num_frames(x.id) for x in samples]
     if len(samples) < 2:
         raise DataError(str(train_manifest), "time-contrastive pretraining needs at least two videos")
