@@ -122,3 +122,12 @@ def test_z_cache_benchmark_smoke(tmp_path):
     config.write_text(yaml.safe_dump(load_config(REPO / ".test" / "config.yaml")))
     result = _run_benchmark("z_cache.py", "--videos", "4", "--config", str(config), out=tmp_path / "z.json")
     assert result["pgp_epoch_s"] > 0 and result["z_epoch_s"] > 0 and result["speedup"] > 0
+
+
+def test_prepare_benchmark_small_layout(tmp_path):
+    """benchmarks/prepare.py at a small size: the damage it builds is what prepare finds."""
+    result = _run_benchmark("prepare.py", "--clips", "30", "--damaged-every", "4", "--all-bad", "1",
+                            "--work", str(tmp_path), out=tmp_path / "p.json")
+    assert result["damaged_clips_kept"] == result["damaged_clips_made"] > 0
+    assert result["clips_skipped"] == result["all_bad_clips_made"] == 1
+    assert sum(result["kept"].values()) == result["clips"] - 1 and result["prepare_s"] > 0

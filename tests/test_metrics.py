@@ -192,6 +192,19 @@ def test_chinese_character_level():
     assert s2["conventions"]["level"] == "character"
 
 
+def test_english_is_tokenized_with_sacrebleus_13a():
+    assert normalise("It's done, then.", "en") == "It's done , then"
+    assert normalise("Cut the (green) paper!", "en") == "Cut the ( green ) paper !"
+    assert normalise("Cut the (green) paper!", "de") == "Cut the (green) paper!"  # German: its own tokens
+    # punctuation attached or apart scores the same, as sacreBLEU's default tokenizer scores it
+    s = score(["then you fold it , twice ."], ["Then you fold it, twice."], "en", lowercase=True)
+    assert s["bleu4"] == pytest.approx(100.0) and s["conventions"]["tokenizer"] == "13a"
+    import sacrebleu
+    hyps, refs = ["you fold the paper,then cut it."], ["You fold the paper, then you cut it."]
+    assert score(hyps, refs, "en", strip_final_period=False)["bleu4"] == pytest.approx(
+        sacrebleu.corpus_bleu(hyps, [refs]).score)
+
+
 def test_score_output_records_everything():
     s = score(["es regnet ."], ["es regnet im norden ."], "de")
     assert set(s) >= {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "n", "signature", "conventions",

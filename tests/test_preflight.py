@@ -140,6 +140,19 @@ def test_the_other_presets_name_their_own_missing_files(tmp_path):
     assert len(dataset) == 1 and "csl2020ct_v2.pkl" in dataset[0], proc.stdout
     assert any(m.startswith("pseudo_glosses.pipeline") and "zh_core_web_sm" in m for m in _missing(proc))
 
+    # How2Sign with its tables but no clips of the test split: that folder, the English pipeline and vectors
+    h2s = tmp_path / "data" / "How2Sign"
+    for split in ("train", "val", "test"):
+        (h2s / f"how2sign_realigned_{split}.csv").parent.mkdir(parents=True, exist_ok=True)
+        (h2s / f"how2sign_realigned_{split}.csv").write_text("VIDEO_NAME\tSENTENCE_NAME\tSENTENCE\n")
+        if split != "test":
+            (h2s / f"{split}_rgb_front_clips" / "raw_videos").mkdir(parents=True)
+    proc = check(tmp_path, str(REPO / "configs" / "how2sign.yaml"), hf_home=tmp_path / "hf")
+    dataset = [m for m in _missing(proc) if m.startswith("dataset.root")]
+    assert len(dataset) == 1 and "test_rgb_front_clips/raw_videos" in dataset[0], proc.stdout
+    assert any(m.startswith("pseudo_glosses.pipeline") and "en_core_web_lg" in m for m in _missing(proc))
+    assert any(m.startswith("prototypes.fasttext") and "cc.en.300.bin" in m for m in _missing(proc))
+
     (tmp_path / "data" / "my-videos").mkdir(parents=True)
     proc = check(tmp_path, str(REPO / "configs" / "video-folder.yaml"), hf_home=tmp_path / "hf")
     dataset = [m for m in _missing(proc) if m.startswith("dataset.root")]

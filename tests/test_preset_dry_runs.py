@@ -1,4 +1,4 @@
-"""Dry runs of the three preset branches (phoenix14t, csldaily, folder) on committed fixtures.
+"""Dry runs of the preset branches (phoenix14t, csldaily, how2sign, folder) on committed fixtures.
 
 The end-to-end tests run only the embedded default, and the paper-scale rehearsals are slow; a
 rule change that drops, duplicates or adds a job for one preset would otherwise show first on a
@@ -22,7 +22,7 @@ from test_workflow import REPO, snakemake
 
 PLACEHOLDER = ".test/dry-run/fasttext-placeholder.bin"
 SPLITS = ("train", "dev", "test")
-VARIANTS = ("scratch", "pgp", "z")  # translate.variants of all three presets (the folder one: config.yaml's)
+VARIANTS = ("scratch", "pgp", "z")  # translate.variants of every preset (the folder one: config.yaml's)
 
 # The jobs every preset plans. Per seed: one pretrain; cache_features for train, dev and test (z
 # trains on train + dev features and is evaluated on dev + test); one translate and one evaluate per
@@ -37,6 +37,8 @@ PRESETS = {
                    "jobs": {**EVERY_PRESET, "decode": 3 * 16}},
     # decode: 3 splits × decode.shards 32; otherwise as phoenix14t.
     "csldaily": {"name": "csldaily", "experiment": "paper", "shards": 32, "jobs": {**EVERY_PRESET, "decode": 3 * 32}},
+    # decode: 3 splits × decode.shards 64; otherwise as phoenix14t.
+    "how2sign": {"name": "how2sign", "experiment": "paper", "shards": 64, "jobs": {**EVERY_PRESET, "decode": 3 * 64}},
     # decode: 3 splits × config.yaml's decode.shards 2. It keeps config.yaml's small models, which the
     # workflow makes itself: fasttext (prototypes.fasttext: null), lm_pretrain (lm.pretrained: null),
     # spatial_pretrain (spatial.pretrained: null, spatial.pretrain set).
@@ -49,6 +51,7 @@ DEFAULT_ONLY = {"synthetic_corpus", "fasttext", "lm_pretrain", "spatial_pretrain
 # The keys each overlay may change: the dataset root and the one external model file a dry run needs.
 OVERLAY_KEYS = {"phoenix14t": {"dataset.root", "prototypes.fasttext"},
                 "csldaily": {"dataset.root", "prototypes.fasttext"},
+                "how2sign": {"dataset.root", "prototypes.fasttext"},
                 "video-folder": {"dataset.root"}}
 
 

@@ -160,6 +160,39 @@ def test_stts_mapping(tag, upos):
     assert hanta_component.stts_to_upos(tag) == upos
 
 
+def test_claws5_table_covers_every_hanta_english_word_tag():
+    tagger = hanta_component.load_hanta(hanta_component.ENGLISH_MODEL)
+    word_tags = [t for t in tagger.tag2int if isinstance(t, str) and f"END_{t}" in tagger.tag2int]
+    assert len(word_tags) > 40
+    assert [t for t in word_tags if t.split("-")[0] not in hanta_component.CLAWS5_TO_UPOS] == []
+    assert set(hanta_component.CLAWS5_TO_UPOS.values()) >= KEPT_UPOS
+
+
+# How2Sign-like sentences (ASL -> English, instructional videos): lemmas of the kept parts of speech,
+# lower-cased; be / have / do, modals, articles, prepositions and conjunctions dropped
+@pytest.mark.parametrize("sentence, expected", [
+    ("And I call them decorative elements because basically they don't have much of a symbolic meaning.",
+     ["i", "call", "they", "decorative", "element", "basically", "they", "much", "symbolic", "meaning"]),
+    ("Now this is very, this is actually an insert of the feathers.",
+     ["now", "very", "actually", "insert", "feather"]),
+    ("Hi, I'm Sarah and today we are going to make 3 paper cranes in New York.",
+     ["i", "sarah", "today", "we", "go", "make", "3", "paper", "crane", "new", "york"]),
+    ("You can also use the rolling pin to flatten it out.",
+     ["you", "also", "use", "rolling", "pin", "flatten", "it"]),
+])
+def test_english_how2sign_sentences_offline(sentence, expected):
+    nlp = build_pipeline("en")
+    assert extract_pseudo_glosses(nlp, [sentence], "en", progress=False)[sentence] == expected
+
+
+@pytest.mark.parametrize("tag,upos", [
+    ("VVD", "VERB"), ("VM0", "AUX"), ("VBZ", "AUX"), ("VHZ", "AUX"), ("NN2", "NOUN"), ("NP0", "PROPN"),
+    ("AJ0-NN1", "ADJ"), ("DPS", "PRON"), ("AVP", "ADP"), ("CRD", "NUM"), ("XX0", "PART"), ("ORD", "ADJ"),
+])
+def test_claws5_mapping(tag, upos):
+    assert hanta_component.to_upos(tag, hanta_component.ENGLISH_MODEL) == upos
+
+
 def test_jieba_table_covers_every_tag():
     import jieba.posseg as ps
 

@@ -295,3 +295,85 @@ def test_localization_rejects_bad_input():
         localization.localization_scores(E, labels, [("REGEN", 5, 5)], frame_scale=2)
     with pytest.raises(ValueError):
         localization.localization_scores(E, labels, segs, frame_scale=0)
+
+
+# --- who was scored, and per signer ----------------------------------------------------------
+
+
+def test_signer_table_scores_each_signer_and_the_seen_and_unseen_groups(tmp_path):
+    from sign2gpt.report.signers import SEEN, UNSEEN, signer_table
+
+    refs = {f"v{i}": ("morgen regnet es im norden" if i % 2 else "heute scheint die sonne") for i in range(9)}
+    signers = {f"v{i}": ("A" if i < 4 else "B" if i < 7 else "C") for i in range(9)}
+    right = {vid: (ref, ref) for vid, ref in refs.items()}
+    wrong_for_c = {vid: (ref, ref if signers[vid] != "C" else "xyz") for vid, ref in refs.items()}
+    conv = {"lowercase": True, "strip_final_period": True}
+    table = signer_table({("pgp", 1): right, ("pgp", 2): wrong_for_c, ("scratch", 1): wrong_for_c}, signers, {"A", "B"},
+                         language="de", conventions=conv, variant_order=["pgp", "scratch"])
+    assert table["splits"] == ["A", "B", "C", SEEN, UNSEEN]
+    assert table["videos"] == {"A": 4, "B": 3, "C": 2, SEEN: 7, UNSEEN: 2} and table["unseen"] == ["C"]
+    pgp, scratch = table["variants"]
+    assert pgp["cells"]["A"]["bleu4"]["mean"] == pytest.approx(100)
+    assert pgp["cells"]["C"]["bleu4"]["values"] == pytest.approx({"1": 100, "2": 0})
+    assert pgp["cells"][UNSEEN]["rouge_l"]["std"] > 0 and scratch["cells"][SEEN]["bleu4"]["mean"] == pytest.approx(100)
+    assert scratch["cells"][UNSEEN]["bleu4"]["mean"] == 0
+    low, high = scratch["cells"]["A"]["bleu4"]["intervals"]["1"]
+    assert low <= 100 + 1e-9 and high >= 100 - 1e-9
+    png = plots.plot_signer_scores(table, tmp_path / "signers.png", title="per signer")
+    assert png.stat().st_size > 0
+    # a split whose signers all appear in training has no groups; a manifest without signers, no table
+    assert signer_table({("pgp", 1): right}, signers, {"A", "B", "C"}, language="de", conventions=conv,
+                        variant_order=["pgp"])["splits"] == ["A", "B", "C"]
+    assert signer_table({("pgp", 1): right}, dict.fromkeys(refs, ""), set(), language="de", conventions=conv,
+                        variant_order=["pgp"]) is None
+
+
+def test_coverage_counts_videos_left_out_and_repaired(tmp_path):
+    from sign2gpt.data.frame_store import FrameStoreWriter
+    from sign2gpt.data.manifest import Sample, write_manifest
+    from sign2gpt.report.coverage import altered, coverage_note, split_coverage
+
+    samples = [Sample(f"t{i}", "/v", 3, "A", "text") for i in range(4)]
+    write_manifest(tmp_path / "test.tsv", samples)
+    (tmp_path / "skipped.tsv").write_text("split\tid\tsource\treason\ntest\tgone\tcsv:9\t92 of 92 frames are damaged\n"
+                                          "train\ttr\tcsv:2\tempty text\n")
+    frames = np.zeros((3, 4, 4, 3), np.uint8)
+    with FrameStoreWriter(tmp_path / "s.h5", stride=1, size=4, storage="raw") as w:
+        w.add("t0", frames)
+        w.add("t1", frames, repaired=2)
+        w.add("t2", frames)
+        w.leave_out("t3", "no frame could be read")
+    c = split_coverage("test", str(tmp_path / "test.tsv"), str(tmp_path / "skipped.tsv"), [str(tmp_path / "s.h5")],
+                       scored=3)
+    assert c == {"videos": 5, "scored": 3, "repaired": {"t1": 2},
+                 "left_out": {"gone": "prepare: 92 of 92 frames are damaged", "t3": "decode: no frame could be read"}}
+    note = coverage_note({"test": c})
+    assert note.startswith("Videos: test: 3 of 5 videos scored, 1 with repaired frames (2 frames replaced")
+    assert "gone (prepare: 92 of 92" in note and "do not compare with papers" in note and altered(c)
+    whole = {"videos": 4, "scored": 4, "repaired": {}, "left_out": {}}
+    assert coverage_note({"test": whole}) == "Videos: test: 4 of 4 videos scored, none with repaired frames."
+
+
+def test_results_page_leads_with_coverage_headline_and_signers_and_reads_on_a_laptop(tmp_path):
+    from sign2gpt.report.tables import headline_table, render_html, signer_sections
+
+    rows = [{"variant": v, "seed": "1", "split": split, "bleu1": 50.0, "bleu2": 40.0, "bleu3": 30.0, "bleu4": b4,
+             "rouge_l": 45.0, "intervals": {m: {"low": 1.0, "high": 99.0} for m in tables.METRICS}}
+            for v, b4 in (("pgp", 20.0), ("scratch", 10.0)) for split in ("dev", "test")]
+    table = tables.aggregate(rows)
+    signer_table = tables.aggregate([{**r, "split": "Signer01"} for r in rows if r["split"] == "test"])
+    signer_table |= {"videos": {"Signer01": 7}, "unseen": ["Signer01"]}
+    png = tmp_path / "signers_test.png"
+    png.write_bytes(b"\x89PNG fake")
+    page = render_html(table, front=["Videos: test: 7 of 7 videos scored, none with repaired frames."],
+                       lead=[("Test scores", *headline_table(table)), *signer_sections({"test": signer_table,
+                                                                                       "dev": None})],
+                       notes=["Findings (test split):\n\n- pgp beats scratch\n- z beats pgp"], figures=[png])
+    order = [page.index(x) for x in ("Videos: test: 7 of 7", "<h3>Test scores</h3>", "test BLEU-4 per signer",
+                                     "Signer01 (not in training)", "the manifest names no signer",
+                                     "All scores: dev", "All scores: test", "<li>pgp beats scratch</li>",
+                                     "data:image/png;base64,")]
+    assert order == sorted(order)
+    assert "20.00 [1.00, 99.00]" in page.split("All scores")[0]  # the headline has the interval
+    widest = max(chunk.count("<th>") for chunk in page.split("<table>")[1:])
+    assert widest <= 7  # the full table comes one split at a time: no 12-column table

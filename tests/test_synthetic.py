@@ -368,3 +368,55 @@ def test_release_layouts_are_read_by_the_presets_ingestion(tmp_path, layout, kin
     assert frames.shape == (sample.num_frames, 64, 64, 3)
     if language == "zh":
         assert " " not in sample.text  # label_char joined, as the ingestion of the release does
+
+
+def test_signer_independent_split_holds_the_test_signers_out_of_train_and_dev(tiny, tmp_path):
+    """On the synthetic corpus: held-out signers' clips from every split form test, no test signer
+    is in train or dev, nothing is lost, and split.json records the policy."""
+    import json
+
+    from sign2gpt.core.errors import ConfigError
+    from sign2gpt.data.ingest import prepare_dataset
+
+    official = prepare_dataset("synthetic", tiny, tmp_path / "official")
+    assert json.loads((tmp_path / "official" / "split.json").read_text())["policy"] == "official"
+    every = {s.id: s.signer for split in official.values() for s in split}
+    signers = sorted(set(every.values()))
+    assert len(signers) >= 3
+    for policy in ({"test_signers": [signers[0]]}, {"folds": 2, "fold": 1}):
+        out = tmp_path / str(len(policy))
+        result = prepare_dataset("synthetic", tiny, out, signer_independent=policy)
+        held = {signers[0]} if "test_signers" in policy else set(signers[1::2])
+        assert {s.signer for s in result["test"]} == held
+        assert not {s.signer for split in ("train", "dev") for s in result[split]} & held
+        assert sorted(s.id for split in result.values() for s in split) == sorted(every)  # every clip is kept
+        assert {s.id for s in result["dev"]} <= {s.id for s in official["dev"]}  # dev is never enlarged
+        record = json.loads((out / "split.json").read_text())
+        assert record["policy"] == "signer_independent" and record["test_signers"] == sorted(held)
+        assert record["videos"] == {split: len(result[split]) for split in ("train", "dev", "test")}
+    with pytest.raises(ConfigError, match=r"names \['Nobody'\], not among"):
+        prepare_dataset("synthetic", tiny, tmp_path / "x", signer_independent={"test_signers": ["Nobody"]})
+    with pytest.raises(ConfigError, match="holds out every signer"):
+        prepare_dataset("synthetic", tiny, tmp_path / "x", signer_independent={"test_signers": signers})
+    with pytest.raises(ConfigError, match="fold 3 of 2 folds"):
+        prepare_dataset("synthetic", tiny, tmp_path / "x", signer_independent={"folds": 2, "fold": 3})
+
+
+def test_how2sign_layout_renders_the_tables_text_and_prepare_ingests_it(tmp_path):
+    """A synthetic twin of How2Sign: the release tables' English sentences, signed as their
+    pseudo-glosses, written as sentence clips and realigned tables that the how2sign kind ingests."""
+    from sign2gpt.data.ingest import prepare_dataset
+    from sign2gpt.data.synthetic.corpus import read_how2sign_table
+
+    fixture = Path(__file__).resolve().parents[1] / ".test" / "dry-run" / "How2Sign"
+    rows = read_how2sign_table(fixture / "how2sign_realigned_test.csv")
+    assert rows[0] == ("-g0iPSnQt6w_5-rgb_front", ["YOU", "ALSO", "USE", "ROLLING", "PIN", "FLATTEN", "IT"],
+                       "You can also use the rolling pin to flatten it out.")
+    out = tmp_path / "How2Sign"
+    generate_corpus(out, **dict(TINY_CORPUS, from_csv=fixture), layout="how2sign")
+    samples = prepare_dataset("how2sign", out, tmp_path / "m")
+    assert {split: [s.text for s in v] for split, v in samples.items()} == {
+        split: [text for _, _, text in read_how2sign_table(fixture / f"how2sign_realigned_{name}.csv")]
+        for split, name in (("train", "train"), ("dev", "val"), ("test", "test"))}
+    assert all(s.video.endswith("_rgb_front_clips/raw_videos/" + s.id + ".mp4") and s.num_frames > 1
+               for v in samples.values() for s in v)

@@ -121,6 +121,16 @@ def test_end_to_end_report(finished_run):
     assert all(0 < t["bleu4"]["p"] <= 1 for t in tests)
     md = (exp / "metrics.md").read_text()
     assert "Paired bootstrap tests" in md and md.count("| pgp | scratch |") == 2
+    # which videos were scored comes first; per-signer scores (the test split has an unseen signer)
+    coverage = table["meta"]["coverage"]
+    assert {split: (c["scored"], c["videos"]) for split, c in coverage.items()} == {"dev": (6, 6), "test": (6, 6)}
+    assert md.split("\n")[2] == ("Videos: dev: 6 of 6 videos scored, none with repaired frames; test: 6 of 6 videos "
+                                 "scored, none with repaired frames.")
+    assert md.split("\n")[4].startswith("Split: the corpus's own (test signers: ")
+    signers = table["signers"]["test"]
+    assert signers["unseen"] and "unseen signers" in signers["splits"] and "### test BLEU-4 per signer" in md
+    assert sum(n for g, n in signers["videos"].items() if not g.endswith("signers")) == 6
+    assert (exp / "figures" / "signers_test.png").stat().st_size > 0
     assert "Pseudo-glosses: V = " in md and "Test BLEU-4 by final-period convention" in md
     final = json.loads((exp / "seed1" / "eval-pgp" / "metrics.json").read_text())["splits"]["test"]["final_period"]
     assert final["signature"].startswith("nrefs:1|") and 0 <= final["bleu4"] <= 100
@@ -132,7 +142,11 @@ def test_end_to_end_report(finished_run):
         assert {"variant": "pgp", "seed": str(seed), "epoch": chosen} in [
             {k: c[k] for k in ("variant", "seed", "epoch")} for c in table["meta"]["checkpoints"]]
     html = (exp / "metrics.html").read_text()
-    assert html.count("<tr>") == (1 + len(variants)) + (1 + len(tests)) and "gates shut (no sign input)" in html
+    signer_rows = sum(1 + len(table["signers"][split]["splits"]) for split in ("dev", "test")) * 2  # BLEU-4, ROUGE-L
+    # the headline, the per-signer tables, the full table one split at a time, the paired tests
+    assert html.count("<tr>") == (1 + len(variants)) + signer_rows + 2 * (1 + len(variants)) + (1 + len(tests))
+    assert "gates shut (no sign input)" in html and html.count("data:image/png;base64,") == len(
+        list((exp / "figures").glob("*.png")))
     stage_rows = [line.split(" | ") for line in (exp / "run_card.md").read_text().splitlines() if "pretrain" in line]
     assert any(len(r) >= 3 and float(r[2]) > 0 for r in stage_rows if r[0].startswith("| ")), stage_rows  # timed
     assert list((exp / "figures").glob("localization_*.png"))

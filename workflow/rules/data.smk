@@ -30,6 +30,7 @@ rule prepare:
     output:
         **manifests(),
         skipped=f"{DATA}/manifest/skipped.tsv",
+        split=f"{DATA}/manifest/split.json",
     log:
         f"{LOGS}/prepare.log",
     benchmark:
@@ -45,6 +46,7 @@ rule prepare:
         index=config["dataset"]["index"],
         skip_bad_items=config["dataset"]["skip_bad_items"],
         max_bad_frame_share=config["dataset"]["max_bad_frame_share"],
+        signer_independent=config["dataset"]["signer_independent"],
     script:
         "../scripts/stage.py"
 

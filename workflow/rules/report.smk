@@ -2,11 +2,19 @@
 
 
 rule report:
-    """Variants × dev/test × BLEU-1..4/ROUGE-L with bootstrap intervals and paired tests, training
-    curves, Figure-4 maps, run card."""
+    """Which videos were scored; variants × dev/test × BLEU-1..4/ROUGE-L with bootstrap intervals,
+    per signer, paired tests; training curves, Figure-4 maps, run card."""
     input:
         evaluations=expand(rules.evaluate.output.metrics, seed=SEEDS, variant=VARIANTS),
         hypotheses=expand(rules.evaluate.output.test, seed=SEEDS, variant=VARIANTS),
+        dev_hypotheses=expand(rules.evaluate.output.dev, seed=SEEDS, variant=VARIANTS),
+        manifest_train=rules.prepare.output.train,
+        manifest_dev=rules.prepare.output.dev,
+        manifest_test=rules.prepare.output.test,
+        prepare_skipped=rules.prepare.output.skipped,
+        split=rules.prepare.output.split,
+        frames_dev=frame_shards("dev"),
+        frames_test=frame_shards("test"),
         baselines=rules.baselines.output.metrics,
         pretrain_metrics=expand(rules.pretrain.output.metrics, seed=SEEDS),
         localization=expand(rules.pretrain.output.localization, seed=SEEDS),

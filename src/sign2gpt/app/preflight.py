@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from sign2gpt.data.ingest import SPLITS
-from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, phoenix_corpus_csv
+from sign2gpt.data.release_paths import (
+    CSL_FRAMES,
+    CSL_PICKLE,
+    CSL_SPLIT_FILE,
+    PHOENIX_FRAMES,
+    how2sign_clips,
+    how2sign_table,
+    phoenix_corpus_csv,
+)
 from sign2gpt.lm.loading import HUB_ID
 
 FASTTEXT_URL = "https://dl.fbaipublicfiles.com/fasttext/vectors-crawl/cc.{lang}.300.bin.gz"
@@ -44,6 +52,8 @@ def _dataset(ds: Mapping[str, Any]) -> list[Missing]:
         needed += [root / PHOENIX_FRAMES / s for s in SPLITS]
     elif kind == "csldaily":
         needed = [root / CSL_SPLIT_FILE, root / CSL_PICKLE, root / CSL_FRAMES]
+    elif kind == "how2sign":
+        needed = [how2sign_table(root, s) for s in SPLITS] + [how2sign_clips(root, s) for s in SPLITS]
     else:  # folder
         needed = [root / ds["index"]]
     return [Missing(f"dataset.root ({kind})", str(p),

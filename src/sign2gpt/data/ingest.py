@@ -8,6 +8,11 @@ Kinds:
 - `csldaily`: the release: `sentence_label/split_1.txt`, `sentence_label/csl2020ct_v2.pkl` (read
   with an unpickler that only builds plain containers) and JPEG frame folders under
   `sentence/frames_512x512/`.
+- `how2sign`: the release (ASL -> English): the realigned sentence tables
+  `how2sign_realigned_{train,val,test}.csv` (tab-separated: VIDEO_ID, VIDEO_NAME, SENTENCE_ID,
+  SENTENCE_NAME, START_REALIGNED, END_REALIGNED, SENTENCE) and the sentence clips
+  `{train,val,test}_rgb_front_clips/raw_videos/<SENTENCE_NAME>.mp4`; `val` is the dev split. The
+  tables name no signer (the per-signer report says so).
 - `folder`: any videos (or frame folders) under a root with a CSV index: id,file,split,text
   (optional signer, glosses).
 
@@ -27,17 +32,26 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from sign2gpt.core.errors import ConfigError, DataError
-from sign2gpt.core.io import load_plain_pickle, write_text
+from sign2gpt.core.io import load_plain_pickle, write_json, write_text
 from sign2gpt.data.manifest import Sample, parse_segments, spans, write_manifest
-from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES, phoenix_corpus_csv
+from sign2gpt.data.release_paths import (
+    CSL_FRAMES,
+    CSL_PICKLE,
+    CSL_SPLIT_FILE,
+    PHOENIX_FRAMES,
+    how2sign_clips,
+    how2sign_table,
+    phoenix_corpus_csv,
+)
 from sign2gpt.data.video import FrameCheck, check_frames
 
 log = logging.getLogger(__name__)
@@ -243,10 +257,24 @@ def _folder(root: Path, index: str) -> list[_Item]:
     return items
 
 
+def _how2sign(root: Path, index: str) -> list[_Item]:
+    items = []
+    for split in SPLITS:
+        table, clips = how2sign_table(root, split), how2sign_clips(root, split)
+        columns = ("VIDEO_NAME", "SENTENCE_NAME", "SENTENCE")
+        for line, row in _read_table(table, "\t", columns):
+            where = f"{table}:{line}"
+            name = row["SENTENCE_NAME"]
+            items.append(_Item(split, name, _inside(clips, f"{name}.mp4", where), where, "",
+                               _clean_text(row["SENTENCE"])))
+    return items
+
+
 KINDS: dict[str, Callable[[Path, str], list[_Item]]] = {
     "synthetic": _synthetic,
     "phoenix14t": _phoenix14t,
     "csldaily": _csldaily,
+    "how2sign": _how2sign,
     "folder": _folder,
 }
 
@@ -304,6 +332,47 @@ def _bad_items_error(bad: list[tuple[_Item, str]], total: int, max_bad_share: fl
     )
 
 
+def signer_independent_split(
+    samples: dict[str, list[Sample]], policy: Mapping[str, Any] | None
+) -> tuple[dict[str, list[Sample]], dict[str, Any]]:
+    """The splits re-drawn so that the test signers are unseen, and the policy as recorded.
+
+    policy: None (the corpus's own split), `{test_signers: [names]}`, or `{folds: k, fold: i}` (the
+    signers in name order, every k-th from the i-th, 0-based, held out). Every clip of a held-out
+    signer, from any split, goes to test; the other signers' test clips join training and dev
+    keeps its other-signer clips, so no test signer is seen in training or in model selection.
+    """
+    every = [s for split in SPLITS for s in samples[split]]
+    signers = sorted({s.signer for s in every if s.signer})
+    if not policy:
+        return samples, {"policy": "official", "test_signers": sorted({s.signer for s in samples["test"]} - {""})}
+    if not signers:
+        raise ConfigError("dataset.signer_independent needs a corpus whose annotations name the signer; "
+                          "this one names none")
+    if "test_signers" in policy:
+        held = [str(x) for x in policy["test_signers"]]
+        unknown = [x for x in held if x not in signers]
+        if unknown:
+            raise ConfigError(f"dataset.signer_independent.test_signers names {unknown}, not among the corpus's "
+                              f"signers {signers}")
+    else:
+        k, i = int(policy["folds"]), int(policy["fold"])
+        if not 2 <= k <= len(signers) or not 0 <= i < k:
+            raise ConfigError(f"dataset.signer_independent: fold {i} of {k} folds is not possible with "
+                              f"{len(signers)} signers (2 <= folds <= signers, 0 <= fold < folds)")
+        held = signers[i::k]
+    if len(held) == len(signers):
+        raise ConfigError("dataset.signer_independent holds out every signer: nothing is left to train on")
+    out = {
+        "train": [s for split in ("train", "test") for s in samples[split] if s.signer not in held],
+        "dev": [s for s in samples["dev"] if s.signer not in held],
+        "test": [s for s in every if s.signer in held],
+    }
+    log.info("signer-independent split, test signers %s: %s", ", ".join(held),
+             ", ".join(f"{split} {len(out[split])}" for split in SPLITS))
+    return out, {"policy": "signer_independent", **dict(policy), "test_signers": sorted(held)}
+
+
 def prepare_dataset(
     kind: str,
     root: str | os.PathLike,
@@ -313,8 +382,11 @@ def prepare_dataset(
     max_bad_frame_share: float = 0.0,
     index: str = "index.csv",
     workers: int = 1,
+    signer_independent: Mapping[str, Any] | None = None,
 ) -> dict[str, list[Sample]]:
-    """Write `{out_dir}/{train,dev,test}.tsv` and `{out_dir}/skipped.tsv`; return the samples per split.
+    """Write `{out_dir}/{train,dev,test}.tsv`, `{out_dir}/skipped.tsv` and `{out_dir}/split.json`
+    (which split the manifests hold: the corpus's own, or `signer_independent_split`'s); return the
+    samples per split.
 
     Every item is checked before any error: a bad item (see `_check_item`) fails the stage with one
     message counting them all, or with skip_bad_items is left out and listed. A video with damaged
@@ -355,9 +427,11 @@ def prepare_dataset(
     for item, reason in skipped:
         log.warning("skipping %s (%s): %s", item.id, item.where, reason)
 
+    samples, split_record = signer_independent_split(samples, signer_independent)
     out_dir = Path(out_dir)
     for split in SPLITS:
         write_manifest(out_dir / f"{split}.tsv", samples[split])
+    write_json(out_dir / "split.json", {**split_record, "videos": {split: len(samples[split]) for split in SPLITS}})
     lines = ["split\tid\tsource\treason"] + [
         "\t".join(_clean_text(x) for x in (item.split, item.id, item.where, reason)) for item, reason in skipped
     ]

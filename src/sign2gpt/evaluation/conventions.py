@@ -18,10 +18,15 @@ the evaluate stage writes into metrics.json). The steps, in order:
 5. Character level for Chinese (``language == "zh"``): all whitespace removed (word
    segmentation differs between systems), then every character, punctuation included, becomes
    one token: "今天 下雨。" -> "今 天 下 雨 。". Other languages stay word level.
+6. Word tokenization for English (``language == "en"``, How2Sign): sacreBLEU's default `13a`
+   tokenizer splits punctuation off the words ("It's done, then." -> "It's done , then"), as
+   the How2Sign literature scores with sacreBLEU's defaults; German keeps the corpora's own
+   tokenization (PHOENIX-2014T text is already tokenized), as the official evaluation does.
 """
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Sequence
 
@@ -32,18 +37,20 @@ from sign2gpt.core.errors import ConfigError
 from sign2gpt.evaluation import metrics, significance
 
 CHARACTER_LEVEL_LANGUAGES = frozenset({"zh"})
+TOKENIZED_LANGUAGES = {"en": "13a"}  # language -> the sacreBLEU tokenizer applied by `normalise`
 
 DEFAULTS = {"lowercase": False, "strip_final_period": True}
 
 CONVENTIONS: dict = {
     "text": {
         "order": ["unicode NFC", "collapse whitespace", "lowercase (if on)",
-                  "strip final period (if on)", "character split (zh)"],
+                  "strip final period (if on)", "character split (zh)", "sacreBLEU 13a tokenizer (en)"],
         "lowercase": "off by default (PHOENIX-2014T is already lower-case; official code does not lower-case)",
         "strip_final_period": "on by default: one trailing ASCII '.' removed, standalone or attached; "
                               "CJK '。' kept",
         "character_level_languages": sorted(CHARACTER_LEVEL_LANGUAGES),
         "character_level": "whitespace removed, then every character (punctuation included) is a token",
+        "tokenized_languages": dict(TOKENIZED_LANGUAGES),
     },
     "bleu": {
         "implementation": "sacreBLEU corpus BLEU",
@@ -88,7 +95,16 @@ def normalise(
         text = text[:-1].rstrip()
     if char_level:
         text = " ".join("".join(text.split()))
+    if language in TOKENIZED_LANGUAGES:
+        text = _tokenizer(TOKENIZED_LANGUAGES[language])(text)
     return text
+
+
+@functools.cache
+def _tokenizer(name: str):
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    return {"13a": Tokenizer13a}[name]()
 
 
 FINAL_PERIOD_FORM = "one trailing ASCII '.' removed, then ' .' appended: both sides end in one ' .'"
@@ -116,6 +132,7 @@ def conventions_for(language: str, *, lowercase: bool, strip_final_period: bool)
     return {
         "language": language,
         "level": "character" if is_character_level(language) else "word",
+        "tokenizer": TOKENIZED_LANGUAGES.get(language, "none (the text's own tokens)"),
         "lowercase": bool(lowercase),
         "strip_final_period": bool(strip_final_period),
         **CONVENTIONS,

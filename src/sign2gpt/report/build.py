@@ -18,11 +18,14 @@ from typing import Any
 import numpy as np
 
 from sign2gpt.core.io import read_json
+from sign2gpt.data.manifest import read_manifest
 from sign2gpt.evaluation.hypotheses import read_hypotheses
 from sign2gpt.report.comparisons import compare, tests_table
-from sign2gpt.report.plots import plot_localization, plot_training_curves
+from sign2gpt.report.coverage import coverage_note, split_coverage, split_note
+from sign2gpt.report.plots import plot_localization, plot_signer_scores, plot_training_curves
 from sign2gpt.report.run_card import collect_run_card, write_run_card
-from sign2gpt.report.tables import render_examples_md, write_report_tables
+from sign2gpt.report.signers import signer_table
+from sign2gpt.report.tables import aggregate, headline_table, render_examples_md, signer_sections, write_report_tables
 
 log = logging.getLogger(__name__)
 METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
@@ -38,12 +41,17 @@ class ReportInputs:
 
     evaluations: Mapping[Run, str]  # evaluate's metrics.json
     hypotheses: Mapping[Run, str]  # evaluate's test.hyp.tsv
+    dev_hypotheses: Mapping[Run, str]  # evaluate's dev.hyp.tsv
     translate_metrics: Mapping[Run, str]  # translate's metrics.csv
     pretrain_metrics: Mapping[int, str]  # pretrain's metrics.csv per seed
     localization: Mapping[int, str]  # pretrain's localization.json per seed
     baselines: str
     pseudo_gloss_stats: str
     benchmarks_dir: str
+    manifests: Mapping[str, str]  # prepare's train, dev and test manifests
+    prepare_skipped: str  # prepare's skipped.tsv
+    split: str  # prepare's split.json: which split the manifests hold
+    frames: Mapping[str, Sequence[str]]  # the dev and test frame stores' shards
 
 
 @dataclass(frozen=True)
@@ -84,14 +92,29 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
              *([conventions_note(evaluations, conventions)] if conventions else []),
              "BLEU: sacreBLEU, tokenize=none, cumulative BLEU-n; ROUGE-L: sentence-level F (β=1.2) averaged; "
              "conventions and signature in metrics.json."]
+    hyps = {split: {run: read_hypotheses(path) for run, path in runs.items()}
+            for split, runs in (("dev", inputs.dev_hypotheses), ("test", inputs.hypotheses))}
+    coverage = {split: split_coverage(split, inputs.manifests[split], inputs.prepare_skipped, inputs.frames[split],
+                                      scored=len(next(iter(by_run.values()), {})))
+                for split, by_run in hyps.items()}
+    signers = per_signer(hyps, inputs.manifests, conventions, variants) if conventions else {}
+    if signers.get("test"):
+        plot_signer_scores(signers["test"], figures / "signers_test.png", title="Test scores per signer")
+    header, head_rows = headline_table(aggregate(rows, variant_order=list(variants)))
+    test_first = {s: signers[s] for s in ("test", "dev") if s in signers}
+    lead = [("Test scores", header, head_rows), *signer_sections(test_first)]
+    split = read_json(inputs.split)
     meta = {"dataset": config["dataset"]["name"], "experiment": config["experiment"], "seeds": list(config["seeds"]),
-            "variants": list(variants), "localization": loc_summary,
+            "variants": list(variants), "split": split, "coverage": coverage, "localization": loc_summary,
             "pseudo_glosses": pseudo_glosses, "conventions": conventions,
             "signature": first_test["signature"] if first_test else None,
             "bootstrap": first_test.get("bootstrap") if first_test else None, "checkpoints": choices}
     write_report_tables(rows, md_path=out.md, csv_path=out.csv, json_path=out.json, html_path=out.html,
                         variant_order=list(variants), meta=meta, notes=notes, warnings=warnings, sections=sections,
-                        extra={"significance": significance}, appendix=example_translations(inputs, examples))
+                        extra={"significance": significance, "signers": signers},
+                        appendix=example_translations(inputs, examples),
+                        front=[coverage_note(coverage), split_note(split)], lead=lead,
+                        figures=sorted(figures.glob("*.png"), key=lambda p: (not p.name.startswith("signers"), p.name)))
     write_run_card(run_card(inputs, evaluations, config), out.card)
     log.info("report: %d result rows, %d figures", len(rows), len(list(figures.glob("*.png"))))
 
@@ -108,6 +131,19 @@ def result_rows(evaluations: Mapping[Run, Mapping[str, Any]], baselines: str) ->
             rows.append({"variant": name, "seed": "-", "split": split, "reference": True, **{m: s[m] for m in METRICS},
                          "intervals": s.get("intervals")})
     return rows
+
+
+def per_signer(hyps: Mapping[str, Mapping[Run, Mapping[str, tuple[str, str]]]], manifests: Mapping[str, str],
+               conventions: Mapping[str, Any], variants: Sequence[str]) -> dict[str, dict | None]:
+    """Each split's per-signer table (`sign2gpt.report.signers`), None where its manifest names no
+    signer; seen signers are those of the training manifest."""
+    seen = {s.signer for s in read_manifest(manifests["train"]) if s.signer}
+    out = {}
+    for split, by_run in hyps.items():
+        signers = {s.id: s.signer for s in read_manifest(manifests[split])}
+        out[split] = signer_table(by_run, signers, seen, language=conventions["language"], conventions=conventions,
+                                  variant_order=[v for v in variants if any(r[0] == v for r in by_run)])
+    return out
 
 
 def checkpoint_choices(evaluations: Mapping[Run, Mapping[str, Any]]) -> list[dict[str, Any]]:

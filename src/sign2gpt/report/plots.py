@@ -195,3 +195,46 @@ def plot_localization(
     if title:
         fig.suptitle(title)
     return _save_png(fig, out_png)
+
+
+# ----------------------------------------------------------------------------- per-signer scores
+
+
+def plot_signer_scores(table: Mapping, out_png: str | os.PathLike, *, title: str) -> Path:
+    """BLEU-4 and ROUGE-L per signer (`sign2gpt.report.signers.signer_table`): a group of bars per
+    signer (the seen / unseen groups last, apart), a bar per variant, and its 95% bootstrap
+    interval (one seed) or ± the standard deviation over seeds."""
+    groups, variants = list(table["splits"]), table["variants"]
+    fig = Figure(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(variants)) / 2 + 2), 6.4))
+    axes = fig.subplots(2, 1, sharex=True)
+    width = 0.8 / max(1, len(variants))
+    x = np.arange(len(groups), dtype=float)
+    x[[i for i, g in enumerate(groups) if g.endswith("signers")]] += 0.5  # the groups sit apart
+    for ax, metric, name in zip(axes, ("bleu4", "rouge_l"), ("BLEU-4", "ROUGE-L")):
+        for k, v in enumerate(variants):
+            means, low, high = [], [], []
+            for g in groups:
+                cell = v["cells"].get(g, {}).get(metric)
+                mean = cell["mean"] if cell else np.nan
+                if cell and cell["std"] is not None:
+                    lo, hi = mean - cell["std"], mean + cell["std"]
+                elif cell and cell.get("intervals"):
+                    (lo, hi), = cell["intervals"].values()
+                else:
+                    lo = hi = mean
+                means.append(mean)
+                low.append(max(0.0, mean - lo))  # a bootstrap interval need not contain the score
+                high.append(max(0.0, hi - mean))
+            ax.bar(x + (k - (len(variants) - 1) / 2) * width, means, width, yerr=[low, high], capsize=2,
+                   label=v["variant"])
+        ax.set_ylabel(f"{name}")
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+    unseen = set(table.get("unseen", ()))
+    count = {g: f"{n} video{'s' if n != 1 else ''}" for g, n in table["videos"].items()}
+    axes[-1].set_xticks(x, [f"{g}\n{count[g]}" + ("\nnot in training" if g in unseen else "") for g in groups],
+                        rotation=0, fontsize=8)
+    axes[0].legend(fontsize=8, ncols=min(4, len(variants)))
+    axes[0].set_title(title)
+    fig.tight_layout()
+    return _save_png(fig, out_png)

@@ -161,13 +161,45 @@ def _results_table(table: Mapping, reference_mark: str) -> tuple[list[str], list
     return header, rows
 
 
+def headline_table(table: Mapping, split: str = "test") -> tuple[list[str], list[list[str]]]:
+    """The page's first table: BLEU-4 and ROUGE-L of each variant on one split, with intervals."""
+    header = ["Variant", f"{split} BLEU-4", f"{split} ROUGE-L"]
+    rows = [[v["variant"] + (" (reference)" if v["reference"] else ""),
+             *(format_cell(v["cells"].get(split, {}).get(m)) for m in ("bleu4", "rouge_l"))]
+            for v in table["variants"] if split in v["cells"]]
+    return header, rows
+
+
+def signer_sections(signer_tables: Mapping[str, Mapping | None]) -> list[Section]:
+    """Per split and metric, a table with a row per signer (then the seen / unseen groups) and a
+    column per variant; a split whose manifest names no signer gets a one-row table saying so."""
+    sections: list[Section] = []
+    for split, st in signer_tables.items():
+        if st is None:
+            sections.append((f"{split} per signer", ["Signer"], [["the manifest names no signer"]]))
+            continue
+        for metric in ("bleu4", "rouge_l"):
+            header = ["Signer", "Videos", *(v["variant"] for v in st["variants"])]
+            rows = [[g + (" (not in training)" if g in st["unseen"] else ""), str(st["videos"][g]),
+                     *(format_cell(v["cells"].get(g, {}).get(metric)) for v in st["variants"])]
+                    for g in st["splits"]]
+            sections.append((f"{split} {METRIC_NAMES[metric]} per signer", header, rows))
+    return sections
+
+
 def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Sequence[str] = (),
-                    warnings: Sequence[str] = (), sections: Sequence[Section] = ()) -> str:
-    """One Markdown table: a row per variant, a column per split x metric; the warnings above
-    it, then each extra section and the notes."""
+                    warnings: Sequence[str] = (), sections: Sequence[Section] = (), front: Sequence[str] = (),
+                    lead: Sequence[Section] = ()) -> str:
+    """The `front` lines (which videos were scored), the warnings, the `lead` tables (headline,
+    per signer), the full table (a row per variant, a column per split x metric), each extra
+    section and the notes."""
     lines = [f"## {title}", ""] if title else []
+    for f in front:
+        lines += [f, ""]
     lines += [f"> **Warning:** {w}" for w in warnings] + ([""] if warnings else [])
-    lines += _md_table(*_results_table(table, " *(reference)*"))
+    for heading, sec_header, sec_rows in lead:
+        lines += [f"### {heading}", "", *_md_table(sec_header, sec_rows), ""]
+    lines += (["### All scores", ""] if lead else []) + _md_table(*_results_table(table, " *(reference)*"))
     lines.append("")
     lines.append(CAPTION)
     for heading, sec_header, sec_rows in sections:
@@ -177,28 +209,64 @@ def render_markdown(table: Mapping, *, title: str | None = "Results", notes: Seq
     return "\n".join(lines) + "\n"
 
 
+def _note_html(note: str) -> str:
+    """A note as HTML: its lines that begin with "- " as a list, the others as a paragraph."""
+    from html import escape
+
+    out, items, text = [], [], []
+    for line in str(note).split("\n"):
+        if line.startswith("- "):
+            items.append(f"<li>{escape(line[2:])}</li>")
+        elif line.strip():
+            text.append(escape(line))
+    if text:
+        out.append(f"<p>{'<br>'.join(text)}</p>")
+    if items:
+        out.append(f"<ul>{''.join(items)}</ul>")
+    return "".join(out)
+
+
 def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[str] = (),
-                sections: Sequence[Section] = (), notes: Sequence[str] = ()) -> str:
-    """The results as one self-contained HTML page (the Snakemake report shows it inline): the
-    warnings first, the table, then each (heading, header, rows) section, then the notes."""
+                sections: Sequence[Section] = (), notes: Sequence[str] = (), front: Sequence[str] = (),
+                lead: Sequence[Section] = (), figures: Sequence[str | os.PathLike] = ()) -> str:
+    """The results as one self-contained HTML page that reads on a laptop screen (the Snakemake
+    report shows it inline): which videos were scored, the warnings, the `lead` tables (headline,
+    per signer), the full table one split at a time, each (heading, header, rows) section, the
+    notes (lines beginning "- " as lists), and the `figures` (PNG files) embedded."""
+    import base64
     from html import escape
 
     def table_html(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
         body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
-    parts = [f"<h2>{escape(title)}</h2>"]
+    parts = [f"<h2>{escape(title)}</h2>", *(f"<p class='front'>{escape(f)}</p>" for f in front)]
     if warnings:
         parts.append('<div class="warn"><b>Warning</b><ul>' + "".join(f"<li>{escape(w)}</li>" for w in warnings)
                      + "</ul></div>")
-    parts += [table_html(*_results_table(table, " (reference)")), f"<p>{escape(CAPTION)}</p>"]
+    for heading, sec_header, sec_rows in lead:
+        parts += [f"<h3>{escape(heading)}</h3>", table_html(sec_header, sec_rows)]
+    header, rows = _results_table(table, " (reference)")
+    per_split = len(table["metrics"])
+    for i, split in enumerate(table["splits"]):  # one split at a time: 7 columns, not 12
+        columns = [0, 1, *range(2 + i * per_split, 2 + (i + 1) * per_split)]
+        parts += [f"<h3>All scores: {escape(split)}</h3>",
+                  table_html([header[c] for c in columns], [[r[c] for c in columns] for r in rows])]
+    parts.append(f"<p class='caption'>{escape(CAPTION)}</p>")
     for heading, sec_header, sec_rows in sections:
         parts += [f"<h3>{escape(heading)}</h3>", table_html(sec_header, sec_rows)]
-    parts += [f"<p>{escape(str(n)).replace(chr(10), '<br>')}</p>" for n in notes]
-    style = ("body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0 1em}"
+    parts += [_note_html(n) for n in notes]
+    for path in figures:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{escape(Path(path).stem)}'>"
+                     f"<figcaption>{escape(Path(path).name)}</figcaption></figure>")
+    style = ("body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}"
+             "table{border-collapse:collapse;margin:.3em 0 1em}.wide{overflow-x:auto}"
              "th,td{border:1px solid #bbb;padding:3px 8px;text-align:right;white-space:nowrap}"
              "th:first-child,td:first-child{text-align:left}thead{background:#eef}"
+             ".front{background:#eef6ee;border:1px solid #9c9;padding:.4em 1em}.caption{font-size:90%;color:#555}"
+             "img{max-width:100%}figure{margin:1em 0}figcaption{font-size:85%;color:#555}"
              ".warn{background:#fff3cd;border:1px solid #e0b000;padding:.3em 1em;margin-bottom:1em}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
@@ -243,6 +311,9 @@ def write_report_tables(
     sections: Sequence[Section] = (),
     extra: Mapping | None = None,
     appendix: str = "",
+    front: Sequence[str] = (),
+    lead: Sequence[Section] = (),
+    figures: Sequence[str | os.PathLike] = (),
 ) -> dict[str, Path]:
     """Aggregate and write metrics.{md,csv,json} atomically; returns the paths written.
 
@@ -250,7 +321,7 @@ def write_report_tables(
     when asked for). The JSON holds the aggregated table (with per-seed values and intervals), the
     raw input rows, `meta` (e.g. the scoring conventions and the sacreBLEU signature), the
     warnings and `extra` (e.g. the paired tests). `appendix` is Markdown after the table (example
-    translations).
+    translations). `front`, `lead` and `figures`: see `render_html` (figures: HTML only).
     """
     rows = [dict(r) for r in rows]
     table = aggregate(rows, variant_order=variant_order)
@@ -263,7 +334,7 @@ def write_report_tables(
     if not paths:
         raise ValueError("write_report_tables needs out_dir or at least one explicit path")
     if "md" in paths:
-        md = render_markdown(table, notes=notes, warnings=warnings, sections=sections)
+        md = render_markdown(table, notes=notes, warnings=warnings, sections=sections, front=front, lead=lead)
         write_text(paths["md"], md + "\n" + appendix + "\n" if appendix else md)
     if "csv" in paths:
         write_text(paths["csv"], render_csv(table))
@@ -271,7 +342,8 @@ def write_report_tables(
         write_json(paths["json"], {**table, "rows": rows, "meta": dict(meta or {}), "warnings": list(warnings),
                                    **dict(extra or {})})
     if "html" in paths:
-        write_text(paths["html"], render_html(table, warnings=warnings, sections=sections, notes=notes))
+        write_text(paths["html"], render_html(table, warnings=warnings, sections=sections, notes=notes, front=front,
+                                              lead=lead, figures=figures))
     return paths
 
 

@@ -44,6 +44,7 @@ def prepare(smk: Any) -> None:
         max_bad_frame_share=smk.params.max_bad_frame_share,
         index=smk.params.index,
         workers=job_cpus(smk.threads) or 1,
+        signer_independent=smk.params.signer_independent,
     )
 
 

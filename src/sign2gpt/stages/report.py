@@ -17,12 +17,17 @@ def report(smk: Any) -> None:
     inputs = ReportInputs(
         evaluations=dict(zip(runs, smk.input.evaluations, strict=True)),
         hypotheses=dict(zip(runs, smk.input.hypotheses, strict=True)),
+        dev_hypotheses=dict(zip(runs, smk.input.dev_hypotheses, strict=True)),
         translate_metrics=dict(zip(runs, smk.input.translate_metrics, strict=True)),
         pretrain_metrics=dict(zip(seeds, smk.input.pretrain_metrics, strict=True)),
         localization=dict(zip(seeds, smk.input.localization, strict=True)),
         baselines=smk.input.baselines,
         pseudo_gloss_stats=smk.input.pseudo_gloss_stats,
         benchmarks_dir=smk.params.benchmarks,
+        manifests={split: smk.input[f"manifest_{split}"] for split in ("train", "dev", "test")},
+        prepare_skipped=smk.input.prepare_skipped,
+        split=smk.input.split,
+        frames={split: list(smk.input[f"frames_{split}"]) for split in ("dev", "test")},
     )
     out = ReportOutputs(md=smk.output.md, json=smk.output.json, csv=smk.output.csv, html=smk.output.html,
                         card=smk.output.card, figures=smk.output.figures)

@@ -34,7 +34,7 @@ MODELS = ("skipgram", "cbow")
 
 def corpus_lines(sentences: Sequence[str], language: str) -> list[str]:
     """One space-separated line of word units per non-empty sentence."""
-    if language == "de":
+    if language in ("de", "en"):
         lines = [" ".join(s.lower().split()) for s in sentences]
     elif language == "zh":
         import jieba
@@ -42,7 +42,7 @@ def corpus_lines(sentences: Sequence[str], language: str) -> list[str]:
         jieba.setLogLevel(logging.WARNING)
         lines = [" ".join(w for w in jieba.cut(s, cut_all=False) if w.strip()) for s in sentences]
     else:
-        raise ConfigError(f"fasttext: language {language!r} is not one of de, zh")
+        raise ConfigError(f"fasttext: language {language!r} is not one of de, en, zh")
     return [line for line in lines if line]
 
 

@@ -1,8 +1,10 @@
-"""German POS tags and lemmas from HanTa (Hanover Tagger) as a spaCy component.
+"""German and English POS tags and lemmas from HanTa (Hanover Tagger) as a spaCy component.
 
 The offline German pipeline is `spacy.blank("de")` (spaCy's rule-based tokenizer) followed by
-this component. HanTa tags each sentence with STTS tags (a Viterbi pass over the words) and
-lemmatises every word given its tag. We map STTS to Universal POS with the table below, which
+this component; the English one `spacy.blank("en")` followed by it with HanTa's English model
+(`morphmodel_en.pgz`, CLAWS5 tags, mapped to UPOS by `CLAWS5_TO_UPOS` below). HanTa tags each
+sentence with STTS tags (a Viterbi pass over the words) and lemmatises every word given its tag.
+We map STTS to Universal POS with the table below, which
 follows the UD STTS conversion (https://universaldependencies.org/tagset-conversion/de-stts-uposf.html)
 and spaCy's former German tag map; both put modal verbs under VERB and only VA* under AUX.
 
@@ -73,6 +75,39 @@ STTS_TO_UPOS: dict[str, str] = {
 }
 
 
+# CLAWS5 (the BNC tag set HanTa's English model writes) → UPOS, following the UD English
+# conventions (modals and be / have / do forms are AUX, as VA* is in German; possessive
+# determiners are PRON; ordinals ADJ; verb particles ADP).
+CLAWS5_TO_UPOS: dict[str, str] = {
+    "AJ0": "ADJ", "AJC": "ADJ", "AJS": "ADJ", "ORD": "ADJ",
+    "AT0": "DET", "DT0": "DET", "DTQ": "DET",
+    "AV0": "ADV", "AVQ": "ADV", "AVP": "ADP",
+    "CJC": "CCONJ", "CJS": "SCONJ", "CJT": "SCONJ",
+    "CRD": "NUM",
+    "DPS": "PRON", "EX0": "PRON", "PNI": "PRON", "PNP": "PRON", "PNQ": "PRON", "PNX": "PRON",
+    "ITJ": "INTJ",
+    "NN0": "NOUN", "NN1": "NOUN", "NN2": "NOUN", "NP0": "PROPN",
+    "POS": "PART", "TO0": "PART", "XX0": "PART",
+    "PRF": "ADP", "PRP": "ADP",
+    "PUL": "PUNCT", "PUN": "PUNCT", "PUQ": "PUNCT", "PUR": "PUNCT",
+    "VBB": "AUX", "VBD": "AUX", "VBG": "AUX", "VBI": "AUX", "VBN": "AUX", "VBZ": "AUX",
+    "VDB": "AUX", "VDD": "AUX", "VDG": "AUX", "VDI": "AUX", "VDN": "AUX", "VDZ": "AUX",
+    "VHB": "AUX", "VHD": "AUX", "VHG": "AUX", "VHI": "AUX", "VHN": "AUX", "VHZ": "AUX", "VM0": "AUX",
+    "VVB": "VERB", "VVD": "VERB", "VVG": "VERB", "VVI": "VERB", "VVN": "VERB", "VVZ": "VERB",
+    "UNC": "X", "ZZ0": "X",
+    # three tags of HanTa's English model outside CLAWS5 (Penn's NN and IN, and a marker)
+    "NN": "NOUN", "IN": "ADP", "!!!": "X",
+    "_SP": "SPACE", "UNKNOWN": "X",
+}
+
+# Per HanTa model: its tag table, and whether to tag case-sensitively (PHOENIX's German text is
+# all lower case, so capitalisation carries no cue there; English text keeps its case).
+MODELS: dict[str, tuple[dict[str, str], bool]] = {
+    "morphmodel_ger.pgz": (STTS_TO_UPOS, False),
+    "morphmodel_en.pgz": (CLAWS5_TO_UPOS, True),
+}
+ENGLISH_MODEL = "morphmodel_en.pgz"
+
 _SUBTYPE = re.compile(r"^([A-Z]+)\(([A-Z]+)\)$")
 
 
@@ -85,16 +120,24 @@ def normalise_stts(tag: str) -> str:
 @functools.cache
 def stts_to_upos(tag: str) -> str:
     """UPOS of an STTS tag (HanTa spelling accepted); an unknown tag is X, logged once."""
-    upos = STTS_TO_UPOS.get(normalise_stts(tag))
+    return to_upos(tag, DEFAULT_MODEL)
+
+
+@functools.cache
+def to_upos(tag: str, model: str) -> str:
+    """UPOS of a tag of HanTa's `model` (STTS for German, CLAWS5 for English; a CLAWS5
+    portmanteau such as 'AJ0-NN1' counts as its first tag); an unknown tag is X, logged once."""
+    table = MODELS[model][0]
+    upos = table.get(normalise_stts(tag) if table is STTS_TO_UPOS else tag.split("-")[0])
     if upos is None:
-        _warn_unknown_tag(tag)
+        _warn_unknown_tag(tag, model)
         return "X"
     return upos
 
 
 @functools.cache
-def _warn_unknown_tag(tag: str) -> None:
-    logger.warning("HanTa tag %r is not in the STTS→UPOS table; mapped to X", tag)
+def _warn_unknown_tag(tag: str, model: str) -> None:
+    logger.warning("HanTa tag %r is not in the UPOS table of %s; mapped to X", tag, model)
 
 
 @functools.cache
@@ -118,23 +161,25 @@ def hanta_version() -> str:
 
 
 class HanTaTagger:
-    """Sets `tag_` (STTS), `pos_` (UPOS) and `lemma_` (lower-cased) on every token of a Doc."""
+    """Sets `tag_` (STTS or CLAWS5), `pos_` (UPOS) and `lemma_` (lower-cased) on every token of a Doc."""
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_size: int = 100_000):
+        if model not in MODELS:
+            raise ValueError(f"HanTa model {model!r} has no tag table here (one of {', '.join(MODELS)})")
         self.model = model
+        self.casesensitive = MODELS[model][1]
         self.tagger = load_hanta(model)
         self.cache_size = cache_size
         self._sentences: OrderedDict[tuple[str, ...], list[tuple[str, str]]] = OrderedDict()
         self._lemmas: dict[tuple[str, str], str] = {}
 
     def analyse(self, words: tuple[str, ...]) -> list[tuple[str, str]]:
-        """(STTS tag as HanTa writes it, lower-cased lemma) for each word of one sentence."""
+        """(tag as HanTa writes it, lower-cased lemma) for each word of one sentence."""
         hit = self._sentences.get(words)
         if hit is not None:
             self._sentences.move_to_end(words)
             return hit
-        # Lower-case input (PHOENIX) carries no capitalisation cue, so tag case-insensitively.
-        tags = self.tagger.tag_sent(list(words), taglevel=0, casesensitive=False)
+        tags = self.tagger.tag_sent(list(words), taglevel=0, casesensitive=self.casesensitive)
         result = [(tag, self._lemma(word, tag)) for word, tag in zip(words, tags)]
         self._sentences[words] = result
         if len(self._sentences) > self.cache_size:
@@ -164,7 +209,7 @@ class HanTaTagger:
                 rows.append((strings.add("_SP"), UPOS_IDS["SPACE"], orth))
             else:
                 tag, lemma = next(analysed)
-                rows.append((strings.add(tag), UPOS_IDS[stts_to_upos(tag)], strings.add(lemma)))
+                rows.append((strings.add(tag), UPOS_IDS[to_upos(tag, self.model)], strings.add(lemma)))
         doc.from_array([TAG, POS, LEMMA], np.array(rows, dtype=np.uint64))
         return doc
 

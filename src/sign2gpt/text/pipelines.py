@@ -1,7 +1,8 @@
 """The spaCy pipeline that turns sentences into tagged, lemmatised tokens.
 
 `pipeline: offline` builds a real tagger that needs no download: `spacy.blank("de")` + HanTa for
-German, `spacy.blank("zh")` with the jieba segmenter + jieba.posseg for Chinese. Any other name
+German, `spacy.blank("en")` + HanTa's English model for English, `spacy.blank("zh")` with the
+jieba segmenter + jieba.posseg for Chinese. Any other name
 is a spaCy package (`de_core_news_lg`, `zh_core_web_sm`) or a pipeline directory, loaded with
 `spacy.load`; a package that is not installed is a ConfigError that says how to install it.
 Nothing is ever downloaded here, and there is no silent fallback to the offline pipeline.
@@ -20,12 +21,12 @@ from sign2gpt.text import hanta_component, jieba_component
 
 logger = logging.getLogger(__name__)
 
-LANGUAGES = ("de", "zh")
+LANGUAGES = ("de", "en", "zh")
 OFFLINE = "offline"
 
 
 def build_pipeline(language: str, pipeline: str = OFFLINE) -> Language:
-    """A spaCy `Language` that sets `pos_` (UPOS) and, for German, `lemma_` on each token."""
+    """A spaCy `Language` that sets `pos_` (UPOS) and, for German and English, `lemma_` on each token."""
     if language not in LANGUAGES:
         raise ConfigError(f"language: {language!r} is not supported (one of {', '.join(LANGUAGES)})")
     if pipeline == OFFLINE:
@@ -37,6 +38,9 @@ def _offline(language: str) -> Language:
     if language == "de":
         nlp = spacy.blank("de")
         nlp.add_pipe(hanta_component.FACTORY)
+    elif language == "en":
+        nlp = spacy.blank("en")
+        nlp.add_pipe(hanta_component.FACTORY, config={"model": hanta_component.ENGLISH_MODEL})
     else:
         import jieba
 
@@ -68,8 +72,8 @@ def _installed(language: str, name: str) -> Language:
 def pipeline_info(nlp: Language, pipeline: str) -> dict[str, str]:
     """{"name", "version"} recorded next to the pseudo-glosses, so a vocabulary can be traced."""
     if pipeline == OFFLINE:
-        tagger = f"HanTa {hanta_component.hanta_version()} ({hanta_component.DEFAULT_MODEL})" \
-            if nlp.lang == "de" else f"jieba {jieba_component.jieba_version()} (posseg)"
+        tagger = f"jieba {jieba_component.jieba_version()} (posseg)" if nlp.lang == "zh" else \
+            f"HanTa {hanta_component.hanta_version()} ({nlp.get_pipe(hanta_component.FACTORY).model})"
         return {"name": OFFLINE, "version": f"spacy {spacy.__version__} + {tagger}"}
     meta = nlp.meta
     return {

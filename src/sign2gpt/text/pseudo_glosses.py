@@ -52,7 +52,7 @@ def items_from_doc(doc: Doc, language: str) -> list[str]:
     """The pseudo-glosses of one analysed sentence, in order, duplicates kept."""
     strings = doc.vocab.strings
     items = []
-    if language == "de":
+    if language in ("de", "en"):
         # lemma_.lower(); a pipeline without a lemmatiser leaves the lemma empty: use the word
         for pos, lemma, lower in doc.to_array([POS, LEMMA, LOWER]).tolist():
             if pos in KEPT_POS_IDS:

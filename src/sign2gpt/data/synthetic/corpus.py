@@ -32,9 +32,16 @@ from tqdm import tqdm
 
 from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.core.io import atomic_path
-from sign2gpt.data.release_paths import phoenix_corpus_csv
+from sign2gpt.data.release_paths import how2sign_table, phoenix_corpus_csv
 from sign2gpt.data.synthetic.grammar import generate_pairs
-from sign2gpt.data.synthetic.layouts import LAYOUTS, video_column, video_path, write_csl_annotations, write_video
+from sign2gpt.data.synthetic.layouts import (
+    LAYOUTS,
+    video_column,
+    video_path,
+    write_csl_annotations,
+    write_how2sign_tables,
+    write_video,
+)
 from sign2gpt.data.synthetic.render import render_video
 from sign2gpt.data.synthetic.signers import Signer, make_signers
 
@@ -116,13 +123,37 @@ def read_phoenix_csv(path: str | os.PathLike) -> list[tuple[str, list[str], str]
     return out
 
 
+def read_how2sign_table(path: Path) -> list[tuple[str, list[str], str]]:
+    """(name, glosses, translation) per row of a How2Sign realigned table. How2Sign has no glosses:
+    the sign sequence is the sentence's pseudo-glosses (the English pipeline's lemmas of its content
+    words, upper-cased), or all its words where it has none, in English word order."""
+    from sign2gpt.text.pipelines import build_pipeline
+    from sign2gpt.text.pseudo_glosses import items_from_doc
+
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    nlp = build_pipeline("en")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        name, text = (row.get("SENTENCE_NAME") or "").strip(), " ".join((row.get("SENTENCE") or "").split())
+        if not name or not text:
+            raise DataError(f"{path}:{line}", "a row needs SENTENCE_NAME and SENTENCE")
+        glosses = [g.upper() for g in items_from_doc(nlp(text), "en")] or [w.upper() for w in text.split()]
+        out.append((name, glosses, text))
+    return out
+
+
 def _csv_splits(from_csv: str | os.PathLike) -> dict[str, list[tuple[str, list[str], str]]]:
-    """Splits from a directory of `*.{split}.corpus.csv` files, or one CSV used as train."""
+    """Splits from a directory of `*.{split}.corpus.csv` files or How2Sign's realigned tables, or
+    one CSV used as train."""
     src = Path(from_csv)
     if src.is_file():
         return {"train": read_phoenix_csv(src)}
     if not src.is_dir():
         raise DataError(str(src), "from_csv: no such file or directory")
+    if any(how2sign_table(src, split).is_file() for split in SPLITS):
+        return {split: read_how2sign_table(how2sign_table(src, split))
+                for split in SPLITS if how2sign_table(src, split).is_file()}
     found: dict[str, list] = {}
     for folder in (src, src / "annotations" / "manual"):
         for split in SPLITS:
@@ -133,7 +164,8 @@ def _csv_splits(from_csv: str | os.PathLike) -> dict[str, list[tuple[str, list[s
                     raise DataError(str(folder), f"several {split} CSVs: {names}")
                 found[split] = read_phoenix_csv(matches[0])
     if not found:
-        raise DataError(str(src), "from_csv: no PHOENIX-2014-T.{train,dev,test}.corpus.csv in it")
+        raise DataError(str(src), "from_csv: no PHOENIX-2014-T.{train,dev,test}.corpus.csv (nor How2Sign "
+                                  "table) in it")
     return found
 
 
@@ -247,7 +279,8 @@ def generate_corpus(
     With `from_csv` the text and the splits come from that CSV (or directory of CSVs) and
     `splits` is ignored; otherwise `language`'s grammar writes `splits` sentences per split.
     `layout`: `videos` (mp4 files and true gloss segments, the embedded default), or the release
-    layout of `phoenix14t` (PNG frame folders) or `csldaily` (JPEG folders, split file, pickle);
+    layout of `phoenix14t` (PNG frame folders), `csldaily` (JPEG folders, split file, pickle) or
+    `how2sign` (mp4 sentence clips, realigned tables);
     see `layouts`.
     """
     if layout not in LAYOUTS:
@@ -311,7 +344,9 @@ def generate_corpus(
             total_bytes += size
         if layout == "csldaily":
             write_csl_annotations(tmp, csl_rows)
-        for split in texts if layout != "csldaily" else ():
+        if layout == "how2sign":
+            write_how2sign_tables(tmp, [(split, name, text, n, int(fps)) for split, name, _, _, text, n in csl_rows])
+        for split in texts if layout not in ("csldaily", "how2sign") else ():
             _write_csv(corpus_csv(tmp, split), CORPUS_HEADER, corpus_rows[split])
             if layout == "videos":  # the real PHOENIX-2014T release has no gloss segments
                 _write_csv(segments_csv(tmp, split), SEGMENTS_HEADER, segment_rows[split])

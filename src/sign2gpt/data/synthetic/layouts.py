@@ -1,6 +1,6 @@
 """How a rendered corpus is written to disk: as the workflow's own video corpus, or in the exact
-release layout of PHOENIX-2014T or CSL-Daily, so the presets' ingestion and decoding run on
-synthetic data exactly as they would on the real corpora.
+release layout of PHOENIX-2014T, CSL-Daily or How2Sign, so the presets' ingestion and decoding run
+on synthetic data exactly as they would on the real corpora.
 
 ```
 videos       videos/{split}/{name}.mp4 + annotations/manual/*.corpus.csv + annotations/segments/*.csv
@@ -10,6 +10,8 @@ phoenix14t   features/fullFrame-210x260px/{split}/{name}/images0001.png ... (210
 csldaily     sentence/frames_512x512/{name}/000000.jpg ... (512 x 512 JPEG)
              sentence_label/split_1.txt (name|split), sentence_label/csl2020ct_v2.pkl
              ({"info": [{"name", "label_gloss", "label_char", "signer", "length"}], ...})
+how2sign     {train,val,test}_rgb_front_clips/raw_videos/{name}.mp4 (square, at the rendered size;
+             the release's are 1280x720) + how2sign_realigned_{train,val,test}.csv (tab-separated)
 ```
 """
 
@@ -21,10 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-from sign2gpt.data.release_paths import CSL_FRAMES, CSL_PICKLE, CSL_SPLIT_FILE, PHOENIX_FRAMES
+from sign2gpt.data.release_paths import (
+    CSL_FRAMES,
+    CSL_PICKLE,
+    CSL_SPLIT_FILE,
+    PHOENIX_FRAMES,
+    how2sign_clips,
+    how2sign_table,
+)
 from sign2gpt.data.synthetic.mp4 import write_mp4
 
-LAYOUTS = ("videos", "phoenix14t", "csldaily")
+LAYOUTS = ("videos", "phoenix14t", "csldaily", "how2sign")
+HOW2SIGN_HEADER = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED",
+                   "SENTENCE")
 PHOENIX_SIZE = (210, 260)  # (width, height) of fullFrame-210x260px
 CSL_SIZE = (512, 512)
 
@@ -37,6 +48,8 @@ def video_path(root: Path, layout: str, split: str, name: str) -> Path:
         return root / PHOENIX_FRAMES / split / name
     if layout == "csldaily":
         return root / CSL_FRAMES / name
+    if layout == "how2sign":
+        return how2sign_clips(root, split) / f"{name}.mp4"
     raise ValueError(f"unknown layout {layout!r}; one of {LAYOUTS}")
 
 
@@ -54,7 +67,7 @@ def _resized(frame: np.ndarray, size: tuple[int, int]):
 
 def write_video(path: Path, layout: str, frames: np.ndarray, fps: int) -> int:
     """Write one rendered video [T, H, W, 3] uint8; returns the bytes written."""
-    if layout == "videos":
+    if layout in ("videos", "how2sign"):
         write_mp4(path, frames, fps)
         return path.stat().st_size
     path.mkdir(parents=True, exist_ok=True)
@@ -82,3 +95,15 @@ def write_csl_annotations(root: Path, rows: Sequence[tuple[str, str, str, list[s
     data = {"info": info, "gloss_map": glosses, "char_map": chars}
     with open(root / CSL_PICKLE, "wb") as f:
         pickle.dump(data, f, protocol=4)
+
+
+def write_how2sign_tables(root: Path, rows: Sequence[tuple[str, str, str, int, int]]) -> None:
+    """How2Sign's realigned sentence tables from (split, name, text, frames, fps): each clip its own
+    source video (VIDEO_ID = name), starting at 0 s."""
+    for split in ("train", "dev", "test"):
+        lines = ["\t".join(HOW2SIGN_HEADER)]
+        lines += [f"{name}\t{name}-rgb_front\t{name}\t{name}\t0.00\t{n / fps:.2f}\t{text}"
+                  for s, name, text, n, fps in rows if s == split]
+        path = how2sign_table(root, split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
