@@ -5,12 +5,12 @@
 
 The layout is the release's (`annotations/manual/PHOENIX-2014-T.{split}.corpus.csv`, PNG frame
 folders under `features/fullFrame-210x260px/{split}/<name>/`); every frame is a hard link to one
-small valid 210×260 PNG, except the damage: in one clip of every `--damaged-every`, a few zero-byte
-and truncated frames (within `dataset.max_bad_frame_share`, so the clip is kept and repaired), and
-`--all-bad` clips whose frames are all zero bytes (left out under skip_bad_items). The figure is
-the wall time of `prepare_dataset` (`--workers` threads, page cache warm from building the layout),
-which looks at every frame file's size, first and last bytes. The last line printed is JSON; it
-is also written to --out.
+small valid 210×260 PNG (a new copy every 60,000 links: ext4 allows 65,000 per file), except the
+damage: in one clip of every `--damaged-every`, a few zero-byte and truncated frames (within
+`dataset.max_bad_frame_share`, so the clip is kept and repaired), and `--all-bad` clips whose frames
+are all zero bytes (left out under skip_bad_items). The figure is the wall time of `prepare_dataset`
+(`--workers` threads, page cache warm from building the layout), which looks at every frame file's
+size, first and last bytes. The last line printed is JSON; it is also written to --out.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from sign2gpt.data.ingest import prepare_dataset  # noqa: E402
 from sign2gpt.data.release_paths import PHOENIX_FRAMES, phoenix_corpus_csv  # noqa: E402
 
 RELEASE = {"train": 7096, "dev": 519, "test": 642}
+LINKS_PER_FILE = 60_000
 HEADER = "name|video|start|end|speaker|orth|translation"
 
 
@@ -49,7 +50,7 @@ def build_layout(root: Path, clips: int, damaged_every: int, all_bad: int, seed:
     total = sum(RELEASE.values())
     counts = {split: max(1, round(clips * n / total)) for split, n in RELEASE.items()}
     made = {"clips": 0, "frames": 0, "damaged_clips": 0, "damaged_frames": 0, "all_bad_clips": 0}
-    k = 0
+    k = links = 0
     for split, n in counts.items():
         lines = [HEADER]
         for i in range(n):
@@ -65,7 +66,11 @@ def build_layout(root: Path, clips: int, damaged_every: int, all_bad: int, seed:
                 elif k % damaged_every == 0 and t in (7, 50):
                     path.write_bytes(b"" if t == 7 else whole[: len(whole) // 2])  # zero-byte, truncated
                 else:
+                    if links % LINKS_PER_FILE == 0:  # a fresh source file
+                        frame = root / f"frame{links // LINKS_PER_FILE}.png"
+                        frame.write_bytes(whole)
                     os.link(frame, path)
+                    links += 1
             made["all_bad_clips"] += bad
             made["damaged_clips"] += not bad and k % damaged_every == 0
             made["damaged_frames"] += 2 * (not bad and k % damaged_every == 0)
