@@ -336,6 +336,8 @@ def test_non_utf8_names_file_and_line(tmp_path: Path):
 
 def test_unknown_kind_and_missing_root(tmp_path: Path):
     with pytest.raises(ConfigError, match="dataset.kind"):
+        prepare_dataset("openasl", tmp_path, tmp_path / "m")
+    with pytest.raises(DataError, match=r"how2sign_realigned_train\.csv: annotation file not found"):
         prepare_dataset("how2sign", tmp_path, tmp_path / "m")
     with pytest.raises(DataError, match="not a folder"):
         prepare_dataset("folder", tmp_path / "nope", tmp_path / "m")
