@@ -377,3 +377,12 @@ def test_results_page_leads_with_coverage_headline_and_signers_and_reads_on_a_la
     assert "20.00 [1.00, 99.00]" in page.split("All scores")[0]  # the headline has the interval
     widest = max(chunk.count("<th>") for chunk in page.split("<table>")[1:])
     assert widest <= 7  # the full table comes one split at a time: no 12-column table
+
+
+def test_the_bleu_note_says_what_the_tokens_are():
+    from sign2gpt.evaluation.conventions import conventions_for
+    from sign2gpt.report.build import tokens_note
+
+    assert tokens_note(conventions_for("en", lowercase=False, strip_final_period=False)) == "sacreBLEU 13a tokens"
+    assert tokens_note(conventions_for("zh", lowercase=False, strip_final_period=True)) == "characters"
+    assert tokens_note(conventions_for("de", lowercase=False, strip_final_period=True)) == "the text's own words"

@@ -90,18 +90,11 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
     notes = [*(["Findings (test split):\n\n" + "\n".join(f"- {f}" for f in findings)] if findings else []),
              *loc_notes, checkpoint_note(choices, config), pseudo_gloss_note(pseudo_glosses),
              *([conventions_note(evaluations, conventions)] if conventions else []),
-             "BLEU: sacreBLEU, tokenize=none, cumulative BLEU-n; ROUGE-L: sentence-level F (β=1.2) averaged; "
-             "conventions and signature in metrics.json."]
-    hyps = {split: {run: read_hypotheses(path) for run, path in runs.items()}
-            for split, runs in (("dev", inputs.dev_hypotheses), ("test", inputs.hypotheses))}
-    coverage = {split: split_coverage(split, inputs.manifests[split], inputs.prepare_skipped, inputs.frames[split],
-                                      scored=len(next(iter(by_run.values()), {})))
-                for split, by_run in hyps.items()}
-    signers = per_signer(hyps, inputs.manifests, conventions, variants) if conventions else {}
-    if signers.get("test"):
-        plot_signer_scores(signers["test"], figures / "signers_test.png", title="Test scores per signer")
+             f"BLEU: sacreBLEU, tokenize=none on {tokens_note(conventions)}, cumulative BLEU-n; ROUGE-L: "
+             "sentence-level F (β=1.2) averaged; conventions and signature in metrics.json."]
+    coverage, signers = who_was_scored(inputs, conventions, variants, figures)
     header, head_rows = headline_table(aggregate(rows, variant_order=list(variants)))
-    test_first = {s: signers[s] for s in ("test", "dev") if s in signers}
+    test_first = {split: signers[split] for split in ("test", "dev") if split in signers}
     lead = [("Test scores", header, head_rows), *signer_sections(test_first)]
     split = read_json(inputs.split)
     meta = {"dataset": config["dataset"]["name"], "experiment": config["experiment"], "seeds": list(config["seeds"]),
@@ -131,6 +124,29 @@ def result_rows(evaluations: Mapping[Run, Mapping[str, Any]], baselines: str) ->
             rows.append({"variant": name, "seed": "-", "split": split, "reference": True, **{m: s[m] for m in METRICS},
                          "intervals": s.get("intervals")})
     return rows
+
+
+def tokens_note(conventions: Mapping[str, Any] | None) -> str:
+    """What the scored tokens are: characters (zh), sacreBLEU's 13a tokens (en), the text's own words."""
+    if conventions and conventions.get("level") == "character":
+        return "characters"
+    tokenizer = (conventions or {}).get("tokenizer", "")
+    return f"sacreBLEU {tokenizer} tokens" if tokenizer == "13a" else "the text's own words"
+
+
+def who_was_scored(inputs: ReportInputs, conventions: Mapping[str, Any] | None, variants: Sequence[str],
+                   figures: Path) -> tuple[dict[str, dict], dict[str, dict | None]]:
+    """Which dev and test videos were scored (`sign2gpt.report.coverage`) and the per-signer tables
+    (with the test split's figure)."""
+    hyps = {split: {run: read_hypotheses(path) for run, path in runs.items()}
+            for split, runs in (("dev", inputs.dev_hypotheses), ("test", inputs.hypotheses))}
+    coverage = {split: split_coverage(split, inputs.manifests[split], inputs.prepare_skipped, inputs.frames[split],
+                                      scored=len(next(iter(by_run.values()), {})))
+                for split, by_run in hyps.items()}
+    signers = per_signer(hyps, inputs.manifests, conventions, variants) if conventions else {}
+    if signers.get("test"):
+        plot_signer_scores(signers["test"], figures / "signers_test.png", title="Test scores per signer")
+    return coverage, signers
 
 
 def per_signer(hyps: Mapping[str, Mapping[Run, Mapping[str, tuple[str, str]]]], manifests: Mapping[str, str],
