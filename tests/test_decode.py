@@ -338,3 +338,15 @@ def test_parallel_decode_writes_the_same_store(tmp_path: Path, storage: str):
         decode_shard(tmp_path / "m.tsv", tmp_path / "x.h5", shard=0, num_shards=1, stride=1, size=16,
                      storage=storage, threads=3)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_frame_store_written_before_repairs_were_counted_still_reads(tmp_path):
+    """Stores decoded before `repaired_frames` and `left_out` existed: none repaired, none left out."""
+    path = tmp_path / "old.h5"
+    with FrameStoreWriter(path, stride=1, size=4, storage="raw") as w:
+        w.add("a", np.zeros((2, 4, 4, 3), np.uint8), repaired=1)
+    with h5py.File(path, "a") as f:
+        del f["repaired_frames"], f["left_out"]
+    with FrameStore(path) as store:
+        assert store.repaired_frames("a") == 0 and store.left_out == {} and store.num_frames("a") == 2
+        assert [s.id for s in store.held([Sample("a", "/v", 2)])] == ["a"]
