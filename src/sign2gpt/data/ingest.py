@@ -52,7 +52,7 @@ from sign2gpt.data.release_paths import (
     how2sign_table,
     phoenix_corpus_csv,
 )
-from sign2gpt.data.video import FrameCheck, check_frames
+from sign2gpt.data.video import FrameCheck, check_damage, check_frames
 
 log = logging.getLogger(__name__)
 
@@ -294,12 +294,9 @@ def _check_item(item: _Item, max_bad_share: float) -> FrameCheck:
         raise DataError(item.id, f"video not found: {item.path}")
     try:
         check = check_frames(item.path)
+        check_damage(item.path, len(check.bad), check.num_frames, check.first_problem, max_bad_share)
     except DataError as e:
         raise DataError(item.id, f"{e.problem} ({e.item})") from None
-    if len(check.bad) == check.num_frames or len(check.bad) > max_bad_share * check.num_frames:
-        raise DataError(item.id, f"{len(check.bad)} of {check.num_frames} frames are damaged (first: "
-                                 f"{check.first_problem}; dataset.max_bad_frame_share allows {max_bad_share:g}) "
-                                 f"({item.path})")
     if item.segments and max(end for _, end in item.segments) > check.num_frames:
         raise DataError(item.id, f"segments end at {max(end for _, end in item.segments)} "
                                  f"but the video has {check.num_frames} frames")

@@ -119,15 +119,25 @@ def check_frames(path: str | os.PathLike) -> FrameCheck:
     return FrameCheck(len(_open_video(path)))
 
 
+def check_damage(path: str | os.PathLike, damaged: int, total: int, first_problem: str, max_share: float) -> None:
+    """The one bound on damaged frames, at ingestion (`check_frames`) and at decode
+    (`read_repaired_frames`): DataError naming the path when no frame is whole, or when more than
+    `max_share` of the `total` frames are damaged."""
+    if damaged == total:
+        raise DataError(str(path), f"no frame could be read: {damaged} of {total} frames are damaged "
+                                   f"(first: {first_problem})")
+    if damaged > max_share * total:
+        raise DataError(str(path), f"{damaged} of {total} frames are damaged (first: {first_problem}); "
+                                   f"dataset.max_bad_frame_share allows {max_share:g}")
+
+
 def count_frames(path: str | os.PathLike) -> int:
     """Frame count of a video file or frame folder that must be whole (no damaged frame).
 
     DataError naming the path otherwise (see `check_frames`).
     """
     check = check_frames(path)
-    if check.bad:
-        raise DataError(str(path), f"{len(check.bad)} of {check.num_frames} frame files are damaged "
-                                   f"(first: {check.first_problem})")
+    check_damage(path, len(check.bad), check.num_frames, check.first_problem, 0.0)
     return check.num_frames
 
 
@@ -183,11 +193,7 @@ def read_repaired_frames(
     else:
         frames, problem = _read_video(path, stride, size)
     damaged = sum(f is None for f in frames)
-    if damaged == len(frames):
-        raise DataError(str(path), f"no frame could be read ({problem})")
-    if damaged > max_bad_share * len(frames):
-        raise DataError(str(path), f"{damaged} of {len(frames)} frames are damaged (first: {problem}); "
-                                   f"dataset.max_bad_frame_share allows {max_bad_share:g}")
+    check_damage(path, damaged, len(frames), problem, max_bad_share)
     if damaged:
         log.warning("%s: %d of %d frames damaged, replaced by their nearest whole neighbour (first: %s)",
                     path, damaged, len(frames), problem)
