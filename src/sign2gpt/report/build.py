@@ -76,7 +76,10 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
     training_curves(inputs, figures)
     first_test = next(iter(evaluations.values()))["splits"]["test"] if evaluations else None
     conventions = first_test["conventions"] if first_test else None  # every score of a run shares them
-    significance = paired_comparisons(inputs, conventions) if conventions and inputs.hypotheses else None
+    hyps = {split: {run: read_hypotheses(path) for run, path in runs.items()}  # {split: {(variant, seed): {id: …}}}
+            for split, runs in (("dev", inputs.dev_hypotheses), ("test", inputs.hypotheses))}
+    significance = paired_comparisons(hyps["test"], inputs.baselines, conventions) if conventions and hyps["test"] \
+        else None
     warnings = significance["warnings"] if significance else []
     for w in warnings:
         log.warning("%s", w)
@@ -92,7 +95,7 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
              *([conventions_note(evaluations, conventions)] if conventions else []),
              f"BLEU: sacreBLEU, tokenize=none on {tokens_note(conventions)}, cumulative BLEU-n; ROUGE-L: "
              "sentence-level F (β=1.2) averaged; conventions and signature in metrics.json."]
-    coverage, signers = who_was_scored(inputs, conventions, variants, figures)
+    coverage, signers = who_was_scored(inputs, hyps, conventions, variants, figures)
     header, head_rows = headline_table(aggregate(rows, variant_order=list(variants)))
     test_first = {split: signers[split] for split in ("test", "dev") if split in signers}
     lead = [("Test scores", header, head_rows), *signer_sections(test_first)]
@@ -105,7 +108,7 @@ def build_report(inputs: ReportInputs, out: ReportOutputs, *, config: Mapping[st
     write_report_tables(rows, md_path=out.md, csv_path=out.csv, json_path=out.json, html_path=out.html,
                         variant_order=list(variants), meta=meta, notes=notes, warnings=warnings, sections=sections,
                         extra={"significance": significance, "signers": signers},
-                        appendix=example_translations(inputs, examples),
+                        appendix=example_translations(hyps["test"], examples),
                         front=[coverage_note(coverage), split_note(split)], lead=lead,
                         figures=sorted(figures.glob("*.png"), key=lambda p: (not p.name.startswith("signers"), p.name)))
     write_run_card(run_card(inputs, evaluations, config), out.card)
@@ -134,12 +137,11 @@ def tokens_note(conventions: Mapping[str, Any] | None) -> str:
     return f"sacreBLEU {tokenizer} tokens" if tokenizer == "13a" else "the text's own words"
 
 
-def who_was_scored(inputs: ReportInputs, conventions: Mapping[str, Any] | None, variants: Sequence[str],
+def who_was_scored(inputs: ReportInputs, hyps: Mapping[str, Mapping[Run, Mapping[str, tuple[str, str]]]],
+                   conventions: Mapping[str, Any] | None, variants: Sequence[str],
                    figures: Path) -> tuple[dict[str, dict], dict[str, dict | None]]:
     """Which dev and test videos were scored (`sign2gpt.report.coverage`) and the per-signer tables
-    (with the test split's figure)."""
-    hyps = {split: {run: read_hypotheses(path) for run, path in runs.items()}
-            for split, runs in (("dev", inputs.dev_hypotheses), ("test", inputs.hypotheses))}
+    (with the test split's figure); `hyps`: {split: {run: {id: (reference, hypothesis)}}}."""
     coverage = {split: split_coverage(split, inputs.manifests[split], inputs.prepare_skipped, inputs.frames[split],
                                       scored=len(next(iter(by_run.values()), {})))
                 for split, by_run in hyps.items()}
@@ -236,24 +238,26 @@ def training_curves(inputs: ReportInputs, figures: Path) -> None:
                          figures / "translate_curves.png", title="Translation")
 
 
-def paired_comparisons(inputs: ReportInputs, conventions: Mapping[str, Any]) -> dict:
-    """`sign2gpt.report.comparisons.compare` on the test hypotheses of every variant and seed."""
-    by_variant: dict[str, dict[str, dict]] = {}
-    for (variant, seed), path in inputs.hypotheses.items():
-        by_variant.setdefault(variant, {})[str(seed)] = read_hypotheses(path)
-    base = read_json(inputs.baselines)
+def paired_comparisons(test_hyps: Mapping[Run, Mapping[str, tuple[str, str]]], baselines: str,
+                       conventions: Mapping[str, Any]) -> dict:
+    """`sign2gpt.report.comparisons.compare` on the test hypotheses of every variant and seed
+    (`baselines`: the reference rows' metrics.json)."""
+    by_variant: dict[str, dict[str, Mapping]] = {}
+    for (variant, seed), table in test_hyps.items():
+        by_variant.setdefault(variant, {})[str(seed)] = table
+    base = read_json(baselines)
     sentences = {name: base[key] for name, key in REFERENCE_SENTENCES.items() if name in base["reference_rows"]}
     scores = {name: base["reference_rows"][name]["splits"]["test"] for name in sentences}
     return compare(by_variant, sentences, scores, language=conventions["language"],
                    lowercase=conventions["lowercase"], strip_final_period=conventions["strip_final_period"])
 
 
-def example_translations(inputs: ReportInputs, n: int) -> str:
+def example_translations(test_hyps: Mapping[Run, Mapping[str, tuple[str, str]]], n: int) -> str:
     """A few test translations of each variant's first seed beside their references (Markdown)."""
-    first: dict[str, dict] = {}
-    for (variant, _), path in inputs.hypotheses.items():
+    first: dict[str, Mapping] = {}
+    for (variant, _), table in test_hyps.items():
         if variant not in first:
-            first[variant] = read_hypotheses(path)
+            first[variant] = table
     if not first:
         return ""
     refs = {vid: ref for table in first.values() for vid, (ref, _) in table.items()}
