@@ -152,9 +152,11 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
             + ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows])
 
 
-def _results_table(table: Mapping, reference_mark: str) -> tuple[list[str], list[list[str]]]:
-    """The results as header and rows: a row per variant, a column per split x metric."""
-    splits, metrics = table["splits"], table["metrics"]
+def _results_table(table: Mapping, reference_mark: str,
+                   splits: Sequence[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """The results as header and rows: a row per variant, a column per split x metric (every
+    split of the table, or those given)."""
+    splits, metrics = table["splits"] if splits is None else splits, table["metrics"]
     header = ["Variant", "Seeds"] + [f"{s} {METRIC_NAMES[m]}" for s in splits for m in metrics]
     rows = [[v["variant"] + (reference_mark if v["reference"] else ""), str(len(v["seeds"]))]
             + [format_cell(v["cells"].get(s, {}).get(m)) for s in splits for m in metrics] for v in table["variants"]]
@@ -247,12 +249,8 @@ def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[st
                      + "</ul></div>")
     for heading, sec_header, sec_rows in lead:
         parts += [f"<h3>{escape(heading)}</h3>", table_html(sec_header, sec_rows)]
-    header, rows = _results_table(table, " (reference)")
-    per_split = len(table["metrics"])
-    for i, split in enumerate(table["splits"]):  # one split at a time: 7 columns, not 12
-        columns = [0, 1, *range(2 + i * per_split, 2 + (i + 1) * per_split)]
-        parts += [f"<h3>All scores: {escape(split)}</h3>",
-                  table_html([header[c] for c in columns], [[r[c] for c in columns] for r in rows])]
+    for split in table["splits"]:  # one split at a time: 7 columns, not 12
+        parts += [f"<h3>All scores: {escape(split)}</h3>", table_html(*_results_table(table, " (reference)", [split]))]
     parts.append(f"<p class='caption'>{escape(CAPTION)}</p>")
     for heading, sec_header, sec_rows in sections:
         parts += [f"<h3>{escape(heading)}</h3>", table_html(sec_header, sec_rows)]
