@@ -25,16 +25,15 @@ def split_coverage(split: str, manifest: str, prepare_skipped: str, frames: Sequ
     the split as annotated (the manifest plus what prepare left out), `scored` the videos with a
     hypothesis."""
     with open(prepare_skipped, encoding="utf-8", newline="") as f:
-        left_out = {row["id"]: f"prepare: {row['reason']}" for row in csv.DictReader(f, delimiter="\t")
-                    if row["split"] == split}
+        at_prepare = {row["id"]: f"prepare: {row['reason']}" for row in csv.DictReader(f, delimiter="\t")
+                      if row["split"] == split}
     samples = read_manifest(manifest)
-    store = FrameStore(list(frames))
-    left_out |= {s.id: f"decode: {store.left_out.get(s.id, 'not in the frame store')}"
-                 for s in samples if s.id not in store}
-    repaired = {s.id: store.repaired_frames(s.id) for s in samples if s.id in store and store.repaired_frames(s.id)}
-    store.close()
-    return {"videos": len(samples) + sum(r.startswith("prepare") for r in left_out.values()), "scored": int(scored),
-            "left_out": left_out, "repaired": repaired}
+    with FrameStore(list(frames)) as store:
+        at_decode = {s.id: f"decode: {store.left_out.get(s.id, 'not in the frame store')}"
+                     for s in samples if s.id not in store}
+        repaired = {s.id: n for s in samples if s.id in store and (n := store.repaired_frames(s.id))}
+    return {"videos": len(samples) + len(at_prepare), "scored": int(scored), "left_out": at_prepare | at_decode,
+            "repaired": repaired}
 
 
 def altered(coverage: Mapping[str, Any]) -> bool:

@@ -15,7 +15,6 @@ from typing import Any
 from sign2gpt.evaluation.conventions import score
 from sign2gpt.report.tables import aggregate
 
-METRICS = ("bleu4", "rouge_l")
 SEEN, UNSEEN = "seen signers", "unseen signers"
 
 
