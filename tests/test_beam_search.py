@@ -7,7 +7,7 @@ import random
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, XGLMConfig, XGLMForCausalLM
+from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, XGLMConfig, XGLMForCausalLM
 
 from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.lm.loading import load_causal_lm
@@ -63,6 +63,22 @@ def random_xglm() -> XGLMForCausalLM:
                                       max_position_embeddings=64, init_std=0.2)).eval()
 
 
+def random_gemma3() -> Gemma3ForCausalLM:
+    """Gemma 3's layer pattern at toy size, with a window (3) shorter than the hypotheses; random norm
+    weights (seed 2: its searches change token along the way instead of repeating one)."""
+    torch.manual_seed(2)
+    lm = Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=24, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=1, head_dim=8, query_pre_attn_scalar=8, sliding_window=3, initializer_range=0.2,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        bos_token_id=0, eos_token_id=EOS, pad_token_id=PAD)).eval()
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if "norm" in name:
+                p.normal_(0, 0.5)
+    return lm
+
+
 def strip(sequence: list[int]) -> list[int]:
     sequence = sequence[1:]
     return sequence[: sequence.index(EOS)] if EOS in sequence else sequence
@@ -86,10 +102,30 @@ def test_closed_gates_reproduce_transformers_generate(pretrained, beam):
     assert 0 < len(expected) < 23  # the long search ended on eos, not on the length limit
 
 
-@pytest.mark.parametrize("make", ["pretrained", "xglm", "llama"])
+@pytest.mark.parametrize("beam", [1, 3])
+def test_closed_gates_reproduce_generate_on_gemma3(beam):
+    """Gemma 3 (sliding-window and global layers, q/k norms, scaled embeddings) at init: our beam
+    search equals transformers' generate on the plain model, past the window."""
+    lm = random_gemma3()
+    model = SignConditionedLM(copy.deepcopy(lm), MEMORY_DIM).eval()
+    memory, mask = memories(batch=2)
+    start = torch.full((1, 1), BOS)
+    eos = 23  # this random model would stop at once on the shared BOS/EOS id
+    with torch.no_grad():
+        out = lm.generate(input_ids=start, attention_mask=torch.ones_like(start), num_beams=beam, max_length=12,
+                          do_sample=False, length_penalty=1.0, early_stopping=False, eos_token_id=eos,
+                          pad_token_id=PAD, bos_token_id=0)
+    expected = out[0, 1:].tolist()
+    assert len(set(expected)) > 2  # several tokens, over more positions than the window
+    got = beam_search(model, memory, mask, bos_id=BOS, eos_id=eos, pad_id=PAD, beam=beam, max_len=12)
+    assert got == [expected, expected]
+
+
+@pytest.mark.parametrize("make", ["pretrained", "xglm", "llama", "gemma3"])
 @pytest.mark.parametrize("beam", [2, 4])
 def test_cache_gives_the_same_hypotheses_as_recomputing(pretrained, make, beam):
-    lm = {"pretrained": lambda: copy.deepcopy(pretrained), "xglm": random_xglm, "llama": random_llama}[make]()
+    lm = {"pretrained": lambda: copy.deepcopy(pretrained), "xglm": random_xglm, "llama": random_llama,
+          "gemma3": random_gemma3}[make]()
     model = open_adapters(SignConditionedLM(lm, MEMORY_DIM))
     memory, mask = memories()
     kwargs = dict(bos_id=BOS, eos_id=EOS, pad_id=PAD, beam=beam, max_len=16)

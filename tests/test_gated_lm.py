@@ -1,4 +1,4 @@
-"""LoRA + zero-gated cross-attention on XGLM and Llama (spec §8.3-8.5)."""
+"""LoRA + zero-gated cross-attention on XGLM, Llama and Gemma 3 (spec §8.3-8.5)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import copy
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, XGLMConfig, XGLMForCausalLM
+from transformers import (
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    XGLMConfig,
+    XGLMForCausalLM,
+)
 
 from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.models.gated_lm import LORA_A_STD, GatedLoRAAttention, SignConditionedLM
@@ -29,7 +38,26 @@ def tiny_llama() -> LlamaForCausalLM:
     return LlamaForCausalLM(config).eval()
 
 
-LMS = {"xglm": tiny_xglm, "llama": tiny_llama}
+def tiny_gemma3(sliding_window: int = 4) -> Gemma3ForCausalLM:
+    """Gemma 3's structure at toy size: a sliding-window layer on each side of a global one, a window
+    shorter than the test sequences (so the band matters), one KV head, head_dim != d / heads, and
+    q/k/pre/post norms with random weights (Gemma's RMSNorm scales by 1 + w: at w = 0 it would be
+    the plain norm, hiding a norm applied twice or not at all)."""
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                              num_attention_heads=4, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=12,
+                              sliding_window=sliding_window, max_position_embeddings=64,
+                              layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                              bos_token_id=2, eos_token_id=1, pad_token_id=0)
+    lm = Gemma3ForCausalLM(config).eval()
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if "norm" in name:
+                p.normal_(0, 0.5)
+    return lm
+
+
+LMS = {"xglm": tiny_xglm, "llama": tiny_llama, "gemma3": tiny_gemma3}
 
 
 def inputs(batch: int = 3, length: int = 7, mem_len: int = 6):
@@ -163,8 +191,9 @@ def test_trainable_parameter_count_matches_formula(kind):
     kv_heads = getattr(c, "num_key_value_heads", None) or heads
     model = SignConditionedLM(lm, MEMORY_DIM)
     count = sum(p.numel() for p in model.trainable_parameters())
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
     assert count == expected_trainable(layers=c.num_hidden_layers, d=c.hidden_size, heads=heads,
-                                       kv_heads=kv_heads, head_dim=c.hidden_size // heads, memory_dim=MEMORY_DIM)
+                                       kv_heads=kv_heads, head_dim=head_dim, memory_dim=MEMORY_DIM)
 
 
 def test_formula_gives_the_papers_count_for_xglm_1_7b():

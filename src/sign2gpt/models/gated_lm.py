@@ -21,9 +21,21 @@ layer's `**kwargs`, instead of threading them through transformers' Cache classe
 builders, whose formats change between versions. Decoding caches the self-attention K/V per
 step and the cross-attention K/V of the memory once (`DecodingCache`).
 
-Supported: XGLM (`q_proj/k_proj/v_proj/out_proj`, `self_attn_layer_norm`, sinusoidal positions)
-and Llama-family models (`o_proj`, `input_layernorm`, RoPE, grouped-query attention). The cross
-path has no RoPE on either side: the memory carries its own sinusoidal PE (FC_m).
+Supported: XGLM (`q_proj/k_proj/v_proj/out_proj`, `self_attn_layer_norm`, sinusoidal positions),
+Llama-family models (`o_proj`, `input_layernorm`, RoPE, grouped-query attention) and Gemma 3
+(`gemma3_text`), which differs from Llama in four ways that the adapter follows:
+- q/k norms: a frozen per-head RMSNorm on q and k after the projection. The LoRA updates are added
+  before it (it normalises what the projection + LoRA give), and the cross path uses the same norms
+  on its queries and on the memory keys, as it reuses the same projections;
+- two kinds of layers: sliding-window layers (keys at most `sliding_window - 1` positions back, RoPE
+  base 10k) and global ones (full causal attention, RoPE base 1M), by `config.layer_types`;
+- extra norms around the sublayers (post-attention, pre/post-feed-forward): kept in the layer's own
+  forward. The gated cross-attention's output enters per head before `o_proj`, like the other
+  families', so it then goes through `o_proj` and the post-attention norm before the residual;
+- the token embedding is scaled by sqrt(d) (its own module does it), the scores by
+  `query_pre_attn_scalar ** -0.5` (the attention module's `scaling`), and the output matrix is the
+  tied embedding (frozen, so never in a checkpoint: checkpoints hold only what trains).
+The cross path has no RoPE on either side: the memory carries its own sinusoidal PE (FC_m).
 """
 
 from __future__ import annotations
@@ -113,9 +125,11 @@ class GatedLoRAAttention(nn.Module):
         self.q_proj, self.k_proj, self.v_proj = attention.q_proj, attention.k_proj, attention.v_proj
         self.out_proj_name = out_proj_name
         self.add_module(out_proj_name, getattr(attention, out_proj_name))
+        # Gemma 3: frozen per-head RMSNorms on q and k (None elsewhere)
+        self.q_norm, self.k_norm = getattr(attention, "q_norm", None), getattr(attention, "k_norm", None)
         self.num_heads, self.num_kv_heads = num_heads, num_kv_heads
         self.head_dim = self.q_proj.out_features // num_heads
-        self.scaling = float(attention.scaling)  # XGLM and Llama: head_dim ** -0.5
+        self.scaling = float(attention.scaling)  # XGLM, Llama: head_dim ** -0.5; Gemma 3: query_pre_attn_scalar ** -0.5
         self.dropout = float(dropout)
         self.rope = rope
 
@@ -148,6 +162,16 @@ class GatedLoRAAttention(nn.Module):
         """[B, T, heads * Dh] -> [B, heads, T, Dh]."""
         return x.view(x.shape[0], x.shape[1], heads, self.head_dim).transpose(1, 2)
 
+    def _queries(self, x: torch.Tensor) -> torch.Tensor:
+        """Projected (+ LoRA) queries [B, T, H*Dh] -> [B, H, T, Dh], q-normed where the LM has it."""
+        q = self._heads(x, self.num_heads)
+        return q if self.q_norm is None else self.q_norm(q)
+
+    def _keys(self, x: torch.Tensor) -> torch.Tensor:
+        """Projected (+ LoRA) keys [B, T, Hkv*Dh] -> [B, Hkv, T, Dh], k-normed where the LM has it."""
+        k = self._heads(x, self.num_kv_heads)
+        return k if self.k_norm is None else self.k_norm(k)
+
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
                 is_causal: bool = False) -> torch.Tensor:
         return F.scaled_dot_product_attention(
@@ -175,7 +199,7 @@ class GatedLoRAAttention(nn.Module):
         """Cross K/V of the (already layer-normed) memory `[B, S, d]` -> 2 x `[B, Hkv, S, Dh]`."""
         k = self.k_proj(memory) + self.cross_lora_k(memory)
         v = self.v_proj(memory) + self.cross_lora_v(memory)
-        return self._heads(k, self.num_kv_heads), self._heads(v, self.num_kv_heads)
+        return self._keys(k), self._heads(v, self.num_kv_heads)
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None, *,
                 sign: _LayerInputs | None = None, **_hf_kwargs) -> tuple[torch.Tensor, None]:
@@ -189,8 +213,8 @@ class GatedLoRAAttention(nn.Module):
                                "SignConditionedLM, not the LM's own forward/generate")
         h = hidden_states
         q_base = self.q_proj(h)                                             # [B, L, H*Dh]
-        q = self._heads(q_base + self.lora_q(h), self.num_heads)            # [B, H, L, Dh]
-        k = self._heads(self.k_proj(h) + self.lora_k(h), self.num_kv_heads)  # [B, Hkv, L, Dh]
+        q = self._queries(q_base + self.lora_q(h))                          # [B, H, L, Dh]
+        k = self._keys(self.k_proj(h) + self.lora_k(h))                     # [B, Hkv, L, Dh]
         v = self._heads(self.v_proj(h) + self.lora_v(h), self.num_kv_heads)
         if self.rope:
             cos, sin = position_embeddings  # [1 or B, L, Dh] from the LM's own rotary embedding
@@ -201,7 +225,7 @@ class GatedLoRAAttention(nn.Module):
         sign.present = (k, v)
         a_self = self._attend(q, k, v, sign.self_mask, sign.is_causal)     # [B, H, L, Dh]
 
-        q_cross = self._heads(q_base + self.cross_lora_q(h), self.num_heads)
+        q_cross = self._queries(q_base + self.cross_lora_q(h))
         a_cross = self._attend_memory(q_cross, *sign.cross, sign.cross_mask)  # [B, H, L, Dh]
         gate = gate_value(self.gate).to(a_cross.dtype).view(1, -1, 1, 1)
         a = a_self + gate * a_cross                                        # per head, before W_o
@@ -226,13 +250,17 @@ class _Family:
     attn_norm: str   # attribute of the decoder layer: the pre-attention norm
     final_norm: str  # attribute of the base model
     rope: bool
+    qk_norm: bool = False      # Gemma 3: the attention module has q_norm and k_norm
+    layer_types: bool = False  # Gemma 3: config.layer_types picks each layer's RoPE table and window
 
 
 _XGLM = _Family(out_proj="out_proj", attn_norm="self_attn_layer_norm", final_norm="layer_norm", rope=False)
 _LLAMA = _Family(out_proj="o_proj", attn_norm="input_layernorm", final_norm="norm", rope=True)
+_GEMMA3 = _Family(out_proj="o_proj", attn_norm="input_layernorm", final_norm="norm", rope=True,
+                  qk_norm=True, layer_types=True)
 # Llama-family models whose decoder layer, attention projections, RoPE and embeddings follow
-# Llama exactly (sliding windows are not applied: target sequences are short).
-_FAMILIES = {"xglm": _XGLM, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA}
+# Llama exactly (Mistral's and Qwen2's sliding windows are not applied: target sequences are short).
+_FAMILIES = {"xglm": _XGLM, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "gemma3_text": _GEMMA3}
 
 
 def _family_of(lm: nn.Module) -> _Family:
@@ -240,14 +268,19 @@ def _family_of(lm: nn.Module) -> _Family:
     if model_type not in _FAMILIES:
         raise ConfigError(f"lm: unsupported causal LM type {model_type!r}; supported: {sorted(_FAMILIES)}")
     family = _FAMILIES[model_type]
+    config = lm.config
+    if getattr(config, "attn_logit_softcapping", None) or getattr(config, "use_bidirectional_attention", False):
+        raise ConfigError(f"lm: {model_type!r} with attention logit soft-capping or bidirectional attention "
+                          "is not supported (Gemma 3's causal LMs have neither)")
+    expected = {"q_proj", "k_proj", "v_proj", family.out_proj} | ({"q_norm", "k_norm"} if family.qk_norm else set())
     for i, layer in enumerate(lm.base_model.layers):
         attn = layer.self_attn
         if isinstance(attn, GatedLoRAAttention):
             raise ValueError(f"layer {i} is already adapted: build SignConditionedLM once per LM")
         children = {name for name, _ in attn.named_children()}
-        if children != {"q_proj", "k_proj", "v_proj", family.out_proj} or not hasattr(layer, family.attn_norm):
+        if children != expected or not hasattr(layer, family.attn_norm):
             raise ConfigError(f"lm: layer {i} of {model_type!r} has attention submodules {sorted(children)}; "
-                              f"expected q_proj, k_proj, v_proj, {family.out_proj} and a {family.attn_norm}")
+                              f"expected {sorted(expected)} and a {family.attn_norm}")
     return family
 
 
@@ -277,21 +310,25 @@ class DecodingCache:
 
 
 def _self_attention_mask(attention_mask: torch.Tensor | None, past_len: int, length: int,
-                         device: torch.device, right_padded: bool = False) -> tuple[torch.Tensor | None, bool]:
+                         device: torch.device, right_padded: bool = False,
+                         window: int | None = None) -> tuple[torch.Tensor | None, bool]:
     """Causal + key-padding mask for `length` new queries after `past_len` cached positions.
 
     Returns (bool mask [B or 1, 1, L, P+L] or None, is_causal). A query may always attend to its
     own position, so a padded query never has an empty row (NaN) under left padding. Right-padded
     rows without a cache need no key-padding mask: a real query never sees a later (padding) key, and
     what the padding queries compute is not used; the causal kernel then serves them (a flash kernel
-    on a GPU), with no look at the mask's values (a host wait).
+    on a GPU), with no look at the mask's values (a host wait). `window` (a sliding-window layer):
+    a query sees only its `window` latest positions, itself included, as transformers' sliding masks;
+    it changes nothing while the sequence is no longer than the window.
     """
     total = past_len + length
     if attention_mask is not None and attention_mask.shape[1] != total:
         raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions, expected {total}")
     if (right_padded and past_len == 0) or (attention_mask is not None and bool(attention_mask.all())):
         attention_mask = None  # (right padding: the mask's values are not read)
-    if attention_mask is None:
+    banded = window is not None and total > window
+    if attention_mask is None and not banded:
         if length == 1:
             return None, False
         if past_len == 0:
@@ -299,6 +336,8 @@ def _self_attention_mask(attention_mask: torch.Tensor | None, past_len: int, len
     query_pos = torch.arange(past_len, total, device=device)[:, None]  # [L, 1]
     key_pos = torch.arange(total, device=device)[None, :]              # [1, P+L]
     allowed = key_pos <= query_pos                                      # [L, P+L]
+    if banded:
+        allowed = allowed & (key_pos > query_pos - window)
     if attention_mask is None:
         return allowed[None, None], False
     allowed = (allowed[None] & attention_mask.bool()[:, None, :]) | (key_pos == query_pos)[None]
@@ -329,6 +368,9 @@ class SignConditionedLM(nn.Module):
                 num_kv_heads=num_kv_heads, dropout=float(getattr(config, "attention_dropout", 0.0)),
                 rope=self.family.rope, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
             )
+        # per layer: its type (Gemma 3: sliding_attention | full_attention) and self-attention window
+        self._layer_types = list(config.layer_types) if self.family.layer_types else [None] * len(self._layers)
+        self._windows = [config.sliding_window if t == "sliding_attention" else None for t in self._layer_types]
         device = lm.get_input_embeddings().weight.device
         self.memory_projection = MemoryProjection(memory_dim, config.hidden_size).to(device)
         log.info("adapted %s: %d layers, %d trainable parameters", config.model_type, len(self._layers),
@@ -388,32 +430,40 @@ class SignConditionedLM(nn.Module):
         return [layer.self_attn.memory_keys_values(getattr(layer, self.family.attn_norm)(projected))
                 for layer in self._layers]
 
-    def _embed(self, input_ids: torch.Tensor, past_len: int) -> tuple[torch.Tensor, tuple | None]:
-        """Token (+ position) embeddings as the LM's own forward does; RoPE tables for Llama."""
+    def _embed(self, input_ids: torch.Tensor, past_len: int) -> tuple[torch.Tensor, list[dict]]:
+        """Token (+ position) embeddings as the LM's own forward does, and per layer the keyword
+        arguments of its forward: the RoPE tables (Llama: one for every layer; Gemma 3: one per layer
+        type, each with its own base)."""
         base = self.lm.base_model
         positions = torch.arange(past_len, past_len + input_ids.shape[1], device=input_ids.device)[None]  # [1, L]
-        hidden = base.embed_tokens(input_ids)  # XGLM: already scaled by sqrt(d)
-        if self.family.rope:
-            return hidden, base.rotary_emb(hidden, positions)
-        hidden = hidden + base.embed_positions(positions, past_len).to(hidden.device)
-        return F.dropout(hidden, p=float(base.dropout), training=base.training), None
+        hidden = base.embed_tokens(input_ids)  # XGLM, Gemma 3: the module scales by sqrt(d) itself
+        if not self.family.rope:
+            hidden = hidden + base.embed_positions(positions, past_len).to(hidden.device)
+            return F.dropout(hidden, p=float(base.dropout), training=base.training), [{}] * len(self._layers)
+        if self.family.layer_types:
+            tables = {t: base.rotary_emb(hidden, positions, t) for t in set(self._layer_types)}
+            return hidden, [{"position_embeddings": tables[t]} for t in self._layer_types]
+        return hidden, [{"position_embeddings": base.rotary_emb(hidden, positions)}] * len(self._layers)
 
     def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
              cross: list[tuple[torch.Tensor, torch.Tensor]], memory_mask: torch.Tensor,
              past: list[tuple[torch.Tensor, torch.Tensor]], past_len: int, right_padded: bool = False):
-        hidden, rope = self._embed(input_ids, past_len)
-        self_mask, is_causal = _self_attention_mask(attention_mask, past_len, input_ids.shape[1], input_ids.device,
-                                                    right_padded)
+        hidden, layer_kwargs = self._embed(input_ids, past_len)
+        masks = {window: _self_attention_mask(attention_mask, past_len, input_ids.shape[1], input_ids.device,
+                                              right_padded, window) for window in set(self._windows)}
         cross_mask = memory_mask[:, None, None, :]
-        extra = {} if rope is None else {"position_embeddings": rope}
         presents = []
         for i, layer in enumerate(self._layers):
-            inputs = _LayerInputs(self_mask, is_causal, past[i] if past else None, cross[i], cross_mask)
-            hidden = layer(hidden, sign=inputs, **extra)
+            inputs = _LayerInputs(*masks[self._windows[i]], past[i] if past else None, cross[i], cross_mask)
+            hidden = layer(hidden, sign=inputs, **layer_kwargs[i])
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
             presents.append(inputs.present)
         hidden = getattr(self.lm.base_model, self.family.final_norm)(hidden)
-        return self.lm.get_output_embeddings()(hidden).float(), presents
+        logits = self.lm.get_output_embeddings()(hidden)
+        cap = getattr(self.lm.config, "final_logit_softcapping", None)  # Gemma 2's; None in Gemma 3
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits.float(), presents
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
                 memory: torch.Tensor, memory_mask: torch.Tensor, *, right_padded: bool = False) -> torch.Tensor:
