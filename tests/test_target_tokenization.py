@@ -7,7 +7,7 @@ import pytest
 from tokenizers import ByteLevelBPETokenizer
 from transformers import PreTrainedTokenizerFast
 
-from sign2gpt.lm.targets import encode_targets, needs_leading_space, tokenize_sentence
+from sign2gpt.lm.targets import decode_sentence, encode_targets, needs_leading_space, tokenize_sentence
 from sign2gpt.lm.tokenizer import train_xglm_tokenizer
 
 TEXTS = [
@@ -73,3 +73,12 @@ def test_chinese_gets_no_leading_space_with_byte_level_bpe():
     assert needs_leading_space(tok)
     assert tokenize_sentence(tok, "我在医院工作。") == tok("我在医院工作。", add_special_tokens=False)["input_ids"]
     assert tokenize_sentence(tok, SENTENCE) == tok(" " + SENTENCE, add_special_tokens=False)["input_ids"]
+
+
+def test_a_hypothesis_is_decoded_as_one_line():
+    """A generated newline (a pretrained LM writing code or a list) becomes a space, so hypothesis
+    files keep one line per video; special tokens are dropped."""
+    tokenizer = byte_level_bpe_tokenizer()
+    ids = tokenizer("sonne\n\nund  regen\t", add_special_tokens=False)["input_ids"]
+    assert "\n" in tokenizer.decode(ids)
+    assert decode_sentence(tokenizer, [tokenizer.bos_token_id, *ids, tokenizer.eos_token_id]) == "sonne und regen"

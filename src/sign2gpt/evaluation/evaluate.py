@@ -26,7 +26,7 @@ from sign2gpt.evaluation.metrics import output_health
 from sign2gpt.evaluation.significance import describe
 from sign2gpt.evaluation.translate_eval import beam_translate
 from sign2gpt.lm.loading import load_causal_lm
-from sign2gpt.lm.targets import start_token_id
+from sign2gpt.lm.targets import decode_sentence, start_token_id
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.gated_lm import SignConditionedLM
 from sign2gpt.runtime.checkpoint import load_checkpoint
@@ -166,7 +166,7 @@ def run_baselines(
     seq = beam_search(shut, memory, memory_mask, bos_id=start_id, eos_id=int(tokenizer.eos_token_id),
                       pad_id=int(tokenizer.pad_token_id), beam=evaluate.beam,
                       max_len=evaluate.max_tokens)[0]
-    lm_sentence = tokenizer.decode(seq, skip_special_tokens=True).strip()
+    lm_sentence = decode_sentence(tokenizer, seq)
     log.info("frozen LM with gates shut says: %s", lm_sentence)
     gates_shut = {split: {i: lm_sentence for i in ids} for split, ids in split_ids.items()}
 

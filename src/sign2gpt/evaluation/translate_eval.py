@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from sign2gpt.evaluation.beam_search import beam_search
-from sign2gpt.lm.targets import encode_targets
+from sign2gpt.lm.targets import decode_sentence, encode_targets
 from sign2gpt.models.translator import SignTranslator
 
 
@@ -31,7 +31,7 @@ def beam_translate(
         seqs = beam_search(model.lm, memory, memory_mask, bos_id=start_id, eos_id=int(tokenizer.eos_token_id),
                            pad_id=int(tokenizer.pad_token_id), beam=beam, max_len=max_tokens)
         for vid, seq in zip(batch["ids"], seqs):
-            out[vid] = tokenizer.decode(seq, skip_special_tokens=True).strip()
+            out[vid] = decode_sentence(tokenizer, seq)
     return out
 
 
@@ -47,5 +47,5 @@ def teacher_forced_translate(
         ids, mask = encode_targets(tokenizer, batch["texts"], start_id=start_id, max_tokens=max_tokens)
         pred = model(batch, ids, mask).logits.argmax(-1).cpu().tolist()
         for vid, seq in zip(batch["ids"], pred):
-            out[vid] = tokenizer.decode(cut_at_eos(seq, eos), skip_special_tokens=True).strip()
+            out[vid] = decode_sentence(tokenizer, cut_at_eos(seq, eos))
     return out

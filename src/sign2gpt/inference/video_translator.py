@@ -21,7 +21,7 @@ from sign2gpt.data.sampling import sample_indices
 from sign2gpt.data.video import read_frames
 from sign2gpt.evaluation.beam_search import beam_search
 from sign2gpt.inference.model_folder import TOKENIZER, load_model_weights, read_model_record
-from sign2gpt.lm.targets import start_token_id
+from sign2gpt.lm.targets import decode_sentence, start_token_id
 from sign2gpt.models.build import build_translator
 from sign2gpt.models.sign_model import build_sign_model
 from sign2gpt.models.translator import SignTranslator
@@ -119,4 +119,4 @@ class VideoTranslator:
             seq = beam_search(self.model.lm, memory, mask, bos_id=self.start_id,
                               eos_id=int(self.tokenizer.eos_token_id), pad_id=int(self.tokenizer.pad_token_id),
                               beam=int(beam or dec.beam), max_len=dec.max_tokens)[0]
-        return self.tokenizer.decode(seq, skip_special_tokens=True).strip()
+        return decode_sentence(self.tokenizer, seq)

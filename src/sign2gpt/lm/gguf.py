@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -22,8 +24,10 @@ from sign2gpt.core.io import atomic_path
 log = logging.getLogger(__name__)
 
 
-def gguf_to_pretrained(gguf_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Write `out_dir` (config, float32 safetensors, tokenizer) from one GGUF file."""
+def gguf_to_pretrained(gguf_path: str | os.PathLike, out_dir: str | os.PathLike,
+                       extra_files: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write `out_dir` (config, float32 safetensors, tokenizer) from one GGUF file; `extra_files`
+    (a licence, a notice) are copied beside them."""
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
         raise DataError(str(gguf_path), "GGUF file not found")
@@ -44,6 +48,8 @@ def gguf_to_pretrained(gguf_path: str | os.PathLike, out_dir: str | os.PathLike)
     with atomic_path(out_dir, is_dir=True) as tmp:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        for extra in extra_files:
+            shutil.copyfile(extra, tmp / Path(extra).name)
     log.info("%s -> %s (%s, %d parameters)", gguf_path, out_dir, config.model_type,
              sum(p.numel() for p in plain.parameters()))
     return Path(out_dir)

@@ -64,6 +64,13 @@ def encode_targets(
     return pad_right(rows, pad)
 
 
+def decode_sentence(tokenizer: Any, ids: Sequence[int]) -> str:
+    """Generated ids as one line of text: special tokens dropped and every whitespace run made one
+    space. A pretrained LM may write newlines (Gemma 3 with shut gates writes code); a hypothesis
+    stays one line, as in the hypotheses files and sacreBLEU's line-per-sentence input."""
+    return " ".join(tokenizer.decode(ids, skip_special_tokens=True).split())
+
+
 def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Token id lists → ids [B, L_max] right-padded with `pad_id`, and their attention mask [B, L_max]."""
     length = max(len(r) for r in rows)
