@@ -71,9 +71,12 @@ def write_random_gemma(pretrained: Path, out: Path) -> Path:
 
 def run_lm(name: str, pretrained: Path | None, args: argparse.Namespace) -> tuple[Path, float]:
     """Run the workflow with this LM; copy its results to <workdir>/runs/<name>. Returns (folder, seconds)."""
+    out = args.workdir / "runs" / name
+    if args.reuse and (out / "wall.json").is_file():
+        return out, json.loads((out / "wall.json").read_text())["seconds"]
     overlay = args.workdir / f"{name}.yaml"
     overlay.write_text(yaml.safe_dump({
-        "experiment": EXPERIMENT, "seeds": args.seeds,
+        "experiment": EXPERIMENT, "seeds": args.seeds, "threads": args.cores,  # one job at a time, all cores
         "lm": {"pretrained": str(pretrained) if pretrained else None},
         "translate": {"variants": ["pgp"], "epochs": args.epochs, "select_every": args.epochs},
     }))
@@ -86,11 +89,11 @@ def run_lm(name: str, pretrained: Path | None, args: argparse.Namespace) -> tupl
     if proc.returncode != 0:
         raise SystemExit(f"{name}: snakemake failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     results = next((args.workdir / "results").glob(f"*/{EXPERIMENT}"))
-    out = args.workdir / "runs" / name
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(results, out, ignore=shutil.ignore_patterns("*.safetensors", "*.h5", "figures"))
     shutil.copytree(results.parent / "benchmarks", out / "benchmarks")  # Snakemake's per-job time and memory
+    write_json(out / "wall.json", {"seconds": seconds})
     return out, seconds
 
 
@@ -139,7 +142,7 @@ def analyse(runs: dict[str, Path], seeds: list[int]) -> dict:
             texts[name, seed] = (ids, refs, hyps, info)
             test = info["test"]
             # the better reference row on test BLEU-4, as the report picks it
-            best_ref = max(rows, key=lambda r: rows[r]["test"]["bleu4"])
+            best_ref = max(rows, key=lambda r: rows[r]["splits"]["test"]["bleu4"])
             sentence = baselines["text_only_sentence" if best_ref.startswith("text-only") else "gates_shut_sentence"]
             ref_hyps = [normalise(sentence, "de", **info["opts"])] * len(ids)
             vs_ref = paired_test(hyps, ref_hyps, refs)
@@ -152,8 +155,8 @@ def analyse(runs: dict[str, Path], seeds: list[int]) -> dict:
         per_lm[name] = {
             "seeds": per_seed,
             "mean_std": {m: _mean_std([per_seed[str(s)][m]["score"] for s in seeds]) for m in ("bleu4", "rouge_l")},
-            "reference_rows": {r: {"bleu4": round(rows[r]["test"]["bleu4"], 2),
-                                   "rouge_l": round(rows[r]["test"]["rouge_l"], 2)} for r in rows},
+            "reference_rows": {r: {"bleu4": round(rows[r]["splits"]["test"]["bleu4"], 2),
+                                   "rouge_l": round(rows[r]["splits"]["test"]["rouge_l"], 2)} for r in rows},
             "gates_shut_sentence": baselines["gates_shut_sentence"],
         }
     comparisons = []
@@ -225,6 +228,7 @@ def main() -> None:
     ap.add_argument("--lms", nargs="+", choices=LMS, default=list(LMS))
     ap.add_argument("--base", type=Path, help="a config overlay under the study's (.test/config.yaml: a check "
                     "of this script in minutes)")
+    ap.add_argument("--reuse", action="store_true", help="keep the LM runs already copied to <workdir>/runs")
     ap.add_argument("--workdir", type=Path, default=HERE / "llm_study.tmp")
     ap.add_argument("--out", type=Path, default=HERE / "llm_study.json")
     args = ap.parse_args()
@@ -232,6 +236,7 @@ def main() -> None:
     if not (GEMMA / "config.json").is_file():
         raise SystemExit(f"{GEMMA} missing: run `make gemma-weights` first")
     args.workdir = args.workdir.resolve()
+    args.base = args.base.resolve() if args.base else None
     args.workdir.mkdir(parents=True, exist_ok=True)
     pretrained = {"xglm-tiny": None, "gemma-3-270m": GEMMA,
                   "gemma-3-270m-random": write_random_gemma(GEMMA, args.workdir / "gemma-3-270m-random")}
