@@ -53,7 +53,8 @@ def test_the_folder_is_the_checked_multilingual_gemma(gemma):
     assert (c.model_type, c.num_hidden_layers, c.hidden_size, c.vocab_size) == ("gemma3_text", 18, 640, 262_144)
     assert c.layer_types.count("full_attention") == 3 and c.sliding_window == 512
     assert c.rope_parameters["sliding_attention"]["rope_theta"] != c.rope_parameters["full_attention"]["rope_theta"]
-    assert (WEIGHTS / "GEMMA_TERMS.html").is_file()  # the licence travels with the weights
+    assert (WEIGHTS / "GEMMA_TERMS.html").is_file()  # the licence travels with the weights, with its notice
+    assert (WEIGHTS / "NOTICE").read_text().startswith("Gemma is provided under and subject to the Gemma Terms of Use")
     assert lm.get_output_embeddings().weight is lm.get_input_embeddings().weight  # tied
 
 

