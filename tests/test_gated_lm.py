@@ -217,21 +217,28 @@ def test_kv_cache_matches_full_forward(kind):
     torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=0, atol=1e-5)
 
 
-def test_trainable_state_round_trip(tmp_path):
+@pytest.mark.parametrize("kind", LMS)
+def test_trainable_state_round_trip(tmp_path, kind):
     """Adapters, gates and FC_m travel in a training checkpoint (only what trains, as the stages save
-    it) and give a fresh copy of the LM the same outputs; a checkpoint of another model is refused."""
+    it: no frozen weight, Gemma's tied output matrix included) and give a fresh copy of the LM the
+    same outputs; a checkpoint of another model is refused."""
+    from safetensors import safe_open
+
     from sign2gpt.runtime.checkpoint import load_checkpoint, save_checkpoint
 
-    model = SignConditionedLM(tiny_xglm(), MEMORY_DIM).eval()
+    model = SignConditionedLM(LMS[kind](), MEMORY_DIM).eval()
     open_adapters(model)
     ids, mask, memory, memory_mask = inputs()
     path = save_checkpoint(tmp_path / "adapters.safetensors", model, epoch=1, only_trainable=True)
-    fresh = SignConditionedLM(tiny_xglm(), MEMORY_DIM).eval()
+    with safe_open(str(path), "pt") as f:
+        weights = {k for k in f.keys() if not k.startswith("__")}  # besides the RNG state (__rng__.*)
+    assert weights == {n for n, _ in model.trainable_named_parameters()}
+    fresh = SignConditionedLM(LMS[kind](), MEMORY_DIM).eval()
     load_checkpoint(path, fresh, restore_rng=False)
     with torch.no_grad():
         torch.testing.assert_close(fresh(ids, mask, memory, memory_mask), model(ids, mask, memory, memory_mask))
     with pytest.raises(DataError):
-        load_checkpoint(path, SignConditionedLM(tiny_xglm(), MEMORY_DIM + 2), restore_rng=False)
+        load_checkpoint(path, SignConditionedLM(LMS[kind](), MEMORY_DIM + 2), restore_rng=False)
 
 
 def test_bf16_lm_runs_under_autocast_with_fp32_adapters():
