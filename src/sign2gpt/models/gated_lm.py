@@ -449,12 +449,15 @@ class SignConditionedLM(nn.Module):
              cross: list[tuple[torch.Tensor, torch.Tensor]], memory_mask: torch.Tensor,
              past: list[tuple[torch.Tensor, torch.Tensor]], past_len: int, right_padded: bool = False):
         hidden, layer_kwargs = self._embed(input_ids, past_len)
+        # a window no shorter than the sequence changes nothing: such layers share the full mask
+        total = past_len + input_ids.shape[1]
+        windows = [w if w is not None and total > w else None for w in self._windows]
         masks = {window: _self_attention_mask(attention_mask, past_len, input_ids.shape[1], input_ids.device,
-                                              right_padded, window) for window in set(self._windows)}
+                                              right_padded, window) for window in set(windows)}
         cross_mask = memory_mask[:, None, None, :]
         presents = []
         for i, layer in enumerate(self._layers):
-            inputs = _LayerInputs(*masks[self._windows[i]], past[i] if past else None, cross[i], cross_mask)
+            inputs = _LayerInputs(*masks[windows[i]], past[i] if past else None, cross[i], cross_mask)
             hidden = layer(hidden, sign=inputs, **layer_kwargs[i])
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
             presents.append(inputs.present)
