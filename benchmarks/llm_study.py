@@ -30,7 +30,6 @@ import argparse
 import csv
 import json
 import logging
-import math
 import shutil
 import statistics
 import subprocess
@@ -130,6 +129,11 @@ def cell(score: float, interval: dict) -> dict:
     return {"score": round(score, 2), "low": round(interval["low"], 2), "high": round(interval["high"], 2)}
 
 
+def seeds_done(run: Path, seeds: list[int]) -> list[int]:
+    """The seeds whose pgp evaluation the run holds (a run cut short keeps the seeds it finished)."""
+    return [s for s in seeds if (run / f"seed{s}" / "eval-pgp" / "metrics.json").is_file()]
+
+
 def analyse(runs: dict[str, Path], seeds: list[int]) -> dict:
     per_lm: dict[str, dict] = {}
     texts: dict[tuple[str, int], tuple] = {}
@@ -137,7 +141,7 @@ def analyse(runs: dict[str, Path], seeds: list[int]) -> dict:
         baselines = json.loads((run / "baselines" / "metrics.json").read_text())
         rows = baselines["reference_rows"]
         per_seed = {}
-        for seed in seeds:
+        for seed in seeds_done(run, seeds):
             ids, refs, hyps, info = test_texts(run, seed)
             texts[name, seed] = (ids, refs, hyps, info)
             test = info["test"]
@@ -154,7 +158,7 @@ def analyse(runs: dict[str, Path], seeds: list[int]) -> dict:
             }
         per_lm[name] = {
             "seeds": per_seed,
-            "mean_std": {m: _mean_std([per_seed[str(s)][m]["score"] for s in seeds]) for m in ("bleu4", "rouge_l")},
+            "mean_std": {m: _mean_std([c[m]["score"] for c in per_seed.values()]) for m in ("bleu4", "rouge_l")},
             "reference_rows": {r: {"bleu4": round(rows[r]["splits"]["test"]["bleu4"], 2),
                                    "rouge_l": round(rows[r]["splits"]["test"]["rouge_l"], 2)} for r in rows},
             "gates_shut_sentence": baselines["gates_shut_sentence"],
@@ -164,6 +168,8 @@ def analyse(runs: dict[str, Path], seeds: list[int]) -> dict:
         if system not in runs or baseline not in runs:
             continue
         for seed in seeds:
+            if (system, seed) not in texts or (baseline, seed) not in texts:
+                continue
             ids_s, refs, hyps_s, _ = texts[system, seed]
             ids_b, _, hyps_b, _ = texts[baseline, seed]
             if ids_s != ids_b:
@@ -179,7 +185,7 @@ def _test_summary(test: dict) -> dict:
 
 def _mean_std(values: list[float]) -> dict:
     return {"mean": round(statistics.fmean(values), 2),
-            "std": round(statistics.stdev(values), 2) if len(values) > 1 else math.nan}
+            "std": round(statistics.stdev(values), 2) if len(values) > 1 else None}
 
 
 def _last_gate_mean(run: Path, seed: int) -> float:
@@ -197,13 +203,17 @@ def markdown(result: dict) -> str:
     for name, lm in result["lms"].items():
         cells = []
         for s in seeds:
-            c = lm["seeds"][str(s)]
+            c = lm["seeds"].get(str(s))
+            if c is None:
+                cells.append("not run")
+                continue
             cells.append(f"{c['bleu4']['score']:.2f} [{c['bleu4']['low']:.2f}, {c['bleu4']['high']:.2f}] / "
                          f"{c['rouge_l']['score']:.2f}")
         ms = lm["mean_std"]
         cost = result["cost"][name]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ms['bleu4']['mean']:.2f} ± {ms['bleu4']['std']:.2f} / "
-                     f"{ms['rouge_l']['mean']:.2f} ± {ms['rouge_l']['std']:.2f} | {cost['seconds_per_step']:.2f} | "
+        spread = " / ".join(f"{ms[m]['mean']:.2f} ± {ms[m]['std']:.2f}" if ms[m]["std"] is not None
+                            else f"{ms[m]['mean']:.2f}" for m in ("bleu4", "rouge_l"))
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {spread} | {cost['seconds_per_step']:.2f} | "
                      f"{cost['peak_rss_mb']:.0f} |")
     lines += ["", "Reference rows (test BLEU-4 / ROUGE-L; the text-only row does not depend on the LM):", ""]
     for name, lm in result["lms"].items():
@@ -213,7 +223,7 @@ def markdown(result: dict) -> str:
               "| system | baseline | seed | Δ BLEU-4 (p) | Δ ROUGE-L (p) |", "|:---|:---|---:|---:|---:|"]
     rows = [(c["system"], c["baseline"], c["seed"], c) for c in result["comparisons"]]
     rows += [(name, lm["seeds"][str(s)]["vs_reference"]["reference"], s, lm["seeds"][str(s)]["vs_reference"])
-             for name, lm in result["lms"].items() for s in seeds]
+             for name, lm in result["lms"].items() for s in seeds if str(s) in lm["seeds"]]
     for system, baseline, seed, c in rows:
         lines.append(f"| {system} | {baseline} | {seed} | {c['bleu4']['delta']:+.2f} ({c['bleu4']['p']:.3f}) | "
                      f"{c['rouge_l']['delta']:+.2f} ({c['rouge_l']['p']:.3f}) |")
@@ -245,9 +255,10 @@ def main() -> None:
     runs, cost, wall = {}, {}, {}
     for name in args.lms:
         runs[name], wall[name] = run_lm(name, pretrained[name], args)
-        steps = [seconds_per_step(runs[name], s, batch) for s in args.seeds]
+        done = seeds_done(runs[name], args.seeds)
+        steps = [seconds_per_step(runs[name], s, batch) for s in done]
         cost[name] = {"seconds_per_step": round(statistics.median(steps), 3),
-                      "peak_rss_mb": max(job_peak_rss_mb(runs[name], s) for s in args.seeds),
+                      "peak_rss_mb": max(job_peak_rss_mb(runs[name], s) for s in done),
                       "workflow_seconds": round(wall[name], 1)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip()
