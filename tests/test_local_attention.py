@@ -7,6 +7,7 @@ from sign2gpt.models.local_attention import (
     LocalSelfAttention,
     band_mask,
     dense_band_attention,
+    global_attention,
     local_attention,
 )
 
@@ -86,6 +87,32 @@ def test_module_local_equals_dense_impl():
     x = torch.randn(2, 21, 16)
     mask = torch.arange(21)[None] < torch.tensor([[21], [13]])
     torch.testing.assert_close(local(x, mask), dense(x, mask), atol=1e-5, rtol=1e-5)
+
+
+def test_global_attention_is_a_masked_softmax_over_every_real_frame():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 12, 4) for _ in range(3))
+    mask = torch.arange(12)[None] < torch.tensor([[12], [7]])
+    # the reference: scaled dot products, padded keys masked except a query's own position
+    allowed = mask[:, None, None, :] | torch.eye(12, dtype=torch.bool)
+    scores = (q @ k.transpose(-2, -1) / 2.0).masked_fill(~allowed, float("-inf"))
+    torch.testing.assert_close(global_attention(q, k, v, mask), scores.softmax(-1) @ v)
+
+
+def test_module_global_impl_sees_beyond_the_window():
+    """Frame 0 changes the last frame's output under global attention, never under a window of 7."""
+    torch.manual_seed(0)
+    local = LocalSelfAttention(16, 4, 7).eval()
+    full = LocalSelfAttention(16, 4, 7, impl="global").eval()
+    full.load_state_dict(local.state_dict())
+    x = torch.randn(1, 21, 16)
+    moved = x.clone()
+    moved[0, 0] += 1.0
+    mask = torch.ones(1, 21, dtype=torch.bool)
+    torch.testing.assert_close(local(x, mask)[0, -1], local(moved, mask)[0, -1], rtol=0, atol=0)
+    assert not torch.allclose(full(x, mask)[0, -1], full(moved, mask)[0, -1])
+    with pytest.raises(ValueError, match="global"):
+        LocalSelfAttention(16, 4, 7, impl="full")
 
 
 def test_bad_shapes_raise():

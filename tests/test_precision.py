@@ -170,20 +170,21 @@ class _Built(Exception):
 @pytest.mark.parametrize("requested,dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
 def test_the_stages_load_the_lm_in_the_chosen_precision(tmp_path, monkeypatch, requested, dtype):
     """What select_precision chooses is what the translate and evaluate stages load the frozen LM in
-    (bf16 is allowed on a CPU, so both choices run here)."""
+    (bf16 is allowed on a CPU, so both choices run here); both build FC_m with translate.memory_pe."""
     import sign2gpt.evaluation.evaluate as evaluate_stage
     import sign2gpt.training.translate as translate_stage
     from sign2gpt.core.config import load_config
 
     asked = []
 
-    def builder(*args, lm_dtype=None, **kwargs):
-        asked.append(lm_dtype)
+    def builder(*args, lm_dtype=None, memory_pe=None, **kwargs):
+        asked.append((lm_dtype, memory_pe))
         raise _Built
 
     monkeypatch.setattr(translate_stage, "build_translator", builder)
     monkeypatch.setattr(evaluate_stage, "build_translator", builder)
     config = load_config()
+    config["translate"]["memory_pe"] = "learned_random"
     common = dict(variant="scratch", lm="unused", spatial=config["spatial"], encoder=config["encoder"],
                   frames_cfg=config["frames"], language="de", seed=1, device="cpu", precision=requested)
     with pytest.raises(_Built):
@@ -193,8 +194,9 @@ def test_the_stages_load_the_lm_in_the_chosen_precision(tmp_path, monkeypatch, r
     with pytest.raises(_Built):
         evaluate_stage.run_evaluate(**common, checkpoint="unused", manifests={}, out_metrics=str(tmp_path / "m"),
                                     out_hyps={}, evaluate=config["evaluate"],
-                                    train={k: config["translate"][k] for k in ("lora", "batch_size", "num_workers")})
-    assert asked == [dtype, dtype]
+                                    train={k: config["translate"][k]
+                                           for k in ("lora", "memory_pe", "batch_size", "num_workers")})
+    assert asked == [(dtype, "learned_random")] * 2
 
 
 def test_to_device_moves_to_the_device_it_is_given():

@@ -6,6 +6,7 @@ record."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -42,6 +43,7 @@ def test_an_older_runs_inference_json_reads_as_it_was_written(tmp_path):
     assert record.decoding == Decoding(beam=4, max_tokens=64, lowercase=False, strip_final_period=True)
     stored = json.loads((STORED / "inference.json").read_text())
     assert dict(record.encoder) == stored["encoder"] and dict(record.lora) == stored["lora"]
+    assert "memory_pe" not in stored and record.memory_pe == "sinusoidal"  # the only PE before translate.memory_pe
     assert record.spatial_config() == {**stored["spatial"], "pretrained": record.backbone}
 
     # written back by today's writer (elsewhere: its paths relative to the new folder) and read again
@@ -49,6 +51,9 @@ def test_an_older_runs_inference_json_reads_as_it_was_written(tmp_path):
     record.write_run(again)
     assert json.loads((again / "inference.json").read_text())["lm"].startswith("../")
     assert TranslatorRecord.read_run(again) == record
+    learned = dataclasses.replace(record, memory_pe="learned_zero")
+    learned.write_run(again)
+    assert TranslatorRecord.read_run(again) == learned
 
 
 def test_the_evaluated_beam_replaces_the_dev_searchs(tmp_path):
@@ -66,9 +71,13 @@ def test_an_older_model_folders_config_reads_and_writes_back_the_same(tmp_path):
     assert record.lm == "/data/sign2gpt/results/synthetic-de/lm"  # named, not copied
     assert record.backbone == str(tmp_path / "base" / "backbone")  # copied into the folder
     assert record.base_models() == {"lm", "backbone"} and record.pretrained is None
+    assert record.memory_pe == "sinusoidal"
     again = record.model_config(config["base_models"], mean=config["preprocessing"]["mean"],
                                 std=config["preprocessing"]["std"])
     assert {k: again[k] for k in RECORD_KEYS} == {k: config[k] for k in RECORD_KEYS}
+    learned = dataclasses.replace(record, memory_pe="learned_random")
+    assert TranslatorRecord.from_model_config({**config, **learned.model_config(
+        config["base_models"], mean=[0.0], std=[1.0])}, tmp_path).memory_pe == "learned_random"
 
 
 def test_keys_older_records_lack_are_filled_with_what_the_library_used_then(tmp_path):
@@ -79,9 +88,11 @@ def test_keys_older_records_lack_are_filled_with_what_the_library_used_then(tmp_
     then = {"encoder": {"zero_pad_before_pool": True, "pool_mask": "any", "attention": "local",
                         "checkpointing": False},
             "spatial": {"tune": "full", "chunk_size": None, "pooling": None, "checkpointing": False}}
-    assert complete_stored_model({"encoder": {}, "spatial": {}, "variant": "pgp"}) == {**then, "variant": "pgp"}
+    assert complete_stored_model({"encoder": {}, "spatial": {}, "variant": "pgp"}) == {
+        **then, "variant": "pgp", "memory_pe": "sinusoidal"}  # FC_m's PE before translate.memory_pe
     kept = complete_stored_model({"encoder": {"pool_mask": "center"}, "spatial": {}})
     assert kept["encoder"]["pool_mask"] == "center"  # a stored value is never overwritten
+    assert complete_stored_model({"memory_pe": "none"})["memory_pe"] == "none"
     # a DINOv2 LoRA stored before spatial.lora.qkv had one adapter per projection
     lora = {"layers": 3, "r": 4, "alpha": 4, "dropout": 0.1}
     stored = complete_stored_model({"spatial": {"tune": "lora", "lora": lora}})

@@ -158,8 +158,8 @@ def translate_train_params(wildcards):
 
 
 def evaluate_train_params(wildcards):
-    """What evaluate reads of `translate:`: the adapters' shape and the batch size."""
-    return {k: config["translate"][k] for k in ("lora", "batch_size")}
+    """What evaluate reads of `translate:`: the adapters' shape (LoRA, FC_m's PE) and the batch size."""
+    return {k: config["translate"][k] for k in ("lora", "memory_pe", "batch_size")}
 
 
 def variant_frame_params(training):

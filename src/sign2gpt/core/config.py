@@ -159,7 +159,12 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
     lm = config["lm"]
     if lm.get("pretrained") is None and ("config" not in lm or "vocab_size" not in lm):
         raise ConfigError("config keys 'lm.config' and 'lm.vocab_size': required when lm.pretrained is null")
-    variants = config["translate"]["variants"]
+    translate = config["translate"]
+    if translate["memory_pe"].startswith("learned") and not 0 < (config["frames"]["max_frames"] or 0) <= 1024:
+        raise ConfigError("config key 'translate.memory_pe': a learned table covers 1,024 positions "
+                          "(models.memory_projection.LEARNED_POSITIONS), so "
+                          f"frames.max_frames must be at most 1024 (is {config['frames']['max_frames']})")
+    variants = translate["variants"]
     if "z" in variants and "pretrain" not in config:
         raise ConfigError("config key 'pretrain': the z variant needs a pretrained encoder")
     for section in ("pretrain", "translate"):  # the global batch must split over the GPUs and micro-batches

@@ -30,6 +30,8 @@ STORED_BEFORE_STRICT = {
 
 # A DINOv2 LoRA (tune: lora) stored before `spatial.lora.qkv`: one adapter per projection, then the only layout.
 STORED_LORA_QKV = "separate"
+# FC_m's positional encoding in a run or model folder stored before `translate.memory_pe`: the only one then.
+STORED_MEMORY_PE = "sinusoidal"
 
 
 def complete_stored_model(stored: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def complete_stored_model(stored: Mapping[str, Any]) -> dict[str, Any]:
     spatial = out.get("spatial")
     if isinstance(spatial, Mapping) and spatial.get("tune") == "lora" and "qkv" not in spatial["lora"]:
         out["spatial"] = {**spatial, "lora": {**spatial["lora"], "qkv": STORED_LORA_QKV}}
+    out.setdefault("memory_pe", STORED_MEMORY_PE)
     return out
 
 
@@ -77,6 +80,7 @@ class TranslatorRecord:
     spatial: Mapping[str, Any]  # the backbone's architecture (the `spatial:` section less its source)
     encoder: Mapping[str, Any]
     lora: Mapping[str, Any]
+    memory_pe: str  # FC_m's positional encoding (translate.memory_pe)
     freeze_sign: bool
     preprocessing: Preprocessing
     decoding: Decoding
@@ -103,7 +107,7 @@ class TranslatorRecord:
             "spatial": {**self.spatial, "pretrained": local(self.backbone)}, "encoder": dict(self.encoder),
             "frames": {"frame_stride": pre.frame_stride, "max_frames": pre.max_frames},
             "decode": {"stride": pre.decode_stride, "size": pre.decode_size},
-            "lora": dict(self.lora), "freeze_sign": self.freeze_sign,
+            "lora": dict(self.lora), "memory_pe": self.memory_pe, "freeze_sign": self.freeze_sign,
             "evaluate": {"lowercase": dec.lowercase, "strip_final_period": dec.strip_final_period,
                          "max_tokens": dec.max_tokens, "beam": dec.beam},
             "language": self.language, "seed": self.seed, "precision": self.precision,
@@ -128,7 +132,8 @@ class TranslatorRecord:
             variant=s["variant"], language=s["language"], seed=int(s["seed"]),
             lm=resolve_portable_path(s["lm"], folder), backbone=backbone,
             pretrained=resolve_portable_path(s.get("pretrained"), folder),
-            spatial=spatial, encoder=dict(s["encoder"]), lora=dict(s["lora"]), freeze_sign=bool(s["freeze_sign"]),
+            spatial=spatial, encoder=dict(s["encoder"]), lora=dict(s["lora"]),
+            memory_pe=s["memory_pe"], freeze_sign=bool(s["freeze_sign"]),
             preprocessing=Preprocessing(decode_stride=int(s["decode"]["stride"]), decode_size=s["decode"]["size"],
                                         frame_stride=int(s["frames"]["frame_stride"]),
                                         max_frames=s["frames"]["max_frames"],
@@ -145,7 +150,7 @@ class TranslatorRecord:
         return {
             "variant": self.variant, "language": self.language, "seed": self.seed, "base_models": dict(base_models),
             "spatial": {k: v for k, v in self.spatial.items() if k != "pretrain"},
-            "encoder": dict(self.encoder), "lora": dict(self.lora),
+            "encoder": dict(self.encoder), "lora": dict(self.lora), "memory_pe": self.memory_pe,
             "preprocessing": {"decode_stride": pre.decode_stride, "decode_size": pre.decode_size,
                               "frame_stride": pre.frame_stride, "max_frames": pre.max_frames,
                               "image_size": pre.image_size, "mean": list(mean), "std": list(std)},
@@ -165,7 +170,7 @@ class TranslatorRecord:
             variant=config["variant"], language=config["language"], seed=int(config["seed"]),
             lm=source["lm"], backbone=source.get("backbone"), pretrained=None,
             spatial=dict(config["spatial"]), encoder=dict(config["encoder"]), lora=dict(config["lora"]),
-            freeze_sign=False,
+            memory_pe=config["memory_pe"], freeze_sign=False,
             preprocessing=Preprocessing(decode_stride=int(pre["decode_stride"]), decode_size=pre["decode_size"],
                                         frame_stride=int(pre["frame_stride"]), max_frames=pre["max_frames"],
                                         image_size=int(pre["image_size"])),

@@ -114,6 +114,7 @@ class TranslateSettings(TrainSettings):
     lora: Mapping[str, Any]
     gate_lr_scale: float
     freeze_sign: bool
+    memory_pe: str
     select_on: str
     select_every: int
     select_beam: int

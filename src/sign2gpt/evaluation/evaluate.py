@@ -99,8 +99,8 @@ def run_evaluate(
     """Beam search (width `evaluate.beam`) on dev and test with the selected checkpoint, in the
     precision training's dev evaluation used.
 
-    train: what evaluation reads of `translate:` (the adapters' `lora`, `micro_batch_size` or else
-    `batch_size` as its batch, `num_workers`);
+    train: what evaluation reads of `translate:` (the adapters' `lora` and `memory_pe`, `micro_batch_size`
+    or else `batch_size` as its batch, `num_workers`);
     frames_cfg: the `frames:` section (None for z); evaluate: the `evaluate:` section."""
     settings = EvaluateSettings.from_config(evaluate)
     seed_everything(seed)
@@ -108,7 +108,7 @@ def run_evaluate(
     prec = select_precision(dev, precision)
     model, tokenizer = build_translator(variant, lm=lm, spatial=spatial, encoder=encoder, lora=train["lora"],
                                        device=dev, pretrained=pretrained, freeze_sign=False,  # nothing trains here
-                                       lm_dtype=prec.lm_dtype)
+                                       lm_dtype=prec.lm_dtype, memory_pe=train["memory_pe"])
     state = load_checkpoint(checkpoint, model, restore_rng=False)
     start_id = start_token_id(model.lm.lm, tokenizer)
     beam, max_tokens = settings.beam, settings.max_tokens

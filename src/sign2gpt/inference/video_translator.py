@@ -72,7 +72,7 @@ class VideoTranslator:
         model, tokenizer = build_translator(record.variant, lm=record.lm, spatial=record.spatial_config(),
                                            encoder=record.encoder, lora=record.lora, device=dev,
                                            pretrained=record.pretrained, freeze_sign=record.freeze_sign,
-                                           lm_dtype=prec.lm_dtype)
+                                           lm_dtype=prec.lm_dtype, memory_pe=record.memory_pe)
         load_checkpoint(folder / "best.safetensors", model, restore_rng=False)
         if record.variant == "z":  # the cached features came from the frozen pretrained encoder: run it here
             sign_model = build_sign_model(record.spatial_config(), record.encoder)
@@ -92,7 +92,7 @@ class VideoTranslator:
         # pgp and scratch share one architecture; the folder's weights replace every initialisation
         model, _ = build_translator("z" if record.variant == "z" else "scratch", lm=record.lm,
                                     spatial=record.spatial_config(), encoder=record.encoder, lora=record.lora,
-                                    device=dev, lm_dtype=prec.lm_dtype)
+                                    device=dev, lm_dtype=prec.lm_dtype, memory_pe=record.memory_pe)
         if record.variant == "z":  # z trained on cached features; the frozen pretrained sign model is in the folder
             model.sign_model = build_sign_model(record.spatial_config(), record.encoder).to(dev)
         load_model_weights(folder, model, record.base_models())

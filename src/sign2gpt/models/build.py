@@ -28,9 +28,10 @@ def build_translator(
     pretrained: str | None = None,
     freeze_sign: bool = False,
     lm_dtype: torch.dtype | None = None,
+    memory_pe: str = "sinusoidal",
 ) -> tuple[SignTranslator, Any]:
     """The stage-2 model of one variant (and the LM's tokenizer), on `device`; the frozen LM in
-    `lm_dtype` (default: the device's `precision: auto` dtype)."""
+    `lm_dtype` (default: the device's `precision: auto` dtype); `memory_pe` is `translate.memory_pe`."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     lm_model, tokenizer = load_causal_lm(lm, device=device, dtype=lm_dtype)
@@ -46,5 +47,5 @@ def build_translator(
             sign_model.requires_grad_(False)
         sign_model.to(device)
     adapted = SignConditionedLM(lm_model, memory_dim, lora_r=int(lora["r"]), lora_alpha=float(lora["alpha"]),
-                                lora_dropout=float(lora["dropout"]))
+                                lora_dropout=float(lora["dropout"]), memory_pe=memory_pe)
     return SignTranslator(sign_model, adapted).to(device), tokenizer

@@ -354,7 +354,7 @@ class SignConditionedLM(nn.Module):
     """
 
     def __init__(self, lm: nn.Module, memory_dim: int, *, lora_r: int = 4, lora_alpha: float = 4,
-                 lora_dropout: float = 0.1):
+                 lora_dropout: float = 0.1, memory_pe: str = "sinusoidal"):
         super().__init__()
         self.family = _family_of(lm)
         lm.requires_grad_(False)
@@ -372,7 +372,7 @@ class SignConditionedLM(nn.Module):
         self._layer_types = list(config.layer_types) if self.family.layer_types else [None] * len(self._layers)
         self._windows = [config.sliding_window if t == "sliding_attention" else None for t in self._layer_types]
         device = lm.get_input_embeddings().weight.device
-        self.memory_projection = MemoryProjection(memory_dim, config.hidden_size).to(device)
+        self.memory_projection = MemoryProjection(memory_dim, config.hidden_size, positional=memory_pe).to(device)
         log.info("adapted %s: %d layers, %d trainable parameters", config.model_type, len(self._layers),
                  sum(p.numel() for p in self.trainable_parameters()))
 

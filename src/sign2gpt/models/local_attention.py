@@ -8,7 +8,9 @@ Disallowed pairs get the dtype minimum before the softmax, as in the official co
 both sides of time, and for each of the 2r + 1 offsets the query is paired with the shifted
 keys (slices are views, so autograd stores no copies). Scores are [B, H, T, 2r + 1].
 `dense_band_attention` is the plain reference with a T x T band mask, used by the tests and the
-benchmark to check the two agree and to show the memory difference.
+benchmark to check the two agree and to show the memory difference. `global_attention` drops the
+band (every query attends every real frame): the paper's "no local attention (+ global attention)"
+ablation row (Table 4).
 """
 
 from __future__ import annotations
@@ -112,13 +114,30 @@ def dense_band_attention(
     return probs @ v  # [B, H, T, Dh]
 
 
+def global_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_mask: torch.Tensor | None,
+    *,
+    dropout_p: float = 0.0,
+    training: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """Full attention over the real frames: the band of `dense_band_attention` widened to the whole
+    sequence (|i - j| <= T - 1 for every pair). Same contract, without a window."""
+    return dense_band_attention(q, k, v, key_mask, 2 * q.shape[2] - 1, dropout_p=dropout_p, training=training,
+                                scale=scale)
+
+
 class LocalSelfAttention(nn.Module):
     """Multi-head self-attention of the sign encoder: q, k, v projections with bias, RoPE on q
     and k per head (positions 0..T-1 of the padded sequence), banded attention, output
     projection and residual dropout.
 
     `impl="dense"` swaps in the T x T reference (same parameters, same result); it exists for the
-    benchmark and for debugging.
+    benchmark and for debugging. `impl="global"` is not banded: every query attends every real
+    frame (`window` unused), the paper's global-attention ablation.
     """
 
     def __init__(
@@ -131,13 +150,13 @@ class LocalSelfAttention(nn.Module):
         proj_dropout: float = 0.0,
         rope: bool = True,
         rope_base: float = 10000.0,
-        impl: Literal["local", "dense"] = "local",
+        impl: Literal["local", "dense", "global"] = "local",
     ):
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
-        if impl not in ("local", "dense"):
-            raise ValueError(f"impl must be 'local' or 'dense', got {impl!r}")
+        if impl not in ("local", "dense", "global"):
+            raise ValueError(f"impl must be 'local', 'dense' or 'global', got {impl!r}")
         self.dim, self.heads, self.head_dim = dim, heads, dim // heads
         self.window = window
         self.attn_dropout = attn_dropout
@@ -159,10 +178,12 @@ class LocalSelfAttention(nn.Module):
         if self.rope:
             cos, sin = rope_cos_sin(T, self.head_dim, base=self.rope_base, device=x.device)  # [T, Dh] fp32
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        attend = local_attention if self.impl == "local" else dense_band_attention
-        out = attend(
-            q, k, v, mask, self.window,
-            dropout_p=self.attn_dropout, training=self.training, scale=1.0 / math.sqrt(self.head_dim),
-        )  # [B, H, T, Dh]
+        options = dict(dropout_p=self.attn_dropout, training=self.training, scale=1.0 / math.sqrt(self.head_dim))
+        if self.impl == "global":
+            out = global_attention(q, k, v, mask, **options)  # [B, H, T, Dh]
+        elif self.impl == "dense":
+            out = dense_band_attention(q, k, v, mask, self.window, **options)
+        else:
+            out = local_attention(q, k, v, mask, self.window, **options)
         out = out.transpose(1, 2).reshape(B, T, D)
         return self.proj_drop(self.out_proj(out))

@@ -87,7 +87,7 @@ class EncoderBlock(nn.Module):
         dropout: float,
         drop_path: float,
         layerscale_init: float,
-        attention: Literal["local", "dense"] = "local",
+        attention: Literal["local", "dense", "global"] = "local",
     ):
         super().__init__()
         self.attn = LocalSelfAttention(
@@ -150,7 +150,7 @@ class SignEncoder(nn.Module):
         *,
         zero_pad_before_pool: bool = True,
         pool_mask: Literal["any", "center"] = "any",
-        attention: Literal["local", "dense"] = "local",
+        attention: Literal["local", "dense", "global"] = "local",
         checkpointing: bool = False,
     ):
         super().__init__()

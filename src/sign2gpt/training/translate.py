@@ -82,7 +82,7 @@ class TranslateJob:
             variant=self.variant, language=self.language, seed=self.seed, lm=self.lm,
             backbone=self.spatial.get("pretrained"), pretrained=self.pretrained,
             spatial={k: v for k, v in self.spatial.items() if k != "pretrained"}, encoder=dict(self.encoder),
-            lora=dict(self.train.lora), freeze_sign=bool(self.train.freeze_sign),
+            lora=dict(self.train.lora), freeze_sign=bool(self.train.freeze_sign), memory_pe=self.train.memory_pe,
             preprocessing=Preprocessing(decode_stride=int(self.decode["stride"]), decode_size=self.decode["size"],
                                         frame_stride=self.frames_cfg.frame_stride,
                                         max_frames=self.frames_cfg.max_frames,
@@ -121,7 +121,8 @@ def train_variant(job: TranslateJob) -> dict[str, Any]:
                       fingerprint=job.fingerprint()) as run:
         model, tokenizer = build_translator(job.variant, lm=job.lm, spatial=job.spatial, encoder=job.encoder,
                                            lora=train.lora, device=run.dist.device, pretrained=job.pretrained,
-                                           freeze_sign=train.freeze_sign, lm_dtype=run.precision.lm_dtype)
+                                           freeze_sign=train.freeze_sign, lm_dtype=run.precision.lm_dtype,
+                                           memory_pe=train.memory_pe)
         start_id = start_token_id(model.lm.lm, tokenizer)
         ddp = (wrap_model(model, run.dist, find_unused_parameters=False, constant_buffers="lm.lm.")
                if run.dist.distributed else model)  # the frozen LM's buffers are the same on every rank
