@@ -9,7 +9,7 @@ import pickle
 
 import pytest
 
-from sign2gpt.core.errors import DataError
+from sign2gpt.core.errors import ConfigError, DataError
 from sign2gpt.text.pseudo_glosses import run_pseudo_glosses
 from sign2gpt.text.vocab_file import PseudoGlossVocab
 
@@ -43,6 +43,9 @@ def test_the_authors_file_becomes_the_pseudo_gloss_file(tmp_path):
     assert s["vocab_size"] == 7 and s["vocab_from"] == "file"
     assert s["pipeline"]["name"] == "authors' file processed_words.phx_pkl"
     assert s["pipeline"]["version"].startswith("sha256:")
+    with pytest.raises(ConfigError, match="words: all"):  # the file is the authors' selection: no all-words row
+        run_pseudo_glosses(CORPUS, out, stats, language="de", words="all",
+                           authors_file=authors_file(tmp_path / "processed_words.phx_pkl"))
 
 
 def test_a_pickle_with_a_class_or_another_corpus_is_refused(tmp_path):

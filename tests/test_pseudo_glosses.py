@@ -71,6 +71,18 @@ def test_german_auxiliaries_and_particles_dropped(nlp_de):
     assert out == ["morgen", "es", "regnen", "es", "können", "schneien"]
 
 
+def test_all_words_keeps_what_content_words_drop_but_never_punctuation(nlp_de, nlp_zh):
+    """`words: all` (the all-words ablation): auxiliaries, particles, articles and conjunctions too."""
+    sentence = "morgen wird es nicht regnen , aber es kann schneien ."
+    every = extract_pseudo_glosses(nlp_de, [sentence], "de", words="all", progress=False)[sentence]
+    assert every == ["morgen", "werden", "es", "nicht", "regnen", "aber", "es", "können", "schneien"]
+    content = glosses(nlp_de, "de", sentence)
+    assert [w for w in every if w in content] == content  # a superset, in the same order
+    sentence = "我明天去医院看病。"
+    every = extract_pseudo_glosses(nlp_zh, [sentence], "zh", words="all", progress=False)[sentence]
+    assert "。" not in every and "".join(every) == "我明天去医院看病"
+
+
 def test_german_mixed_case_and_whitespace(nlp_de):
     out = glosses(nlp_de, "de", "Am Montag  regnet es in Berlin")
     assert out == ["montag", "regnen", "es", "berlin"]
@@ -238,17 +250,19 @@ DEV = ["übermorgen schneit es in den alpen ."]
 TEST = ["heute scheint die sonne ."]
 
 
-def run(tmp_path, vocab_from="train", max_frequency=0.4, sentences=None):
+def run(tmp_path, vocab_from="train", max_frequency=0.4, sentences=None, words="content"):
     out, stats = tmp_path / "pg.json", tmp_path / "stats.json"
     run_pseudo_glosses(sentences or {"train": TRAIN, "dev": DEV, "test": TEST}, out, stats, language="de",
-                       pipeline="offline", vocab_from=vocab_from, max_frequency=max_frequency, progress=False)
+                       pipeline="offline", vocab_from=vocab_from, max_frequency=max_frequency, words=words,
+                       progress=False)
     return json.loads(out.read_text(encoding="utf-8")), json.loads(stats.read_text(encoding="utf-8")), out
 
 
 def test_stage_output_contract(tmp_path):
     data, stats, _ = run(tmp_path)
-    assert list(data) == ["language", "pipeline", "vocab_from", "max_frequency", "vocab", "counts",
+    assert list(data) == ["language", "pipeline", "vocab_from", "max_frequency", "words", "vocab", "counts",
                           "num_unique_sentences", "targets", "sentences"]
+    assert data["words"] == stats["words"] == "content"
     assert data["pipeline"]["name"] == "offline"
     assert "HanTa 1.2.1" in data["pipeline"]["version"] and "spacy 3." in data["pipeline"]["version"]
     assert data["vocab"] == sorted(data["vocab"])
@@ -332,7 +346,10 @@ def test_stage_bad_arguments(tmp_path):
         run(tmp_path, sentences={"dev": DEV})
     with pytest.raises(DataError, match="no pseudo-glosses"):
         run(tmp_path, sentences={"train": ["", "und ."]})
+    with pytest.raises(ConfigError, match="words"):
+        run(tmp_path, words="nouns")
     assert not (tmp_path / "pg.json").exists()
+    assert run(tmp_path, words="all")[0]["sentences"]["und ."] == ["und"]
 
 
 def test_chinese_stage(tmp_path):

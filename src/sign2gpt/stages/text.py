@@ -25,6 +25,7 @@ def pseudo_glosses(smk: Any) -> None:
         pipeline=cfg["pipeline"],
         vocab_from=cfg["vocab_from"],
         max_frequency=cfg["max_frequency"],
+        words=cfg["words"],
         authors_file=smk.input.get("file"),
         expected_version=cfg["pipeline_version"],
     )

@@ -1,8 +1,9 @@
 """Pseudo-glosses (spec §3): content words of the spoken sentence, the targets of pretraining.
 
 Each sentence is run through a spaCy pipeline; a token is kept when its UPOS is one of
-KEPT_UPOS. German keeps `lemma_.lower()`, Chinese the segmented word `text`. Duplicates within a
-sentence are kept in order.
+KEPT_UPOS (`words: content`, the method), or when it is any word at all, punctuation, symbols and
+spaces aside (`words: all`, the paper's "all words as targets" ablation). German keeps
+`lemma_.lower()`, Chinese the segmented word `text`. Duplicates within a sentence are kept in order.
 
 The vocabulary, the counts and the frequency cut come from the `vocab_from` splits: 'train'
 (default; dev/test words never leak into the vocabulary or the prototypes) or 'all' (what the
@@ -37,7 +38,13 @@ logger = logging.getLogger(__name__)
 
 KEPT_UPOS = frozenset({"NOUN", "NUM", "ADV", "PRON", "PROPN", "ADJ", "VERB"})
 KEPT_POS_IDS = frozenset(UPOS_IDS[p] for p in KEPT_UPOS)
+NOT_WORDS_POS_IDS = frozenset(UPOS_IDS[p] for p in ("PUNCT", "SYM", "SPACE"))
 VOCAB_FROM = ("train", "all")
+WORDS = ("content", "all")
+
+
+def _kept(pos: int, words: str) -> bool:
+    return pos in KEPT_POS_IDS if words == "content" else pos not in NOT_WORDS_POS_IDS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,24 +55,25 @@ VOCAB_FROM = ("train", "all")
 # Extraction
 
 
-def items_from_doc(doc: Doc, language: str) -> list[str]:
-    """The pseudo-glosses of one analysed sentence, in order, duplicates kept."""
+def items_from_doc(doc: Doc, language: str, words: str = "content") -> list[str]:
+    """The pseudo-glosses of one analysed sentence, in order, duplicates kept (`words`: see the module)."""
     strings = doc.vocab.strings
     items = []
     if language in ("de", "en"):
         # lemma_.lower(); a pipeline without a lemmatiser leaves the lemma empty: use the word
         for pos, lemma, lower in doc.to_array([POS, LEMMA, LOWER]).tolist():
-            if pos in KEPT_POS_IDS:
+            if _kept(pos, words):
                 items.append(strings[lemma].lower().strip() or strings[lower])
     else:
         for pos, orth in doc.to_array([POS, ORTH]).tolist():
-            if pos in KEPT_POS_IDS:
+            if _kept(pos, words):
                 items.append(strings[orth].strip())
     return [item for item in items if item]
 
 
 def extract_pseudo_glosses(
-    nlp: Language, sentences: Iterable[str], language: str, *, batch_size: int = 256, progress: bool = True
+    nlp: Language, sentences: Iterable[str], language: str, *, words: str = "content", batch_size: int = 256,
+    progress: bool = True,
 ) -> dict[str, list[str]]:
     """Pseudo-glosses of each unique sentence (first-seen order). Empty sentences give []."""
     unique = list(dict.fromkeys(sentences))
@@ -75,7 +83,7 @@ def extract_pseudo_glosses(
     for sentence, doc in tqdm(
         zip(unique, docs), total=len(unique), desc="pseudo-glosses", unit="sent", disable=not progress
     ):
-        result[sentence] = items_from_doc(doc, language)
+        result[sentence] = items_from_doc(doc, language, words)
     return result
 
 
@@ -190,6 +198,7 @@ def run_pseudo_glosses(
     pipeline: str = "offline",
     vocab_from: str = "train",
     max_frequency: float = 0.4,
+    words: str = "content",
     authors_file: str | os.PathLike | None = None,
     expected_version: str | None = None,
     progress: bool = True,
@@ -199,6 +208,11 @@ def run_pseudo_glosses(
     `expected_version` (pseudo_glosses.pipeline_version): the spaCy pipeline's version the
     configuration expects; another one is warned about (the vocabulary drifts with it) and recorded."""
     _validate(sentences, language, vocab_from, max_frequency)
+    if words not in WORDS:
+        raise ConfigError(f"pseudo_glosses.words must be one of {WORDS}, got {words!r}")
+    if authors_file and words != "content":
+        raise ConfigError("pseudo_glosses.words: the authors' file holds their selected pseudo-glosses; "
+                          "words: all needs the extraction (file: null)")
     if authors_file:
         record = from_authors_file(authors_file, sentences, language=language, max_frequency=max_frequency)
         vocabulary = Vocabulary(record["vocab"], record["counts"], record["num_unique_sentences"], record["targets"])
@@ -213,13 +227,13 @@ def run_pseudo_glosses(
                            "the spaCy model, so it may differ from the recipe's", expected_version, info["version"])
             info = {**info, "expected_version": expected_version}
         every = [s for items in sentences.values() for s in items]
-        glosses = extract_pseudo_glosses(nlp, every, language, progress=progress)
+        glosses = extract_pseudo_glosses(nlp, every, language, words=words, progress=progress)
         vocabulary = build_vocabulary(_vocab_sentences(sentences, vocab_from), glosses, max_frequency)
         if not vocabulary.vocab:
             raise DataError("pseudo_glosses",
                             f"no pseudo-glosses in the {vocab_from} sentences (every sentence is empty)")
         record = {"language": language, "pipeline": info, "vocab_from": vocab_from, "max_frequency": max_frequency,
-                  "vocab": vocabulary.vocab, "counts": vocabulary.counts,
+                  "words": words, "vocab": vocabulary.vocab, "counts": vocabulary.counts,
                   "num_unique_sentences": vocabulary.num_unique_sentences, "targets": vocabulary.targets,
                   "sentences": glosses}
 
@@ -230,7 +244,7 @@ def run_pseudo_glosses(
     )
     write_json(out_json, record)
     write_json(out_stats, {"language": language, "pipeline": info, "vocab_from": vocab_from,
-                           "max_frequency": max_frequency, **stats})
+                           "max_frequency": max_frequency, "words": words, **stats})
 
 
 # ---------------------------------------------------------------------------------------------
