@@ -1,6 +1,7 @@
 """Spatial model (spec §4) and SignModel: DINOv2 CLS -> Linear -> BN over real frames -> padding."""
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -212,6 +213,24 @@ def test_resnet_frozen_trains_only_projection():
     model = SpatialModel.from_config({**SPATIAL, "config": RESNET, "tune": "frozen", "pooling": "mean"}, out_dim=8)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"proj.weight", "proj.bias", "bn.weight", "bn.bias"}
+
+
+def test_the_resnet18_ablation_row_builds_on_the_csl_daily_preset(tmp_path):
+    """docs/reproducing-the-paper.md's ResNet-18 row (Table 4, CSL-Daily) is a valid overlay of the preset:
+    microsoft/resnet-18's architecture (random weights: no hub here), tuned whole, 512-wide pooled features."""
+    from transformers import ResNetConfig, ResNetModel
+
+    from sign2gpt.core.config import deep_merge, load_config, validate_config
+
+    ResNetModel(ResNetConfig(embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2],
+                             layer_type="basic", downsample_in_first_stage=False)).save_pretrained(tmp_path / "r18")
+    row = {"spatial": {"pretrained": str(tmp_path / "r18"), "tune": "full", "pooling": "mean", "checkpointing": False}}
+    config = deep_merge(load_config(Path(__file__).parents[1] / "configs" / "csldaily.yaml"), row)
+    validate_config(config)
+    model = SpatialModel.from_config(config["spatial"], out_dim=config["encoder"]["dim"])
+    assert model.hidden_size == 512 and all(p.requires_grad for p in model.backbone.parameters())
+    features, mask = model(torch.randn(3, 3, 64, 64), [2, 1])
+    assert features.shape == (2, 2, 512) and mask.tolist() == [[True, True], [True, False]]
 
 
 @pytest.mark.parametrize("tune,qkv", [("full", "fused"), ("lora", "fused"), ("lora", "separate")])
