@@ -44,6 +44,24 @@ def test_three_stages_and_input_projection():
     assert z.shape == (1, 4, 32) and enc.output_length(13) == 4 and enc.downsample_factor == 4
 
 
+def test_one_stage_keeps_every_step_and_layers_0_is_no_encoder():
+    """Table 4's rows: [4] has no down-sampling; [0] (no sign encoder) hands the frame features on as Z."""
+    x, mask = _padded_batch([9, 5], 32)
+    one_stage = _encoder(layers=[4]).eval()
+    z, zmask = one_stage(x, mask)
+    assert z.shape == (2, 9, 32) and one_stage.output_length(9) == 9 and one_stage.downsample_factor == 1
+    assert torch.equal(zmask, mask)
+    none = _encoder(layers=[0])
+    z, zmask = none(x, mask)
+    assert torch.equal(z, x) and torch.equal(zmask, mask) and not list(none.parameters())
+    projected = _encoder(in_dim=20, layers=[0])
+    x20 = _padded_batch([9, 5], 20)[0]
+    torch.testing.assert_close(projected(x20, mask)[0], projected.input_proj(x20))
+    for bad in ([0, 0], [], [2, -1]):
+        with pytest.raises(ValueError, match="block counts"):
+            _encoder(layers=bad)
+
+
 def test_mask_pooling_rules():
     x = torch.ones(4, 8, 3)
     mask = torch.arange(8)[None] < torch.tensor([[8], [6], [5], [0]])

@@ -4,7 +4,10 @@ LayerScale and DropPath, and ×2 average-pool temporal down-sampling between sta
 Shapes (paper: D = 512, layers [2, 2]):
     x [B, T, in_dim] -> input proj (identity when in_dim == D) -> + PE -> blocks 0..1 [B, T, D]
     -> avg-pool (k3, s2, p1) [B, ceil(T/2), D], mask pooled -> blocks 2..3 -> z [B, ceil(T/2), D]
-With more stages (layers [a, b, c]) there is one down-sampling between consecutive stages.
+With more stages (layers [a, b, c]) there is one down-sampling between consecutive stages; with one
+(layers [4]) there is none (Table 4's no-down-sampling row). layers [0] is no encoder at all (the
+localization ablation's "no sign encoder"): Z is the input projection of the frame features, with
+no PE, since nothing after it reads positions.
 
 Deviations from the official code, both switchable:
 - `zero_pad_before_pool=True` zeroes padded positions before pooling, so the last real position
@@ -155,8 +158,9 @@ class SignEncoder(nn.Module):
     ):
         super().__init__()
         layers = [int(n) for n in layers]
-        if not layers or any(n < 0 for n in layers) or sum(layers) == 0:
-            raise ValueError(f"encoder layers must be non-negative block counts with a positive sum, got {layers}")
+        if not layers or any(n < 0 for n in layers) or (sum(layers) == 0 and layers != [0]):
+            raise ValueError(f"encoder layers must be non-negative block counts with a positive sum, or [0] "
+                             f"(no encoder), got {layers}")
         if pool_mask not in ("any", "center"):
             raise ValueError(f"pool_mask must be 'any' or 'center', got {pool_mask!r}")
         self.in_dim, self.dim, self.layers = in_dim, dim, layers
@@ -222,6 +226,8 @@ class SignEncoder(nn.Module):
             raise ValueError(f"expected x [B, T, D] and mask [B, T], got {tuple(x.shape)} and {tuple(mask.shape)}")
         mask = mask.bool()
         x = self.input_proj(x)
+        if not self.blocks:  # layers [0]: no encoder
+            return x, mask
         x = x + sinusoidal_embedding(x.shape[1], self.dim, device=x.device).to(x.dtype)  # padding included
         first = 0
         for stage, n_blocks in enumerate(self.layers):
