@@ -13,7 +13,8 @@ Time is the fastest of `--repeats` steps after the first (the minimum is the fig
 disturbed by other processes on a shared machine); the CPU time of that step (all threads) is
 reported too, as it barely depends on contention.
 
-`dense` is the same encoder with T x T band-masked attention (`impl="dense"`), identical results.
+`dense` is the same encoder with T x T band-masked attention (`impl="dense"`), identical results;
+`global` (`--impls global`) is Table 4's full-attention row, with its own results and a T x T cost.
 Writes benchmarks/sign_encoder.json and prints the same JSON as the last line of stdout.
 """
 
@@ -128,7 +129,7 @@ def run_child(args: argparse.Namespace, T: int, impl: str) -> dict:
 def main(argv: list[str] | None = None) -> dict | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
-    ap.add_argument("--impls", nargs="+", default=["local", "dense"], choices=["local", "dense"])
+    ap.add_argument("--impls", nargs="+", default=["local", "dense"], choices=["local", "dense", "global"])
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--layers", type=int, nargs="+", default=[2, 2])

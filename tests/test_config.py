@@ -87,6 +87,9 @@ def _drop(config: dict, dotted: str) -> dict:
 @pytest.mark.parametrize("change,needle", [
     ({"encoder": {"window": 4}}, "encoder.window"),  # even: refused (4 % 3 != 0, so not by accident)
     ({"encoder": {"dim": 30, "heads": 2}}, "head size must be even"),
+    ({"encoder": {"layers": [0, 0]}}, "encoder.layers"),
+    ({"pseudo_glosses": {"words": "all", "file": "processed_words.phx_pkl"}}, "pseudo_glosses.words"),
+    ({"translate": {"memory_pe": "learned_zero"}, "frames": {"max_frames": 2048}}, "translate.memory_pe"),
     ({"spatial": {"pretrained": None, "tune": "lora"}, "drop": "spatial.lora"}, "spatial.lora"),
     ({"drop": "spatial.config"}, "spatial.config"),
     ({"drop": "lm.vocab_size"}, "lm.config' and 'lm.vocab_size"),
@@ -109,6 +112,9 @@ def test_each_semantic_rule_refuses_its_case(config, change, needle):
 
 @pytest.mark.parametrize("change", [
     {"encoder": {"window": 9}},
+    {"encoder": {"layers": [0]}},
+    {"encoder": {"layers": [4], "attention": "global"}},
+    {"pseudo_glosses": {"words": "all"}, "translate": {"memory_pe": "learned_random"}},
     {"spatial": {"tune": "full"}, "drop": "spatial.lora"},
     {"spatial": {"pretrained": "facebook/dinov2-small"}, "drop": "spatial.config"},
     {"lm": {"pretrained": "facebook/xglm-564M"}, "drop": "lm.vocab_size"},

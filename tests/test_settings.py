@@ -37,6 +37,7 @@ STORED_DATA = {
     "src/sign2gpt/report/tables.py": {"row"},
     "src/sign2gpt/text/pipelines.py": {"meta"},
     "src/sign2gpt/text/prototypes.py": {"data"},
+    "src/sign2gpt/text/vocab_file.py": {"data"},
     "src/sign2gpt/training/pretrain.py": {"store.meta"},
 }
 

@@ -146,6 +146,8 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
         raise ConfigError("config key 'encoder.dim': the head size must be even for RoPE")
     if enc["window"] % 2 == 0:
         raise ConfigError(f"config key 'encoder.window': must be odd (a symmetric window), got {enc['window']}")
+    if sum(enc["layers"]) == 0 and list(enc["layers"]) != [0]:
+        raise ConfigError(f"config key 'encoder.layers': {enc['layers']} has no blocks; [0] is no encoder")
     ds = config["dataset"]
     if ds["kind"] != "synthetic" and not ds.get("root"):
         raise ConfigError(f"config key 'dataset.root': required for dataset.kind={ds['kind']}")
@@ -156,6 +158,10 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
         raise ConfigError("config key 'spatial.config': required when spatial.pretrained is null")
     if sp.get("tune") == "lora" and "lora" not in sp:
         raise ConfigError("config key 'spatial.lora': required when spatial.tune is lora")
+    pg = config["pseudo_glosses"]
+    if pg["file"] and pg["words"] != "content":
+        raise ConfigError("config key 'pseudo_glosses.words': the authors' file holds their selected "
+                          "pseudo-glosses; words: all needs the extraction (file: null)")
     lm = config["lm"]
     if lm.get("pretrained") is None and ("config" not in lm or "vocab_size" not in lm):
         raise ConfigError("config keys 'lm.config' and 'lm.vocab_size': required when lm.pretrained is null")

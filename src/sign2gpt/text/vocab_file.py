@@ -40,6 +40,7 @@ class PseudoGlossVocab:
     max_frequency: float
     targets: frozenset[str]
     sentences: dict[str, list[str]]
+    words: str  # pseudo_glosses.words of the extraction (a file written before the key: content)
     index: dict[str, int] = field(init=False, repr=False)
     _nlp: Any = field(default=None, init=False, repr=False)  # the spaCy pipeline, built on first use
 
@@ -67,6 +68,7 @@ class PseudoGlossVocab:
             language=data["language"], pipeline=dict(data["pipeline"]), vocab=vocab, counts=dict(data["counts"]),
             num_unique_sentences=int(data["num_unique_sentences"]), max_frequency=float(data["max_frequency"]),
             targets=frozenset(data["targets"]), sentences={k: list(v) for k, v in data["sentences"].items()},
+            words=data.get("words", "content"),
         )
 
     def __len__(self) -> int:
@@ -83,7 +85,7 @@ class PseudoGlossVocab:
             if current != self.pipeline.get("version"):
                 logger.warning("pseudo-gloss file made with %s, extracting with %s",
                                self.pipeline.get("version"), current)
-        return items_from_doc(self._nlp(sentence if sentence.strip() else ""), self.language)
+        return items_from_doc(self._nlp(sentence if sentence.strip() else ""), self.language, self.words)
 
     def glosses_for(self, sentence: str) -> list[str]:
         """All pseudo-glosses of a sentence in order (in the vocabulary or not)."""

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from sign2gpt.core.batching import batch_plan
-from sign2gpt.core.io import write_json
+from sign2gpt.core.io import file_sha256, write_json
 from sign2gpt.core.settings import FrameSettings, PretrainSettings
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader, multi_hot
 from sign2gpt.data.frame_store import FrameStore
@@ -145,7 +145,8 @@ def run_pretrain(
     frames_cfg, train = FrameSettings.from_config(frames_cfg), PretrainSettings.from_config(train)
     fingerprint = {"spatial": spatial, "encoder": encoder, "head": head, "train": train.fingerprint(),
                    "frames": dataclasses.asdict(frames_cfg), "seed": seed,
-                   "inputs": [train_manifest, dev_manifest, pseudo_glosses, prototypes]}
+                   # by content: a file rewritten in place (another pseudo_glosses setting) is another run
+                   "inputs": [file_sha256(p) for p in (train_manifest, dev_manifest, pseudo_glosses, prototypes)]}
     with training_run(out_dir, seed=seed, device=device, precision=precision, fingerprint=fingerprint) as run:
         dist, out = run.dist, run.out
         vocab = PseudoGlossVocab.load(pseudo_glosses)
