@@ -323,6 +323,11 @@ def test_vocab_reader(tmp_path):
     # an unseen sentence is extracted with the recorded pipeline
     assert vocab.glosses_for("morgen gibt es gewitter .") == ["morgen", "geben", "es", "gewitter"]
     assert [vocab.vocab[i] for i in vocab.targets_for("morgen gibt es gewitter .")] == ["geben", "gewitter", "morgen"]
+    # ... and with the words setting the file was made with
+    (tmp_path / "all").mkdir()
+    every = run(tmp_path / "all", words="all")[2]
+    assert PseudoGlossVocab.load(every).glosses_for("und morgen gibt es gewitter .") == [
+        "und", "morgen", "geben", "es", "gewitter"]
 
 
 def test_vocab_reader_rejects_bad_files(tmp_path):
