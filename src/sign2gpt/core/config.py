@@ -32,6 +32,11 @@ DEFAULT_CONFIG = RESOURCES / "config.yaml"
 MOVED_TO_FRAMES = ("frame_stride", "max_frames", "augment", "hflip")  # from pretrain: (before 8cbca48)
 
 
+# Rows of a learnable memory PE table (translate.memory_pe: learned_*): Z is never longer than a clip's
+# frames.max_frames, which the semantic check bounds by it; models.memory_projection builds the table.
+LEARNED_MEMORY_POSITIONS = 1024
+
+
 def deep_merge(base: dict, overlay: Mapping) -> dict:
     """Recursively overlay `overlay` onto a copy of `base` (as Snakemake does for --configfile)."""
     out = copy.deepcopy(base)
@@ -166,10 +171,11 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
     if lm.get("pretrained") is None and ("config" not in lm or "vocab_size" not in lm):
         raise ConfigError("config keys 'lm.config' and 'lm.vocab_size': required when lm.pretrained is null")
     translate = config["translate"]
-    if translate["memory_pe"].startswith("learned") and not 0 < (config["frames"]["max_frames"] or 0) <= 1024:
-        raise ConfigError("config key 'translate.memory_pe': a learned table covers 1,024 positions "
-                          "(models.memory_projection.LEARNED_POSITIONS), so "
-                          f"frames.max_frames must be at most 1024 (is {config['frames']['max_frames']})")
+    max_frames = config["frames"]["max_frames"]
+    if translate["memory_pe"].startswith("learned") and not 0 < (max_frames or 0) <= LEARNED_MEMORY_POSITIONS:
+        raise ConfigError(f"config key 'translate.memory_pe': a learned table covers {LEARNED_MEMORY_POSITIONS} "
+                          f"positions, so frames.max_frames must be at most {LEARNED_MEMORY_POSITIONS} "
+                          f"(is {max_frames})")
     variants = translate["variants"]
     if "z" in variants and "pretrain" not in config:
         raise ConfigError("config key 'pretrain': the z variant needs a pretrained encoder")

@@ -13,10 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sign2gpt.core.config import LEARNED_MEMORY_POSITIONS
 from sign2gpt.models.positional import sinusoidal_embedding
 
 MEMORY_PE = ("sinusoidal", "none", "learned_zero", "learned_random")
-LEARNED_POSITIONS = 1024  # rows of a learnable table: Z is never longer than a clip's frames.max_frames
+LEARNED_POSITIONS = LEARNED_MEMORY_POSITIONS  # rows of a learnable table (the config check bounds max_frames by it)
 
 
 class MemoryProjection(nn.Module):
