@@ -384,3 +384,27 @@ def test_data_size_benchmark_reads_a_finished_run(finished_run):
         assert row["beats"] == (row["delta_bleu4"] > 0 and row["p"] < 0.05)
     assert result["beats_on_every_seed"] == all(r["beats"] for r in result["pgp_vs_reference"].values())
 
+
+# Last: it adds an ablation set's experiments to the finished run's folder (tests/test_ablation_set.py).
+@pytest.mark.slow
+def test_two_row_set_end_to_end(finished_run):
+    """In the finished tiny run's folder: its dataset stages are reused, the translation-only row
+    reuses the full row's pretraining, and the table holds what the evaluations scored."""
+    proc = snakemake("--cores", "2", "--configfile", str(TEST_CONFIG), str(REPO / ".test" / "ablation.yaml"),
+                     "--config", "seeds=[1]", cwd=finished_run)
+    out = proc.stdout + proc.stderr
+    assert "rule decode:" not in out and "rule lm_pretrain:" not in out and "rule pseudo_glosses:" not in out
+    assert out.count("rule pretrain:") == 1 and out.count("rule translate:") == 2
+    data = finished_run / "results" / "synthetic-test"
+    result = json.loads((data / "two-rows" / "ablation.json").read_text())
+    pe, loc = result["tables"]
+    full = json.loads((data / "two-rows" / "full" / "seed1" / "eval-pgp" / "metrics.json").read_text())
+    full_row = next(r for r in pe["rows"] if r["experiment"] == "full")
+    assert full_row["ours"]["test"]["bleu4"]["seeds"]["1"]["score"] == round(full["splits"]["test"]["bleu4"], 2)
+    assert next(r for r in pe["rows"] if r["experiment"] == "pe-none")["vs_reference"]["bleu4"]["seeds"].keys() == {"1"}
+    scores = json.loads((data / "two-rows" / "full" / "seed1" / "pretrain" / "localization.json").read_text())["scores"]
+    assert loc["rows"][0]["ours"]["dev"]["f1"]["seeds"]["1"]["score"] == round(scores["f1"], 3)
+    inference = json.loads((data / "two-rows" / "pe-none" / "seed1" / "translate-pgp" / "inference.json").read_text())
+    assert inference["memory_pe"] == "none"
+    for suffix in ("md", "csv", "html"):
+        assert (data / "two-rows" / f"ablation.{suffix}").stat().st_size > 0

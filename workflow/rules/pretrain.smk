@@ -33,17 +33,17 @@ rule pretrain:
         unpack(lambda wc: {f"frames_{s}": frame_shards(s) for s in ("train", "dev")}),
         train=rules.prepare.output.train,
         dev=rules.prepare.output.dev,
-        pseudo_glosses=rules.pseudo_glosses.output.json,
-        prototypes=rules.prototypes.output[0],
-        spatial=spatial_input(),
+        pseudo_glosses=lambda wc: text_file("pseudo_glosses.json", wc.experiment),
+        prototypes=lambda wc: text_file("prototypes.safetensors", wc.experiment),
+        spatial=lambda wc: spatial_input(xconfig(wc)),
     output:
         best=f"{RUN}/pretrain/best.safetensors",
         metrics=f"{RUN}/pretrain/metrics.csv",
         localization=f"{RUN}/pretrain/localization.json",
     log:
-        f"{LOGS}/seed{{seed}}/pretrain.log",
+        f"{EXP_LOGS}/pretrain.log",
     benchmark:
-        f"{BENCH}/seed{{seed}}/pretrain.tsv"
+        f"{EXP_BENCH}/pretrain.tsv"
     conda:
         f"{ENVS}/torch.yaml"
     threads: job_threads("pretrain")
@@ -53,8 +53,8 @@ rule pretrain:
         nodes=1,  # torchrun --standalone spreads a DDP stage over one node's GPUs
     params:
         spatial=spatial_param,
-        encoder=config["encoder"],
-        head=config["pgp_head"],
+        encoder=xsection("encoder"),
+        head=xsection("pgp_head"),
         frames=frame_params(training=True),
         train=section_params("pretrain"),
         language=config["dataset"]["language"],
@@ -68,13 +68,13 @@ rule cache_features:
         checkpoint=rules.pretrain.output.best,
         manifest=lambda wc: rules.prepare.output[wc.split],
         frames=lambda wc: frame_shards(wc.split),
-        spatial=spatial_input(),
+        spatial=lambda wc: spatial_input(xconfig(wc)),
     output:
         f"{RUN}/features/{{split}}.h5",
     log:
-        f"{LOGS}/seed{{seed}}/cache_features-{{split}}.log",
+        f"{EXP_LOGS}/cache_features-{{split}}.log",
     benchmark:
-        f"{BENCH}/seed{{seed}}/cache_features-{{split}}.tsv"
+        f"{EXP_BENCH}/cache_features-{{split}}.tsv"
     conda:
         f"{ENVS}/torch.yaml"
     threads: job_threads("pretrain", distributed=False)
@@ -83,7 +83,7 @@ rule cache_features:
         gpu=gpu_request("cache_features"),
     params:
         spatial=spatial_param,
-        encoder=config["encoder"],
+        encoder=xsection("encoder"),
         frames=frame_params(training=False),
     script:
         "../scripts/stage.py"

@@ -1,25 +1,27 @@
 # Text side of pretraining: pseudo-glosses (spaCy + HanTa / jieba) and fastText prototypes.
 
 
+# {text}: "text" (results/<dataset>/text/), or in an ablation set "<experiment>/text" for the rows
+# whose pseudo_glosses settings differ from the base configuration's (core/ablation.py).
 rule pseudo_glosses:
     """Pseudo-glosses per sentence, the vocabulary and the frequency cut."""
     input:
+        unpack(authors_pseudo_gloss_file),
         **{split: rules.prepare.output[split] for split in SPLITS},
-        **authors_pseudo_gloss_file(),
     output:
-        json=f"{DATA}/text/pseudo_glosses.json",
-        stats=f"{DATA}/text/pseudo_gloss_stats.json",
+        json=f"{DATA}/{{text}}/pseudo_glosses.json",
+        stats=f"{DATA}/{{text}}/pseudo_gloss_stats.json",
     log:
-        f"{LOGS}/pseudo_glosses.log",
+        f"{LOGS}/{{text}}/pseudo_glosses.log",
     benchmark:
-        f"{BENCH}/pseudo_glosses.tsv"
+        f"{BENCH}/{{text}}/pseudo_glosses.tsv"
     conda:
         f"{ENVS}/text.yaml"
     resources:
         **job_memory_and_time("pseudo_glosses"),
     params:
         language=config["dataset"]["language"],
-        cfg=config["pseudo_glosses"],
+        cfg=section_params("pseudo_glosses"),
     script:
         "../scripts/stage.py"
 
@@ -54,11 +56,11 @@ rule prototypes:
         pseudo_glosses=rules.pseudo_glosses.output.json,
         fasttext=fasttext_bin(),
     output:
-        f"{DATA}/text/prototypes.safetensors",
+        f"{DATA}/{{text}}/prototypes.safetensors",
     log:
-        f"{LOGS}/prototypes.log",
+        f"{LOGS}/{{text}}/prototypes.log",
     benchmark:
-        f"{BENCH}/prototypes.tsv"
+        f"{BENCH}/{{text}}/prototypes.tsv"
     conda:
         f"{ENVS}/text.yaml"
     resources:

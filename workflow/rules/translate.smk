@@ -10,9 +10,9 @@ rule translate:
         metrics=f"{RUN}/translate-{{variant}}/metrics.csv",
         inference=f"{RUN}/translate-{{variant}}/inference.json",
     log:
-        f"{LOGS}/seed{{seed}}/translate-{{variant}}.log",
+        f"{EXP_LOGS}/translate-{{variant}}.log",
     benchmark:
-        f"{BENCH}/seed{{seed}}/translate-{{variant}}.tsv"
+        f"{EXP_BENCH}/translate-{{variant}}.tsv"
     conda:
         f"{ENVS}/torch.yaml"
     threads: job_threads("translate")
@@ -23,7 +23,7 @@ rule translate:
     params:
         decode=config["decode"],
         spatial=spatial_param,
-        encoder=config["encoder"],
+        encoder=xsection("encoder"),
         train=translate_train_params,
         frames=variant_frame_params(training=True),
         lm=lm_param,
@@ -42,9 +42,9 @@ rule evaluate:
         dev=f"{RUN}/eval-{{variant}}/dev.hyp.tsv",
         test=f"{RUN}/eval-{{variant}}/test.hyp.tsv",
     log:
-        f"{LOGS}/seed{{seed}}/evaluate-{{variant}}.log",
+        f"{EXP_LOGS}/evaluate-{{variant}}.log",
     benchmark:
-        f"{BENCH}/seed{{seed}}/evaluate-{{variant}}.tsv"
+        f"{EXP_BENCH}/evaluate-{{variant}}.tsv"
     conda:
         f"{ENVS}/torch.yaml"
     threads: job_threads("translate", distributed=False)
@@ -53,7 +53,7 @@ rule evaluate:
         gpu=gpu_request("evaluate"),
     params:
         spatial=spatial_param,
-        encoder=config["encoder"],
+        encoder=xsection("encoder"),
         train=evaluate_train_params,
         frames=variant_frame_params(training=False),
         lm=lm_param,

@@ -25,6 +25,7 @@ RULES: dict[str, str] = {
     "evaluate": "sign2gpt.stages.translate:evaluate",
     "baselines": "sign2gpt.stages.translate:baselines",
     "report": "sign2gpt.stages.report:report",
+    "ablation_table": "sign2gpt.stages.report:ablation_table",
 }
 
 

@@ -122,3 +122,14 @@ def combine_localization(scores: Iterable[Mapping]) -> dict:
     total = _prf(sum(s["tp"] for s in scores), sum(s["predicted"] for s in scores),
                  sum(s["true"] for s in scores))
     return {**total, "videos": len(scores)}
+
+
+def resampled_localization(per_video: Sequence[Mapping], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """P/R/F1 of every resample of the videos (`idx`: [resamples, n] video indices, as
+    `significance.resample_indices` draws them), micro-averaged like `combine_localization`."""
+    counts = np.array([[v["tp"], v["predicted"], v["true"]] for v in per_video], dtype=float)  # [n, 3]
+    tp, pred, true = counts[idx].sum(axis=1).T  # each [resamples]
+    p = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
+    r = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
+    f1 = np.divide(2 * p * r, p + r, out=np.zeros_like(tp), where=p + r > 0)
+    return {"precision": p, "recall": r, "f1": f1}

@@ -88,14 +88,18 @@ def paired_test(system: Sequence[str], baseline: Sequence[str], refs: Sequence[s
     idx = resample_indices(len(refs), resamples, seed)
     sys_scores, sys_samples = scores_and_samples(system, refs, idx)
     base_scores, base_samples = scores_and_samples(baseline, refs, idx)
-    out = {}
-    for m in SCORES:
-        diff = abs(sys_scores[m] - base_scores[m])
-        sample_diffs = np.abs(sys_samples[m] - base_samples[m])
-        centred = sample_diffs - sample_diffs.mean()
-        p = (int(np.sum(centred > diff)) + 1) / (len(centred) + 1)
-        out[m] = {"system": sys_scores[m], "baseline": base_scores[m], "delta": sys_scores[m] - base_scores[m], "p": p}
-    return out
+    return {m: paired_result(sys_scores[m], base_scores[m], sys_samples[m], base_samples[m]) for m in SCORES}
+
+
+def paired_result(system: float, baseline: float, system_samples: np.ndarray, baseline_samples: np.ndarray
+                  ) -> dict[str, float]:
+    """{"system", "baseline", "delta", "p"} of one metric from both systems' scores on the same
+    resamples; p is sacreBLEU's two-sided paired-bootstrap p-value (|Δ|), except that systems with
+    the same score get p = 1 (sacreBLEU's formula gives them its smallest p when every resample ties)."""
+    sample_diffs = np.abs(np.asarray(system_samples) - np.asarray(baseline_samples))
+    centred = sample_diffs - sample_diffs.mean()
+    p = (int(np.sum(centred > abs(system - baseline))) + 1) / (len(centred) + 1) if system != baseline else 1.0
+    return {"system": system, "baseline": baseline, "delta": system - baseline, "p": p}
 
 
 def corpus_scores(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float]:

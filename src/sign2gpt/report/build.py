@@ -47,7 +47,7 @@ class ReportInputs:
     localization: Mapping[int, str]  # pretrain's localization.json per seed
     baselines: str
     pseudo_gloss_stats: str
-    benchmarks_dir: str
+    benchmarks_dirs: Sequence[str]  # Snakemake's benchmark files: the dataset's stages', the experiment's
     manifests: Mapping[str, str]  # prepare's train, dev and test manifests
     prepare_skipped: str  # prepare's skipped.tsv
     split: str  # prepare's split.json: which split the manifests hold
@@ -269,8 +269,8 @@ def run_card(
     inputs: ReportInputs, evaluations: Mapping[Run, Mapping[str, Any]], config: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The run card: versions, machine, stage times (Snakemake's benchmark files) and precision."""
-    bench = {os.path.relpath(p, inputs.benchmarks_dir).removesuffix(".tsv"): p
-             for p in sorted(glob.glob(os.path.join(inputs.benchmarks_dir, "**", "*.tsv"), recursive=True))}
+    bench = {os.path.relpath(p, folder).removesuffix(".tsv"): p for folder in inputs.benchmarks_dirs
+             for p in sorted(glob.glob(os.path.join(folder, "**", "*.tsv"), recursive=True))}
     used = {(m.get("train_precision", "not recorded"), m.get("precision", "not recorded"))
             for m in evaluations.values()}
     precision = "; ".join(f"training {t}, evaluation {e}" for t, e in sorted(used)) or None

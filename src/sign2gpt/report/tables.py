@@ -238,11 +238,7 @@ def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[st
     import base64
     from html import escape
 
-    def table_html(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-        head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-
+    table_html = html_table
     parts = [f"<h2>{escape(title)}</h2>", *(f"<p class='front'>{escape(f)}</p>" for f in front)]
     if warnings:
         parts.append('<div class="warn"><b>Warning</b><ul>' + "".join(f"<li>{escape(w)}</li>" for w in warnings)
@@ -259,6 +255,22 @@ def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[st
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{escape(Path(path).stem)}'>"
                      f"<figcaption>{escape(Path(path).name)}</figcaption></figure>")
+    return html_page(title, parts)
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table as HTML (cells escaped), scrolling sideways when wider than the page."""
+    from html import escape
+
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+def html_page(title: str, parts: Sequence[str]) -> str:
+    """One self-contained HTML page (the report's style) around `parts` (HTML)."""
+    from html import escape
+
     style = ("body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}"
              "table{border-collapse:collapse;margin:.3em 0 1em}.wide{overflow-x:auto}"
              "th,td{border:1px solid #bbb;padding:3px 8px;text-align:right;white-space:nowrap}"

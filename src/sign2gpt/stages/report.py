@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sign2gpt.report.ablation import build_ablation, write_ablation
 from sign2gpt.report.build import ReportInputs, ReportOutputs, build_report
 
 
@@ -23,7 +24,7 @@ def report(smk: Any) -> None:
         localization=dict(zip(seeds, smk.input.localization, strict=True)),
         baselines=smk.input.baselines,
         pseudo_gloss_stats=smk.input.pseudo_gloss_stats,
-        benchmarks_dir=smk.params.benchmarks,
+        benchmarks_dirs=list(smk.params.benchmarks),
         manifests={split: smk.input[f"manifest_{split}"] for split in ("train", "dev", "test")},
         prepare_skipped=smk.input.prepare_skipped,
         split=smk.input.split,
@@ -32,3 +33,9 @@ def report(smk: Any) -> None:
     out = ReportOutputs(md=smk.output.md, json=smk.output.json, csv=smk.output.csv, html=smk.output.html,
                         card=smk.output.card, figures=smk.output.figures)
     build_report(inputs, out, config=smk.config, variants=variants, examples=int(smk.params.examples))
+
+
+def ablation_table(smk: Any) -> None:
+    """Rule ablation_table: the ablation set's tables (intervals, the paper's figures, paired tests)."""
+    result = build_ablation(smk.params.spec, smk.params.files, smk.params.seeds)
+    write_ablation(result, md=smk.output.md, csv_path=smk.output.csv, json_path=smk.output.json, html=smk.output.html)

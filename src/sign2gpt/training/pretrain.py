@@ -94,14 +94,17 @@ def localization(
             sample = samples[vid]
             segments = [(g, s, t) for g, (s, t) in zip(sample.glosses, sample.segments)]
             if segments:
-                per_video.append(localization_scores(e, labels, segments, frame_scale=frame_scale, threshold=threshold))
+                per_video.append({"id": vid, **localization_scores(e, labels, segments, frame_scale=frame_scale,
+                                                                   threshold=threshold)})
             if len(kept) < examples:
                 kept.append({"id": vid, "text": sample.text, "labels": labels, "E": e.round(5).tolist(),
                              "segments": segments, "frame_scale": frame_scale})
         if not scorable and len(kept) >= examples:
             break
     scores = combine_localization(per_video) if per_video else None
-    return {"threshold": threshold, "scores": scores, "videos_scored": len(per_video), "examples": kept}
+    counts = [{k: v[k] for k in ("id", "tp", "predicted", "true")} for v in per_video]  # for intervals and tests
+    return {"threshold": threshold, "scores": scores, "videos_scored": len(per_video), "per_video": counts,
+            "examples": kept}
 
 
 @torch.no_grad()
