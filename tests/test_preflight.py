@@ -207,3 +207,16 @@ def test_what_is_found_and_what_is_not_is_said_by_where_it_was_looked_for(tmp_pa
     missing = {m.what: m for m in preflight(config)}
     assert missing["prototypes.fasttext"].where == config["prototypes"]["fasttext"]
     assert missing["pseudo_glosses.pipeline"].where == "de_core_news_lg"
+
+
+@needs_no_spacy_model
+def test_an_ablation_set_checks_every_rows_inputs(tmp_path):
+    """The PHOENIX-2014T set's XGLM-564M row needs a model the preset does not: it is listed too,
+    and every input the rows share only once."""
+    proc = check(tmp_path, PRESET, str(REPO / "configs" / "ablations" / "phoenix14t-table4.yaml"),
+                 hf_home=tmp_path / "hf")
+    assert proc.returncode == 1
+    assert "ablation set table4" in proc.stdout and "table4/pe-none: pgp; the pretraining of table4/full" in proc.stdout
+    assert "hf download facebook/xglm-564M" in proc.stdout and "hf download facebook/xglm-1.7B" in proc.stdout
+    assert proc.stdout.count("hf download facebook/dinov2-small") == 1
+    assert "preflight: 7 missing input(s)" in proc.stdout

@@ -86,16 +86,24 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from sign2gpt.core.ablation import describe, experiments
     from sign2gpt.core.config import load_config
 
     config = load_config(*args.configfiles)
-    print(f"valid: dataset {config['dataset']['name']} ({config['dataset']['kind']}), "
-          f"experiment {config['experiment']}, seeds {config['seeds']}, variants {config['translate']['variants']}")
+    exps = experiments(config)  # an ablation set's rows: each overlay checked and validated
+    if config.get("ablation"):
+        print(f"valid: dataset {config['dataset']['name']} ({config['dataset']['kind']}), ablation set "
+              f"{config['ablation']['name']}, seeds {config['seeds']}, {len(exps)} experiments:\n{describe(exps)}")
+    else:
+        print(f"valid: dataset {config['dataset']['name']} ({config['dataset']['kind']}), experiment "
+              f"{config['experiment']}, seeds {config['seeds']}, variants {config['translate']['variants']}")
     if not args.preflight:
         return 0
     from sign2gpt.app.preflight import preflight
 
-    missing = preflight(config, gpus=not args.no_gpus)
+    # every experiment's external inputs (a row may name another pretrained LM or backbone), each once
+    found = (item for exp in exps.values() for item in preflight(exp.config, gpus=not args.no_gpus))
+    missing = list(dict.fromkeys(found))
     for item in missing:
         print(item)
     print(f"preflight: {len(missing)} missing input(s)" if missing else "preflight: every external input was found")

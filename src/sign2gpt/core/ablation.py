@@ -178,14 +178,15 @@ def one_of(names: Iterable[str]) -> str:
 
 
 def describe(exps: Mapping[str, Experiment]) -> str:
-    """One line per experiment: what it trains and which folders it shares (for logs and docs)."""
+    """One line per experiment: what it runs and whose pretraining and text stages it reads."""
     lines = []
     for exp in exps.values():
-        shared = []
-        if exp.text_home != f"{exp.name}/text":
-            shared.append(f"text stages from {exp.text_home}")
-        if exp.pretrain_home != exp.name and exp.pretrains:
-            shared.append(f"pretraining from {exp.pretrain_home}")
-        lines.append(f"{exp.name}: variants {', '.join(exp.variants) or 'none'}"
-                     + (f"; {'; '.join(shared)}" if shared else ""))
+        runs = list(exp.variants) + (["localization"] if exp.localization else [])
+        if not exp.pretrains:
+            shared = "no pretraining"
+        else:
+            own = exp.pretrain_home == exp.name
+            shared = "its own pretraining" if own else f"the pretraining of {exp.pretrain_home}"
+            shared += ", its own text stages" if exp.text_home == f"{exp.name}/text" else ""
+        lines.append(f"{exp.name}: {', '.join(runs)}; {shared}")
     return "\n".join(lines)
