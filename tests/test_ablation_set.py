@@ -182,10 +182,12 @@ def dry_run(tmp_path, planned_jobs, *configfiles: Path) -> tuple[dict, str]:
 def test_default_set_dry_run_plans_each_stage_once(tmp_path, planned_jobs):
     table, out = dry_run(tmp_path, planned_jobs, REPO / "config.yaml", SETS / "default-table4.yaml")
     # pretraining: full (shared by the three PE rows), no-sign-encoder, all-words; text stages: the
-    # base's and all-words'; translate/evaluate: 4 scratch rows + 4 pgp rows; no report, no baselines
+    # base's and all-words'; translate/evaluate: 4 scratch rows + 4 pgp rows; the frozen backbone's
+    # features of the three splits (that row reads them instead of the frames); no report, no baselines
     assert table == {"synthetic_corpus": 1, "prepare": 1, "decode": 6, "fasttext": 1, "lm_pretrain": 1,
                      "spatial_pretrain": 1, "pseudo_glosses": 2, "prototypes": 2, "pretrain": 3,
-                     "translate": 8, "evaluate": 8, "ablation_table": 1, "all": 1}
+                     "frame_features": 3, "translate": 8, "evaluate": 8, "ablation_table": 1, "all": 1}
+    assert "results/synthetic-de/table4/frozen-backbone/frame_features/train.h5" in out
     assert "results/synthetic-de/table4/pe-none/seed1/translate-pgp/best.safetensors" in out
     assert "results/synthetic-de/table4/pe-none/seed1/pretrain" not in out
 

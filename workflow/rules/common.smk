@@ -104,6 +104,15 @@ def frame_shards(split):
     return expand(rules.decode.output.frames, split=split, shard=SHARDS)
 
 
+def frame_inputs(wc, split):
+    """A split's frames as a stage of the job's experiment reads them: the frame stores, or (a frozen
+    backbone without augmentation) the backbone's frame-feature cache."""
+    home = EXPERIMENTS[wc.experiment].frame_features_home
+    if home is None:
+        return frame_shards(split)
+    return [rules.frame_features.output[0].format(experiment=home, split=split)]
+
+
 def job_config(wc):
     """The configuration a job reads: its experiment's, its text home's, or the run's."""
     if "experiment" in wc.keys():
@@ -233,7 +242,7 @@ def variant_inputs(wc, splits):
                 experiment=EXPERIMENTS[wc.experiment].pretrain_home, seed=wc.seed, split=split
             )
         else:
-            inputs[f"frames_{split}"] = frame_shards(split)
+            inputs[f"frames_{split}"] = frame_inputs(wc, split)
     inputs.update(lm=lm_input(xconfig(wc)), spatial=spatial_input(xconfig(wc)))
     if wc.variant in ("pgp", "z"):
         inputs["pretrained"] = pretrain_file(rules.pretrain.output.best, wc)

@@ -27,10 +27,34 @@ if not config["spatial"]["pretrained"] and config["spatial"].get("pretrain"):
             "../scripts/stage.py"
 
 
+rule frame_features:
+    """A frozen backbone's pooled feature of every stored frame of a split, once: the stages of an
+    experiment that freezes its backbone without augmentation read it instead of the frames."""
+    input:
+        frames=lambda wc: frame_shards(wc.split),
+        spatial=lambda wc: spatial_input(xconfig(wc)),
+    output:
+        f"{DATA}/{{experiment}}/frame_features/{{split}}.h5",
+    log:
+        f"logs/{DS}/{{experiment}}/frame_features-{{split}}.log",
+    benchmark:
+        f"{DATA}/{{experiment}}/benchmarks/frame_features-{{split}}.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    threads: job_threads("pretrain", distributed=False)
+    resources:
+        **job_memory_and_time("cache_features"),
+        gpu=gpu_request("cache_features"),
+    params:
+        spatial=spatial_param,
+    script:
+        "../scripts/stage.py"
+
+
 rule pretrain:
     """Pseudo-gloss pretraining (multi-label BCE on pseudo-gloss presence)."""
     input:
-        unpack(lambda wc: {f"frames_{s}": frame_shards(s) for s in ("train", "dev")}),
+        unpack(lambda wc: {f"frames_{s}": frame_inputs(wc, s) for s in ("train", "dev")}),
         train=rules.prepare.output.train,
         dev=rules.prepare.output.dev,
         pseudo_glosses=lambda wc: text_file("pseudo_glosses.json", wc.experiment),

@@ -21,6 +21,7 @@ RULES: dict[str, str] = {
     "spatial_pretrain": "sign2gpt.stages.pretrain:spatial_pretrain",
     "pretrain": "sign2gpt.stages.pretrain:pretrain",
     "cache_features": "sign2gpt.stages.pretrain:cache_features",
+    "frame_features": "sign2gpt.stages.pretrain:frame_features",
     "translate": "sign2gpt.stages.translate:translate",
     "evaluate": "sign2gpt.stages.translate:evaluate",
     "baselines": "sign2gpt.stages.translate:baselines",

@@ -44,6 +44,7 @@ OVERLAY_KEYS: dict[str, tuple[str, ...] | None] = {
 TEXT_SECTIONS = ("pseudo_glosses",)
 PRETRAIN_SECTIONS = ("frames", "spatial", "encoder", "pgp_head", "pretrain")
 TEXT_HOME = "text"  # the base configuration's text stages: results/<dataset>/text/
+BACKBONE_KEYS = ("pretrained", "config", "image_size", "pooling")  # what a frozen backbone's features depend on
 TRANSLATION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
 LOCALIZATION_METRICS = ("precision", "recall", "f1")
 
@@ -60,6 +61,7 @@ class Experiment:
     localization: bool
     text_home: str
     pretrain_home: str
+    frame_features_home: str | None = None  # None: the stages read the frames (the backbone trains)
 
     @property
     def pretrains(self) -> bool:
@@ -141,12 +143,14 @@ def experiments(config: Mapping[str, Any]) -> dict[str, Experiment]:
     if not ablation:
         name = config["experiment"]
         variants = tuple(config["translate"]["variants"])
-        return {name: Experiment(name, dict(config), variants, True, TEXT_HOME, name)}
+        return {name: Experiment(name, dict(config), variants, True, TEXT_HOME, name,
+                                 name if caches_frame_features(config) else None)}
     needs = _needs(ablation)
     base = {**config, "ablation": None}  # a row is one experiment
     out: dict[str, Experiment] = {}
     text_homes: dict[str, str] = {_settings(base, TEXT_SECTIONS): TEXT_HOME}
     pretrain_homes: dict[str, str] = {}
+    feature_homes: dict[str, str] = {}
     for row, overlay in ablation["experiments"].items():
         _check_overlay(row, overlay or {})
         name = experiment_name(ablation["name"], row)
@@ -160,8 +164,20 @@ def experiments(config: Mapping[str, Any]) -> dict[str, Experiment]:
         cfg["experiment"] = name  # <set>/<row> (the schema's `experiment` is one folder name)
         text_home = text_homes.setdefault(_settings(cfg, TEXT_SECTIONS), f"{name}/text")
         pretrain_home = pretrain_homes.setdefault(text_home + _settings(cfg, PRETRAIN_SECTIONS), name)
-        out[name] = Experiment(name, cfg, tuple(sorted(variants)), localization, text_home, pretrain_home)
+        backbone = json.dumps({k: cfg["spatial"].get(k) for k in BACKBONE_KEYS}, sort_keys=True, default=str)
+        features_home = feature_homes.setdefault(backbone, name) if caches_frame_features(cfg) else None
+        out[name] = Experiment(name, cfg, tuple(sorted(variants)), localization, text_home, pretrain_home,
+                               features_home)
     return out
+
+
+def caches_frame_features(config: Mapping[str, Any]) -> bool:
+    """Whether the experiment's stages read a frame-feature cache instead of the frames: a frozen,
+    pretrained backbone (the workflow's own or a named one) and no augmentation of the frames make
+    each frame's feature a fixed function of it (sign2gpt.data.frame_features)."""
+    spatial = config["spatial"]
+    return (spatial["tune"] == "frozen" and not config["frames"]["augment"]
+            and bool(spatial["pretrained"] or spatial.get("pretrain")))
 
 
 def text_configs(exps: Mapping[str, Experiment], base: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

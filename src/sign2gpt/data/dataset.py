@@ -43,6 +43,8 @@ class FrameSource(Protocol):
 class SignDataset(Dataset):
     """Item i: dict(id, pixels uint8 [T, H, W, 3], params (the clip's augmentation, None for the
     plain resize), size S, text, targets list[int]); `item_frames(item)` is its float [T, 3, S, S].
+    From a frozen backbone's feature cache (`sign2gpt.data.frame_features.FrameFeatureStore`, same
+    sampling) the item holds `features` float [T, hidden] instead of pixels.
 
     Index with i (the epoch set by `set_epoch`) or with (epoch, i), as the loader's sampler does.
 
@@ -101,6 +103,10 @@ class SignDataset(Dataset):
             n, train=self.train, rng=rng, stride=self.stride, max_frames=self.max_frames, store_stride=self.store_stride
         )
         clip = self.store.read(sample.id, idx)
+        targets = list(self.targets_fn(sample.text)) if self.targets_fn is not None else []
+        if getattr(self.store, "features", False):  # a frozen backbone's cached features [T, hidden]
+            return {"id": sample.id, "features": torch.from_numpy(np.asarray(clip, dtype=np.float32)),
+                    "text": sample.text, "targets": targets}
         if not isinstance(clip, np.ndarray) or clip.dtype != np.uint8 or clip.ndim != 4 or clip.shape[-1] != 3:
             raise DataError(sample.id, f"frame store returned {getattr(clip, 'dtype', type(clip))} "
                             f"{getattr(clip, 'shape', '')}, expected uint8 [T, H, W, 3]")
@@ -110,13 +116,14 @@ class SignDataset(Dataset):
         params = None  # the same draws, in the same order, as when the workers did the float work
         if self.train and self.augment_cfg.enabled:
             params = draw_params(pixels.shape[1], pixels.shape[2], self.augment_cfg, rng)
-        targets = list(self.targets_fn(sample.text)) if self.targets_fn is not None else []
         return {"id": sample.id, "pixels": pixels, "params": params, "size": self.image_size,
                 "text": sample.text, "targets": targets}
 
 
 def item_frames(item: dict[str, Any]) -> torch.Tensor:
-    """The float frames [T, 3, S, S] of one dataset item, on the CPU."""
+    """The float frames [T, 3, S, S] of one dataset item, on the CPU (or its cached features [T, hidden])."""
+    if "features" in item:
+        return item["features"]
     return clip_frames(item["pixels"], item["params"], item["size"])
 
 
@@ -126,7 +133,7 @@ def collate(batch: list[dict[str, Any]], *, to_float: bool = False) -> dict[str,
 
     Returns ids, texts, targets (list[list[int]]), lengths (list[int]), and either the uint8
     pixels (list of [T_i, H, W, 3]) with each clip's params and the size S, or, with `to_float`
-    (the float work in the loader worker), frames float [ΣT, 3, S, S].
+    (the float work in the loader worker), frames float [ΣT, 3, S, S] (cached features: [ΣT, hidden]).
     """
     if not batch:
         raise ValueError("collate got an empty batch")
@@ -134,9 +141,9 @@ def collate(batch: list[dict[str, Any]], *, to_float: bool = False) -> dict[str,
         "ids": [item["id"] for item in batch],
         "texts": [item["text"] for item in batch],
         "targets": [list(item["targets"]) for item in batch],
-        "lengths": [int(item["pixels"].shape[0]) for item in batch],
+        "lengths": [int(item["features" if "features" in item else "pixels"].shape[0]) for item in batch],
     }
-    if to_float:
+    if to_float or "features" in batch[0]:  # cached features are the model's input as they are
         out["frames"] = torch.cat([item_frames(item) for item in batch], dim=0)
     else:
         out.update(pixels=[item["pixels"] for item in batch], params=[item["params"] for item in batch],

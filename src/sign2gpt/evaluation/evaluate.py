@@ -122,7 +122,8 @@ def run_evaluate(
                                    seed=seed,
                                    frames=(frames or {}).get(split), features=(features or {}).get(split),
                                    pretrained=pretrained, spatial=spatial, frames_cfg=frames_cfg,
-                                   num_workers=workers, device=dev)
+                                   num_workers=workers, device=dev,
+                                   spatial_model=model.sign_model.spatial if model.sign_model is not None else None)
         with prec.autocast():
             hyps[split] = beam_translate(model, loader, tokenizer, start_id=start_id, beam=beam, max_tokens=max_tokens,
                                          desc=f"{split} beam search")

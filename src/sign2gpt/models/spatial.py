@@ -265,6 +265,14 @@ class SpatialModel(nn.Module):
     def num_trainable(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def train(self, mode: bool = True) -> SpatialModel:
+        """A frozen backbone stays in eval mode: a fixed function of the frame (a ResNet's BatchNorm
+        keeps its pretrained statistics instead of the batch's), which its feature cache relies on."""
+        super().train(mode)
+        if self.tune == "frozen":
+            self.backbone.eval()
+        return self
+
     def _pool(self, out: Any) -> torch.Tensor:
         """CLS after the final LayerNorm (the paper), the mean of the normed patch tokens, or a
         ResNet's global average pool."""
@@ -316,15 +324,21 @@ class SpatialModel(nn.Module):
         return self._pool_tokens(self.backbone.layernorm(hidden))
 
     def forward(self, frames: torch.Tensor, lengths: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """frames [N, 3, H, W] (all clips concatenated), lengths [B] -> x [B, T_max, D], mask [B, T_max]."""
+        """frames [N, 3, H, W] (all clips concatenated), or a frozen backbone's cached features of them
+        [N, hidden] (sign2gpt.data.frame_features), lengths [B] -> x [B, T_max, D], mask [B, T_max]."""
         lengths = [int(n) for n in lengths]
-        if frames.dim() != 4:
+        cached = frames.dim() == 2
+        if cached and (self.tune != "frozen" or frames.shape[1] != self.hidden_size):
+            raise ValueError(f"cached features [N, {self.hidden_size}] need a frozen backbone (tune {self.tune}), "
+                             f"got shape {tuple(frames.shape)}")
+        if not cached and frames.dim() != 4:
             raise ValueError(f"frames must be [N, 3, H, W], got shape {tuple(frames.shape)}")
         if any(n <= 0 for n in lengths):
             raise ValueError(f"every clip needs at least one frame, got lengths {lengths}")
         if sum(lengths) != frames.shape[0]:
             raise ValueError(f"lengths sum to {sum(lengths)} but {frames.shape[0]} frames were given")
-        x = self.bn(self.proj(self.frame_features(frames)))  # [N, D], BN statistics from real frames only
+        feats = frames if cached else self.frame_features(frames)  # [N, hidden]
+        x = self.bn(self.proj(feats))  # [N, D], BN statistics from real frames only
         real = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)  # made on the device: no host copy
         mask = nn.utils.rnn.pad_sequence(list(real.split(lengths)), batch_first=True)  # [B, T_max]
         x = nn.utils.rnn.pad_sequence(list(x.split(lengths)), batch_first=True)  # [B, T_max, D], zero padded

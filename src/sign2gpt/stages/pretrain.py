@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sign2gpt.core.settings import run_only
-from sign2gpt.training.cache_features import run_cache_features
+from sign2gpt.training.cache_features import run_cache_features, run_frame_features
 from sign2gpt.training.launch import launch
 from sign2gpt.training.spatial_pretrain import pretrain_spatial
 
@@ -63,3 +63,9 @@ def cache_features(smk: Any) -> None:
         device=smk.config["device"],
         precision=smk.config["precision"],
     )
+
+
+def frame_features(smk: Any) -> None:
+    """Rule frame_features: a frozen backbone's feature of every stored frame of a split, once."""
+    run_frame_features(frames=list(smk.input.frames), out_path=smk.output[0], spatial=dict(smk.params.spatial),
+                       device=smk.config["device"], precision=smk.config["precision"])

@@ -1,8 +1,13 @@
-"""Rule cache_features: run the frozen pretrained sign model once per video and store Z (spec §12).
+"""The two caches of frozen parts: rule cache_features (Z) and rule frame_features (a frozen backbone).
 
-Eval mode, no augmentation, all even frames: the `z` variant then trains only FC_m and the LM
-adapters on these features, without touching a video again. The cache names the checkpoint and
-manifest it was made from (SHA-256), and the translation stage refuses a mismatch.
+cache_features runs the frozen pretrained sign model once per video and stores Z (spec §12): eval
+mode, no augmentation, all even frames; the `z` variant then trains only FC_m and the LM adapters on
+these features, without touching a video again. The cache names the checkpoint and manifest it was
+made from (SHA-256), and the translation stage refuses a mismatch.
+
+frame_features runs a frozen backbone once over every stored frame (sign2gpt.data.frame_features):
+the stages of an experiment that freezes its backbone and does not augment read it instead of the
+frames, and refuse it when the backbone or preprocessing differ.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from sign2gpt.core.io import file_sha256
 from sign2gpt.core.settings import FrameSettings
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader
 from sign2gpt.data.feature_cache import write_feature_cache
+from sign2gpt.data.frame_features import write_frame_features
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import read_manifest
 from sign2gpt.models.sign_model import build_sign_model
+from sign2gpt.models.spatial import SpatialModel
 from sign2gpt.runtime.checkpoint import load_weights
 from sign2gpt.runtime.device import reserve_for_workers, resolve_device, seed_everything
 from sign2gpt.runtime.precision import select_precision
@@ -69,4 +76,17 @@ def run_cache_features(
     n = write_feature_cache(out_path, features(), checkpoint_sha256=file_sha256(checkpoint),
                             manifest_sha256=file_sha256(manifest))
     log.info("cached features of %d videos (dim %d) in %s", n, model.dim, out_path)
+    return n
+
+
+def run_frame_features(*, frames: list[str], out_path: str, spatial: Mapping[str, Any], device: str = "auto",
+                       precision: str = "auto") -> int:
+    """The frozen backbone's pooled feature of every stored frame in `frames`, under the precision the
+    training stages run it in (the features they would compute), written to `out_path`."""
+    dev = resolve_device(device)
+    prec = select_precision(dev, precision)
+    model = SpatialModel.from_config(spatial, out_dim=1)  # only the backbone runs: the projection is not used
+    with prec.autocast():
+        n = write_frame_features(out_path, frames, model, image_size=int(spatial["image_size"]), device=dev)
+    log.info("frame features of %d videos (hidden %d) in %s", n, model.hidden_size, out_path)
     return n

@@ -21,6 +21,7 @@ from sign2gpt.core.batching import batch_plan
 from sign2gpt.core.io import file_sha256, write_json
 from sign2gpt.core.settings import FrameSettings, PretrainSettings
 from sign2gpt.data.dataset import SignDataset, batch_frames, make_loader, multi_hot
+from sign2gpt.data.frame_features import FrameFeatureStore, open_frames
 from sign2gpt.data.frame_store import FrameStore
 from sign2gpt.data.manifest import Sample, read_manifest
 from sign2gpt.evaluation.localization import combine_localization, localization_scores
@@ -154,10 +155,12 @@ def run_pretrain(
         dist, out = run.dist, run.out
         vocab = PseudoGlossVocab.load(pseudo_glosses)
         protos, _ = load_prototypes(prototypes, expected_vocab=list(vocab.vocab))
-        store = FrameStore(frames)
+        store = open_frames(frames)  # the frames, or a frozen backbone's features of them
         train_samples, dev_samples = store.held(read_manifest(train_manifest)), store.held(read_manifest(dev_manifest))
 
         sign_model = build_sign_model(spatial, encoder)
+        if isinstance(store, FrameFeatureStore):
+            store.check(sign_model.spatial, spatial["image_size"])
         pgp_head = PseudoGlossHead.from_config(sign_model.dim, protos, head)
         model = wrap_model(PretrainModel(sign_model, pgp_head), dist)
         core: PretrainModel = model.module if hasattr(model, "module") else model

@@ -96,16 +96,17 @@ class TranslateJob:
         """The global batch over this run's processes and micro-batches."""
         return batch_plan(self.train.batch_size, self.train.micro_batch_size, dist.world_size, section="translate")
 
-    def loader(self, split: str, dist: DistInfo, *, train: bool):
-        """The loader of one split, in micro-batches: frames, or cached features for z (under DDP:
-        the rank's share of the training items, or of the dev batches)."""
+    def loader(self, split: str, dist: DistInfo, *, train: bool, spatial_model: Any = None):
+        """The loader of one split, in micro-batches: frames (or a frozen backbone's features of them,
+        checked against `spatial_model`), or cached features for z (under DDP: the rank's share of
+        the training items, or of the dev batches)."""
         plan = self.batches(dist)
         return make_split_loader(
             self.variant, self.train_manifest if split == "train" else self.dev_manifest, train=train,
             batch_size=plan.micro_batch, frames=self.frames, features=(self.features or {}).get(split),
             distributed=dist.distributed, seed=self.seed, pretrained=self.pretrained, spatial=self.spatial,
             frames_cfg=self.frames_cfg, num_workers=self.train.num_workers, device=dist.device,
-            step_items=plan.per_process if train else None)
+            step_items=plan.per_process if train else None, spatial_model=spatial_model)
 
 
 def run_translate(**kwargs: Any) -> dict[str, Any]:
@@ -128,7 +129,9 @@ def train_variant(job: TranslateJob) -> dict[str, Any]:
                if run.dist.distributed else model)  # the frozen LM's buffers are the same on every rank
         if job.variant != "z":  # the z variant reads cached features in this process
             reserve_for_workers(train.num_workers)
-        train_loader, dev_loader = job.loader("train", run.dist, train=True), job.loader("dev", run.dist, train=False)
+        spatial = model.sign_model.spatial if model.sign_model is not None else None
+        train_loader = job.loader("train", run.dist, train=True, spatial_model=spatial)
+        dev_loader = job.loader("dev", run.dist, train=False, spatial_model=spatial)
         optimizer = build_optimizer(model, train.lr, train.weight_decay,
                                     lr_scales={".gate": float(train.gate_lr_scale)})
         plan = job.batches(run.dist)
