@@ -43,7 +43,8 @@ def main() -> None:
     seeds = "[" + ",".join(map(str, args.seeds)) + "]"
     baselines = f"{DATA}/default/baselines/metrics.json"  # the base experiment's reference rows
     cmd = [str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(REPO / "Snakefile"),
-           "--cores", str(args.cores), "--configfile", str(SET), "--config", f"seeds={seeds}", "--",
+           "--cores", str(args.cores), "--rerun-incomplete",  # a run stopped part-way goes on where it was
+           "--configfile", str(SET), "--config", f"seeds={seeds}", "--",
            f"{DATA}/table4/ablation.json", baselines]
     start = time.time()
     proc = subprocess.run(cmd, cwd=args.workdir, capture_output=True, text=True)
