@@ -219,7 +219,7 @@ class Check:
                         "--resources", f"gpu={gpus}", "--configfile", *configs], cwd=work)
         logs = {}
         for stage in ("pretrain", "translate-pgp"):
-            log = next((work / "logs" / dataset).glob(f"seed1/{stage}.log"))
+            log = next((work / "logs" / dataset).glob(f"*/seed1/{stage}.log"))  # logs/<ds>/<experiment>/seed1/
             shutil.copy(log, self.out / f"{name}-{stage}.log")
             logs[stage] = [line.split(": ", 1)[-1] for line in log.read_text().splitlines()
                            if any(k in line for k in ("precision:", "epoch 1/", "joined process group", "done:"))]

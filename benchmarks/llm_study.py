@@ -90,8 +90,9 @@ def run_lm(name: str, pretrained: Path | None, args: argparse.Namespace) -> tupl
     results = next((args.workdir / "results").glob(f"*/{EXPERIMENT}"))
     if out.exists():
         shutil.rmtree(out)
+    # with the experiment's benchmarks/ (Snakemake's per-job time and memory); the dataset's stages' too
     shutil.copytree(results, out, ignore=shutil.ignore_patterns("*.safetensors", "*.h5", "figures"))
-    shutil.copytree(results.parent / "benchmarks", out / "benchmarks")  # Snakemake's per-job time and memory
+    shutil.copytree(results.parent / "benchmarks", out / "benchmarks", dirs_exist_ok=True)
     write_json(out / "wall.json", {"seconds": seconds})
     return out, seconds
 

@@ -77,13 +77,19 @@ def two_rows(**overlay) -> dict:
     ({"translate": {"num_workers": 2}}, "translate.num_workers': the whole set shares it"),
     ({"pretrain": {"micro_batch_size": 2}}, "pretrain.micro_batch_size': the whole set shares it"),
     ({"spatial": {"pretrain": {"epochs": 1}}}, "spatial.pretrain': the whole set shares it"),
-    ({"lm": {"pretrained": None}}, "not the one the workflow trains"),
+    ({"lm": {"pretrained": None}}, "lm.pretrained': a row may name another pretrained LM"),
+    ({"spatial": {"pretrained": None}}, "spatial.pretrained': a row may name another pretrained backbone"),
     ({"lm": {"vocab_size": 10}}, "lm.vocab_size': the whole set shares it"),
     ({"encoder": {"heads": 3}}, "ablation row 'other'"),  # 128 is not divisible by 3: the row is named
 ])
 def test_refused_overlays_name_the_row_and_key(overlay, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         experiments(with_set(set_config(), two_rows(**overlay)))
+
+
+def test_a_set_may_not_take_the_name_of_a_dataset_folder():
+    with pytest.raises(ConfigError, match="'frames' is a folder of the dataset's stages"):
+        experiments(with_set(set_config(), {**two_rows(translate={"memory_pe": "none"}), "name": "frames"}))
 
 
 def test_a_table_must_name_known_rows_and_every_row_must_be_used():

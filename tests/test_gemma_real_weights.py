@@ -148,7 +148,7 @@ def test_tiny_configuration_end_to_end_in_german_with_gemma(tmp_path):
     exp = tmp_path / "results" / "synthetic-test" / "test"
     table = json.loads((exp / "metrics.json").read_text())
     assert [r["variant"] for r in table["variants"]][0] == "pgp"
-    log = (tmp_path / "logs" / "synthetic-test" / "seed1" / "translate-pgp.log").read_text()
+    log = (tmp_path / "logs" / "synthetic-test" / "test" / "seed1" / "translate-pgp.log").read_text()
     assert "adapted gemma3_text: 18 layers" in log
     # one line per video: the pretrained LM's newlines (with shut gates it writes code) are spaces
     lines = (exp / "seed1" / "eval-pgp" / "test.hyp.tsv").read_text(encoding="utf-8").splitlines()[1:]

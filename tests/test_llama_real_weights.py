@@ -87,7 +87,7 @@ def test_tiny_configuration_end_to_end_with_real_llama_weights(smollm2, tmp_path
     exp = tmp_path / "results" / "synthetic-test" / "test"
     table = json.loads((exp / "metrics.json").read_text())
     assert [r["variant"] for r in table["variants"]][0] == "pgp"
-    log = (tmp_path / "logs" / "synthetic-test" / "seed1" / "translate-pgp.log").read_text()
+    log = (tmp_path / "logs" / "synthetic-test" / "test" / "seed1" / "translate-pgp.log").read_text()
     assert "adapted llama: 30 layers" in log
     rows = (exp / "seed1" / "eval-pgp" / "test.hyp.tsv").read_text().splitlines()[1:]
     assert len(rows) == 6 and all(len(r.split("\t")) == 3 for r in rows)

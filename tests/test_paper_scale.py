@@ -68,11 +68,12 @@ def test_phoenix14t_preset_end_to_end_at_paper_scale(tmp_path):
     assert (exp / "baselines" / "metrics.json").is_file() and (exp / "run_card.md").is_file()
 
     # the preset's models were the ones loaded, at full size
-    pretrain_log = (tmp_path / "logs" / "phoenix14t" / "seed1" / "pretrain.log").read_text()
+    logs = tmp_path / "logs" / "phoenix14t" / "paper" / "seed1"  # logs/<dataset>/<experiment>/seed1
+    pretrain_log = (logs / "pretrain.log").read_text()
     assert "Dinov2Model hidden 384, tune=lora" in pretrain_log
-    translate_log = (tmp_path / "logs" / "phoenix14t" / "seed1" / "translate-pgp.log").read_text()
+    translate_log = (logs / "translate-pgp.log").read_text()
     assert f"adapted xglm: {LM_LAYERS} layers" in translate_log
-    logs = tmp_path / "logs" / "phoenix14t" / "seed1"  # the frame readers use the overlay's 2 workers
+    # the frame readers use the overlay's 2 workers
     assert "evaluate pgp on cpu, 2 loader workers" in (logs / "evaluate-pgp.log").read_text()
     assert "0 loader workers" in (logs / "evaluate-z.log").read_text()  # cached features: no frames to read
     assert "2 loader workers" in (logs / "cache_features-dev.log").read_text()

@@ -44,7 +44,7 @@ rule frame_features:
     threads: job_threads("pretrain", distributed=False)
     resources:
         **job_memory_and_time("cache_features"),
-        gpu=gpu_request("cache_features"),
+        gpu=gpu_request("frame_features"),
     params:
         spatial=spatial_param,
     script:

@@ -70,7 +70,7 @@ if config.get("ablation"):
         log:
             f"{LOGS}/{config['ablation']['name']}/ablation_table.log",
         benchmark:
-            f"{BENCH}/{config['ablation']['name']}/ablation_table.tsv"
+            f"{DATA}/{config['ablation']['name']}/benchmarks/ablation_table.tsv"
         conda:
             f"{ENVS}/report.yaml"
         resources:

@@ -44,6 +44,7 @@ OVERLAY_KEYS: dict[str, tuple[str, ...] | None] = {
 TEXT_SECTIONS = ("pseudo_glosses",)
 PRETRAIN_SECTIONS = ("frames", "spatial", "encoder", "pgp_head", "pretrain")
 TEXT_HOME = "text"  # the base configuration's text stages: results/<dataset>/text/
+RESERVED_NAMES = frozenset({"raw", "manifest", "frames", "text", "lm", "spatial", "benchmarks"})  # results/<dataset>/
 BACKBONE_KEYS = ("pretrained", "config", "image_size", "pooling")  # what a frozen backbone's features depend on
 TRANSLATION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")
 LOCALIZATION_METRICS = ("precision", "recall", "f1")
@@ -92,9 +93,10 @@ def _check_overlay(row: str, overlay: Any) -> None:
                 raise ConfigError(
                     f"config key '{where}.{section}.{key}': the whole set shares it (set it in the base "
                     "configuration); a row changes what is trained, not how the run is carried out")
-    if "lm" in overlay and not overlay["lm"].get("pretrained"):
-        raise ConfigError(f"config key '{where}.lm.pretrained': a row may name another pretrained LM, not "
-                          "the one the workflow trains (that is the base configuration's)")
+    for section, made in (("lm", "LM"), ("spatial", "backbone")):
+        if "pretrained" in overlay.get(section, {}) and not overlay[section]["pretrained"]:
+            raise ConfigError(f"config key '{where}.{section}.pretrained': a row may name another pretrained "
+                              f"{made}, not the one the workflow makes (that is the base configuration's)")
 
 
 def _settings(config: Mapping[str, Any], sections: tuple[str, ...]) -> str:
@@ -145,6 +147,9 @@ def experiments(config: Mapping[str, Any]) -> dict[str, Experiment]:
         variants = tuple(config["translate"]["variants"])
         return {name: Experiment(name, dict(config), variants, True, TEXT_HOME, name,
                                  name if caches_frame_features(config) else None)}
+    if ablation["name"] in RESERVED_NAMES:
+        raise ConfigError(f"config key 'ablation.name': {ablation['name']!r} is a folder of the dataset's stages "
+                          f"(results/<dataset>/{ablation['name']}/); choose another name")
     needs = _needs(ablation)
     base = {**config, "ablation": None}  # a row is one experiment
     out: dict[str, Experiment] = {}

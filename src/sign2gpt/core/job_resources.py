@@ -23,7 +23,8 @@ from sign2gpt.core.errors import ConfigError
 
 DDP_STAGES = ("pretrain", "translate")  # the stages torchrun spreads over `gpus` GPUs
 # the stages that run on a GPU when `gpus` > 0 (the others never ask for one)
-GPU_STAGES = ("spatial_pretrain", "lm_pretrain", *DDP_STAGES, "cache_features", "evaluate", "baselines")
+GPU_STAGES = ("spatial_pretrain", "lm_pretrain", *DDP_STAGES, "cache_features", "frame_features", "evaluate",
+              "baselines")
 
 
 def stage_resources(config: Mapping[str, Any], rule: str) -> dict[str, int]:

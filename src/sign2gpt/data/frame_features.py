@@ -4,10 +4,12 @@ A frozen backbone (`spatial.tune: frozen`, which keeps it in eval mode) fed fram
 augmentation is a fixed function of each frame: the training stages can read its pooled feature
 [hidden] instead of running it on the frame every epoch. The cache holds every stored frame of every
 video (the clip sampling picks rows from it, as it picks frames from the frame store), and it records
-what it was made from: the backbone's weights (SHA-256 over its tensors), the preprocessing (image
-size, pooling) and the frame stores' decode settings. `FrameFeatureStore` reads it with the frame
-store's interface (`ids`, `num_frames`, `held`, `read`, `meta`), and `check` refuses a cache made by
-another backbone or preprocessing than the model's, so a run can never train on stale features.
+what it was made from: the backbone's weights (SHA-256 over its tensors), the image size and pooling,
+and the frame stores' decode settings (which the sampling reads, as from the frame store).
+`FrameFeatureStore` reads it with the frame store's interface (`ids`, `num_frames`, `held`, `read`,
+`meta`), and `check` refuses a cache made by another backbone, image size or pooling than the
+model's. The cache is computed under the precision of the stage that writes it (the workflow gives
+rule frame_features the run's `device` and `precision`, as the training stages).
 """
 
 from __future__ import annotations

@@ -95,8 +95,8 @@ def _versus(row: str, reference: str, tests: Mapping[str, Mapping], metric: str,
     both = metric in paper.get(row, {}) and metric in paper.get(reference, {})
     paper_delta = paper[row][metric] - paper[reference][metric] if both else None
     seeds = {seed: {"delta": round(t[metric]["delta"], 4), "p": round(t[metric]["p"], 4)} for seed, t in tests.items()}
-    beyond = [s for s in seeds.values() if s["p"] < ALPHA and s["delta"] != 0]
-    its_way = None if not paper_delta else sum(1 for s in beyond if (s["delta"] > 0) == (paper_delta > 0))
+    beyond = [t[metric]["delta"] for t in tests.values() if t[metric]["p"] < ALPHA and t[metric]["delta"] != 0]
+    its_way = None if not paper_delta else sum(1 for d in beyond if (d > 0) == (paper_delta > 0))
     return {"seeds": seeds, "paper_delta": None if paper_delta is None else round(paper_delta, 4),
             "paper_direction_beyond_chance": its_way,
             "opposite_beyond_chance": None if its_way is None else len(beyond) - its_way, "n_seeds": len(seeds)}
@@ -180,8 +180,8 @@ def format_versus(versus: Mapping[str, Any] | None, metric: str, digits: int) ->
     if not v["seeds"]:
         return "not scored"
     tests = "; ".join(f"{t['delta']:+.{digits}f} (p {t['p']:.3f})" for t in v["seeds"].values())
-    if v["paper_delta"] is None:
-        return tests
+    if v["paper_delta"] is None or v["paper_direction_beyond_chance"] is None:  # no figure, or no difference
+        return tests if v["paper_delta"] is None else f"{tests}; paper {v['paper_delta']:+.{digits}f}"
     return (f"{tests}; paper {v['paper_delta']:+.{digits}f}: its way beyond chance on "
             f"{v['paper_direction_beyond_chance']}/{v['n_seeds']} seed(s), the other way on "
             f"{v['opposite_beyond_chance']}")

@@ -269,8 +269,11 @@ def run_card(
     inputs: ReportInputs, evaluations: Mapping[Run, Mapping[str, Any]], config: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The run card: versions, machine, stage times (Snakemake's benchmark files) and precision."""
+    # each folder's files and its subfolders' (decode/, text/, seed1/, ...), not deeper: an ablation
+    # set's rows keep their own text stages' files further down
     bench = {os.path.relpath(p, folder).removesuffix(".tsv"): p for folder in inputs.benchmarks_dirs
-             for p in sorted(glob.glob(os.path.join(folder, "**", "*.tsv"), recursive=True))}
+             for pattern in ("*.tsv", os.path.join("*", "*.tsv"))
+             for p in sorted(glob.glob(os.path.join(folder, pattern)))}
     used = {(m.get("train_precision", "not recorded"), m.get("precision", "not recorded"))
             for m in evaluations.values()}
     precision = "; ".join(f"training {t}, evaluation {e}" for t, e in sorted(used)) or None
