@@ -408,3 +408,8 @@ def test_two_row_set_end_to_end(finished_run):
     assert inference["memory_pe"] == "none"
     for suffix in ("md", "csv", "html"):
         assert (data / "two-rows" / f"ablation.{suffix}").stat().st_size > 0
+    # Snakemake's report shows the set's table
+    snakemake("--report", "ablation-report.html", "--configfile", str(TEST_CONFIG),
+              str(REPO / ".test" / "ablation.yaml"), "--config", "seeds=[1]", cwd=finished_run)
+    html = (finished_run / "ablation-report.html").read_text(errors="replace")
+    assert "ablation.html" in html and "paired bootstrap" in html
