@@ -162,7 +162,7 @@ def test_table_cells_tests_and_the_papers_direction(tmp_path):
     assert same["seeds"]["1"] == {"delta": 0.0, "p": 1.0} and same["paper_direction_beyond_chance"] == 0
     md = render_markdown(result)
     assert "| Row | Paper BLEU-4 | Ours test BLEU-4 | BLEU-4 − full (paired) |" in md and "21.68" in md
-    assert "its way beyond chance on 1/1 seed(s)" in md
+    assert "-40.70 (p 0.001); paper -1.52: its way 1/1, other way 0/1" in md
     lines = render_csv(result).splitlines()
     assert len(lines) == 1 + 3 and lines[1].startswith("PE,pe-none,pe-none,test,bleu4,21.68,")
 

@@ -161,33 +161,38 @@ def build_ablation(spec: Mapping[str, Any], files: Mapping[str, Any], seeds: Seq
 
 
 # ----------------------------------------------------------------------------- rendering
-def format_ours(cell: Mapping[str, Any], digits: int) -> str:
-    """"23.20 [21.10, 25.30]" (one seed), "22.10 ± 1.30 (21.0 [19.0, 23.0]; …)" (several), "not scored"."""
+def format_ours(cell: Mapping[str, Any], digits: int, lines: bool = False) -> str:
+    """"23.20 [21.10, 25.30]" (one seed), "22.10 ± 1.30 (21.0 [19.0, 23.0]; …)" (several; `lines`:
+    each seed on a line of its own), "not scored"."""
     done = {s: c for s, c in cell["seeds"].items() if c is not None}
     if not done:
         return "not scored"
     each = [f"{c['score']:.{digits}f} [{c['low']:.{digits}f}, {c['high']:.{digits}f}]" for c in done.values()]
     if len(done) == 1:
         return each[0]
-    return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f} ({'; '.join(each)})"
+    mean = f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
+    return "\n".join([mean, *each]) if lines else f"{mean} ({'; '.join(each)})"
 
 
-def format_versus(versus: Mapping[str, Any] | None, metric: str, digits: int) -> str:
-    """"−2.10 (p 0.002); paper −3.17: its way on 1/1 seeds" for a row's test against the reference."""
+def format_versus(versus: Mapping[str, Any] | None, metric: str, digits: int, lines: bool = False) -> str:
+    """"−2.10 (p 0.002); paper −3.17: its way on 1/1 seeds" for a row's test against the reference
+    (`lines`: a line per seed and one for the paper)."""
     if versus is None:
         return "reference"
     v = versus[metric]
     if not v["seeds"]:
         return "not scored"
-    tests = "; ".join(f"{t['delta']:+.{digits}f} (p {t['p']:.3f})" for t in v["seeds"].values())
-    if v["paper_delta"] is None or v["paper_direction_beyond_chance"] is None:  # no figure, or no difference
-        return tests if v["paper_delta"] is None else f"{tests}; paper {v['paper_delta']:+.{digits}f}"
-    return (f"{tests}; paper {v['paper_delta']:+.{digits}f}: its way beyond chance on "
-            f"{v['paper_direction_beyond_chance']}/{v['n_seeds']} seed(s), the other way on "
-            f"{v['opposite_beyond_chance']}")
+    parts = [f"{t['delta']:+.{digits}f} (p {t['p']:.3f})" for t in v["seeds"].values()]
+    if v["paper_delta"] is not None:
+        parts.append(f"paper {v['paper_delta']:+.{digits}f}")
+        if v["paper_direction_beyond_chance"] is not None:  # the paper's rows differ
+            n = v["n_seeds"]  # the seeds on which the difference is beyond chance, its way and the other way
+            its, other = v["paper_direction_beyond_chance"], v["opposite_beyond_chance"]
+            parts[-1] += f": its way {its}/{n}, other way {other}/{n}"
+    return ("\n" if lines else "; ").join(parts)
 
 
-def _section(table: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+def _section(table: Mapping[str, Any], lines: bool = False) -> tuple[list[str], list[list[str]]]:
     digits = 2 if table["kind"] == "translation" else 3
     header = ["Row"]
     for m in table["metrics"]:
@@ -200,9 +205,9 @@ def _section(table: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
         for m in table["metrics"]:
             paper = row["paper"].get(m)
             line += ["–" if paper is None else f"{paper:.{digits}f}"]
-            line += [format_ours(row["ours"][split][m], digits) for split in table["splits"]]
+            line += [format_ours(row["ours"][split][m], digits, lines) for split in table["splits"]]
             if table["reference"]:
-                line.append(format_versus(row["vs_reference"], m, digits))
+                line.append(format_versus(row["vs_reference"], m, digits, lines))
         body.append(line)
     return header, body
 
@@ -220,7 +225,8 @@ def _notes(table: Mapping[str, Any]) -> list[str]:
 CAPTION = ("Each of our cells: the score and its 95% bootstrap interval [low, high] (one seed), or mean ± "
            "sample std over seeds with every seed's interval. The last column: each seed's paired bootstrap "
            f"difference from the reference row (p two-sided; beyond chance when p < {ALPHA}), and on how many "
-           "seeds it goes the paper's way (the sign of the paper's difference) or the other way beyond chance. ")
+           "seeds it is beyond chance the paper's way (the sign of the paper's difference: \"its way k/n\") or "
+           "the other way. ")
 
 
 def render_markdown(result: Mapping[str, Any]) -> str:
@@ -240,7 +246,7 @@ def render_html(result: Mapping[str, Any]) -> str:
         parts.append(f"<p class='front'>Paper: {escape(result['source'])}. Seeds: "
                      f"{escape(', '.join(map(str, result['seeds'])))}.</p>")
     for table in result["tables"]:
-        parts += [f"<h3>{escape(table['title'])}</h3>", html_table(*_section(table)),
+        parts += [f"<h3>{escape(table['title'])}</h3>", html_table(*_section(table, lines=True)),
                   "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in _notes(table)) + "</ul>"]
     parts.append(f"<p class='caption'>{escape(CAPTION + result['method'])}.</p>")
     return html_page(result["title"], parts)

@@ -259,11 +259,13 @@ def render_html(table: Mapping, *, title: str = "Results", warnings: Sequence[st
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A table as HTML (cells escaped), scrolling sideways when wider than the page."""
+    """A table as HTML (cells escaped; a newline in a cell breaks its line), scrolling sideways when
+    wider than the page."""
     from html import escape
 
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c)).replace(chr(10), '<br>')}</td>" for c in r) + "</tr>"
+                   for r in rows)
     return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
