@@ -42,8 +42,9 @@ RUN_TIMEOUT_S = 900  # a few minutes are expected; a hung stage fails the test i
 
 CPU_PARTITION = "debug"
 GPU_PARTITION = "gpu"
-GPU_STAGES = {"pretrain", "cache_features", "frame_features", "translate", "evaluate", "lm_pretrain",
-              "spatial_pretrain", "baselines"}  # profile: GPU partition
+# the GPU stages the tiny run plans (frame_features, also a GPU stage, runs only for a frozen backbone)
+GPU_STAGES = {"pretrain", "cache_features", "translate", "evaluate", "lm_pretrain", "spatial_pretrain",
+              "baselines"}  # profile: GPU partition
 NEEDS_GPU = GPU_STAGES  # rules: gpu = config gpus (at most 1 except for pretrain and translate)
 
 
