@@ -32,7 +32,9 @@ from sign2gpt.data.frame_store import FrameStore
 if TYPE_CHECKING:
     import torch
 
-    from sign2gpt.models.spatial import SpatialModel
+# `spatial` below is a sign2gpt.models.spatial.SpatialModel (its backbone, pooling, tune, hidden_size
+# and frame_features); not imported: the data layer sits below the models.
+SpatialModel = Any
 
 log = logging.getLogger(__name__)
 FORMAT = "sign2gpt-frame-features-v1"
