@@ -27,7 +27,7 @@ import numpy as np
 
 from sign2gpt.core.errors import DataError
 from sign2gpt.core.io import atomic_path
-from sign2gpt.data.frame_store import FrameStore
+from sign2gpt.data.frame_store import FrameStore, held_samples
 
 if TYPE_CHECKING:
     import torch
@@ -141,10 +141,7 @@ class FrameFeatureStore:
 
     def held(self, samples: Sequence[Any]) -> list[Any]:
         """The samples the cache holds, in order (as FrameStore.held: an unknown id is a DataError)."""
-        foreign = [s.id for s in samples if s.id not in self._where and s.id not in self.left_out]
-        if foreign:
-            raise DataError(foreign[0], f"not in the frame-feature cache {self.paths[0]} ({len(foreign)} such videos)")
-        return [s for s in samples if s.id in self._where]
+        return held_samples(samples, self._where, self.left_out, f"the frame-feature cache {self.paths[0]}")
 
     def read(self, id: str, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Features float32 [T, hidden] of the stored frames `indices` (all without)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -186,6 +186,21 @@ class FrameStoreWriter:
         return False
 
 
+def held_samples(samples: Sequence[Any], held: Container[str], left_out: Mapping[str, str], where: str) -> list[Any]:
+    """The samples (manifest rows) a store `held`, in order, leaving out those decode could not read
+    (`left_out`: id -> why; logged). An id neither held nor left out is a DataError: the store
+    (`where`, for the message) was made from another manifest."""
+    foreign = [s.id for s in samples if s.id not in held and s.id not in left_out]
+    if foreign:
+        raise DataError(foreign[0], f"not in {where} ({len(foreign)} such videos): decoded from another manifest?")
+    kept = [s for s in samples if s.id in held]
+    if len(kept) < len(samples):
+        left = [s.id for s in samples if s.id not in held]
+        log.warning("%d of %d videos were left out by decode (first: %s: %s)",
+                    len(left), len(samples), left[0], left_out[left[0]])
+    return kept
+
+
 class FrameStore:
     """Random access to the videos of one or more shards.
 
@@ -275,16 +290,8 @@ class FrameStore:
         read under `dataset.skip_bad_items` (the report counts dev and test videos left out). An id
         the store neither holds nor left out is a DataError: the store was decoded from another
         manifest."""
-        foreign = [s.id for s in samples if s.id not in self._where and s.id not in self.left_out]
-        if foreign:
-            raise DataError(foreign[0], f"not in the frame store {self.paths[0]}{' …' if len(self.paths) > 1 else ''} "
-                                        f"({len(foreign)} such videos): decoded from another manifest?")
-        kept = [s for s in samples if s.id in self._where]
-        if len(kept) < len(samples):
-            left = [s.id for s in samples if s.id not in self._where]
-            log.warning("%d of %d videos were left out by decode (first: %s: %s)",
-                        len(left), len(samples), left[0], self.left_out[left[0]])
-        return kept
+        where = f"the frame store {self.paths[0]}{' …' if len(self.paths) > 1 else ''}"
+        return held_samples(samples, self._where, self.left_out, where)
 
     def repaired_frames(self, id: str) -> int:
         """Stored frames of a video that copy a whole neighbour in place of a damaged frame."""
